@@ -1,0 +1,47 @@
+"""exermote_sgan: exercise recognition from wearable IMU recordings.
+
+Preprocess raw recordings into windows, train a supervised baseline or a semi-supervised GAN,
+evaluate on people the model never saw, export the classifier to Core ML, and recognise and
+count repetitions on a stream of samples.
+
+The public API is listed in ``__all__``.  Importing the package is cheap: TensorFlow is loaded
+only when a name that needs it is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_PUBLIC = {
+    "ExermoteInputError": ".errors",
+    "NotFittedError": ".errors",
+    "WindowSet": ".data.windows_file",
+    "save_windows": ".data.windows_file",
+    "load_windows": ".data.windows_file",
+    "MinMaxScaler": ".data.scaler",
+    "build_discriminator": ".models.networks",
+    "build_generator": ".models.networks",
+    "build_baseline": ".models.networks",
+    "classifier_from_discriminator": ".models.networks",
+    "Preprocessing": ".runs",
+    "TrainedRun": ".runs",
+    "load_run": ".runs",
+    "save_run": ".runs",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'exermote_sgan' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

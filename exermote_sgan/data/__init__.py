@@ -1,0 +1,1 @@
+"""Reading recordings, cleaning them, cutting windows, splitting by subject, scaling."""

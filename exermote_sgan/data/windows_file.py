@@ -1,0 +1,137 @@
+"""The windows file: fixed-length windows of raw sensor values with their labels, in HDF5.
+
+Layout (all written atomically):
+
+- datasets ``windows`` float32 ``(N, timesteps, features)`` in raw sensor units (unscaled),
+  ``labels`` int64 ``(N,)`` indexing ``classes``, ``subjects`` int64 ``(N,)``,
+  ``sessions`` int64 ``(N,)`` indexing ``session_names``, ``end_index`` int64 ``(N,)``
+  (row of the session at which the window ends, inclusive);
+- attributes ``classes``, ``features``, ``timesteps``, ``stride``, ``label_offset``,
+  ``sample_rate_hz``, ``session_names``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output
+from ..errors import ExermoteInputError
+
+__all__ = ["WindowSet", "save_windows", "load_windows"]
+
+_DATASETS = ("windows", "labels", "subjects", "sessions", "end_index")
+_ATTRIBUTES = ("classes", "features", "timesteps", "stride", "label_offset", "sample_rate_hz",
+               "session_names")
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Windows cut from one or more sessions, with everything needed to split and train on them."""
+
+    windows: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray
+    sessions: np.ndarray
+    end_index: np.ndarray
+    classes: tuple[str, ...]
+    features: tuple[str, ...]
+    timesteps: int
+    stride: int = 1
+    label_offset: int = 20
+    sample_rate_hz: float = 10.0
+    session_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        n = len(self.windows)
+        if self.windows.ndim != 3 or self.windows.shape[1:] != (self.timesteps, len(self.features)):
+            raise ValueError(
+                f"WindowSet: windows have shape {self.windows.shape}, expected "
+                f"(N, timesteps={self.timesteps}, features={len(self.features)})")
+        for name in ("labels", "subjects", "sessions", "end_index"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"WindowSet: {name} has {len(getattr(self, name))} entries, "
+                                 f"windows has {n}")
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index) -> "WindowSet":
+        """The windows selected by a boolean mask or an integer index array."""
+        index = np.asarray(index)
+        return replace(self, windows=self.windows[index], labels=self.labels[index],
+                       subjects=self.subjects[index], sessions=self.sessions[index],
+                       end_index=self.end_index[index])
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=self.num_classes)
+        return {name: int(c) for name, c in zip(self.classes, counts)}
+
+
+def save_windows(path, window_set: WindowSet) -> Path:
+    """Write ``window_set`` to ``path`` (HDF5), atomically."""
+    import h5py
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("windows", data=np.asarray(window_set.windows, dtype=np.float32))
+            for name in _DATASETS[1:]:
+                f.create_dataset(name, data=np.asarray(getattr(window_set, name), dtype=np.int64))
+            f.attrs["classes"] = list(window_set.classes)
+            f.attrs["features"] = list(window_set.features)
+            f.attrs["session_names"] = list(window_set.session_names) or [""]
+            f.attrs["timesteps"] = int(window_set.timesteps)
+            f.attrs["stride"] = int(window_set.stride)
+            f.attrs["label_offset"] = int(window_set.label_offset)
+            f.attrs["sample_rate_hz"] = float(window_set.sample_rate_hz)
+    return path
+
+
+def _strings(values) -> tuple[str, ...]:
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values))
+
+
+def load_windows(path) -> WindowSet:
+    """Read a windows file written by :func:`save_windows` (or ``exermote-sgan preprocess``)."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExermoteInputError("windows file not found (create it with "
+                                 "'exermote-sgan preprocess')", path=path)
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [n for n in _DATASETS if n not in f] + \
+                      [a for a in _ATTRIBUTES if a not in f.attrs]
+            if missing:
+                raise ExermoteInputError(
+                    f"not a windows file: missing {', '.join(missing)}", path=path)
+            arrays = {n: f[n][()] for n in _DATASETS}
+            attrs = {a: f.attrs[a] for a in _ATTRIBUTES}
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
+    session_names = _strings(attrs["session_names"])
+    try:
+        return WindowSet(
+            windows=arrays["windows"].astype(np.float32, copy=False),
+            labels=arrays["labels"].astype(np.int64, copy=False),
+            subjects=arrays["subjects"].astype(np.int64, copy=False),
+            sessions=arrays["sessions"].astype(np.int64, copy=False),
+            end_index=arrays["end_index"].astype(np.int64, copy=False),
+            classes=_strings(attrs["classes"]),
+            features=_strings(attrs["features"]),
+            timesteps=int(attrs["timesteps"]),
+            stride=int(attrs["stride"]),
+            label_offset=int(attrs["label_offset"]),
+            sample_rate_hz=float(attrs["sample_rate_hz"]),
+            session_names=() if session_names == ("",) else session_names,
+        )
+    except ValueError as exc:
+        raise ExermoteInputError(f"inconsistent windows file: {exc}", path=path) from None

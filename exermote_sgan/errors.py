@@ -1,0 +1,48 @@
+"""Errors the package raises for bad input.
+
+Every problem a user can cause (a missing column, a corrupt run directory, a recording too
+short for one window) surfaces as :class:`ExermoteInputError`, whose message names the file, row
+and column involved and what was expected.  The command line prints that one line and exits
+with status 2 instead of showing a traceback from deep inside pandas or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["ExermoteInputError", "NotFittedError"]
+
+
+class ExermoteInputError(ValueError):
+    """Bad user input: a file, a row, a column or an option that is not what was expected.
+
+    Parameters
+    ----------
+    message:
+        What was wrong and what was expected instead.
+    path, row, column:
+        Where the problem is, as far as it is known.  ``row`` is 1-based and counts the header
+        as row 1, like a spreadsheet or ``sed -n`` would show the file.
+    """
+
+    def __init__(self, message: str, *, path=None, row: int | None = None,
+                 column: str | None = None):
+        self.message = message
+        self.path = os.fspath(path) if path is not None else None
+        self.row = row
+        self.column = column
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(str(self.path))
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class NotFittedError(ExermoteInputError):
+    """An object was used before ``fit`` gave it what it needs."""

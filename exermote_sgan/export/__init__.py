@@ -1,0 +1,1 @@
+"""Export of a trained classifier to Core ML (and TFLite), verified numerically."""

@@ -1,0 +1,1 @@
+"""Streaming recognition of exercises and repetition counting."""

@@ -1,0 +1,136 @@
+"""The three networks of the design: discriminator, generator and supervised baseline.
+
+Defaults follow the public Exermote models; every size is a keyword argument.  Layer names
+are part of the contract: the trunk layers are ``conv1``, ``conv2``, ``lstm1``, ``lstm2`` and
+``dropout`` in every network that classifies, so weights move between the discriminator, the
+baseline and the inference classifier by name, and the exporter finds them by name.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+__all__ = ["TRUNK_LAYERS", "build_discriminator", "build_baseline", "build_generator",
+           "classifier_from_discriminator"]
+
+TRUNK_LAYERS = ("conv1", "conv2", "lstm1", "lstm2", "dropout")
+
+
+def _check_window_shape(timesteps: int, features: int, *, who: str):
+    if int(timesteps) < 7 or int(features) < 1:
+        raise ValueError(f"{who}: windows of (timesteps={timesteps}, features={features}) are "
+                         "too small; the trunk needs at least 7 timesteps and 1 feature")
+
+
+def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float):
+    x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
+    x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
+    x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
+    x = layers.LSTM(lstm_units, name="lstm2")(x)
+    return layers.Dropout(dropout, name="dropout")(x)
+
+
+def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
+                        conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
+                        dropout: float = 0.2, name: str = "discriminator") -> keras.Model:
+    """Windows ``(timesteps, features)`` -> ``valid`` (real/fake) and ``scores`` (K+1 classes).
+
+    The last of the K+1 ``scores`` classes is "fake".  Besides the two heads of the original
+    the model also returns their pre-activation logits (``valid_logit``, ``scores_logits``)
+    and the trunk's ``features``, which numerically stable losses and feature matching need.
+    """
+    _check_window_shape(timesteps, features, who="build_discriminator")
+    inputs = keras.Input((timesteps, features), name="windows")
+    feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
+                   lstm_units=lstm_units, dropout=dropout)
+    valid_logit = layers.Dense(1, name="valid_logit")(feats)
+    scores_logits = layers.Dense(num_classes + 1, name="scores_logits")(feats)
+    outputs = {
+        "valid": layers.Activation("sigmoid", name="valid")(valid_logit),
+        "scores": layers.Activation("softmax", name="scores")(scores_logits),
+        "valid_logit": valid_logit,
+        "scores_logits": scores_logits,
+        "features": feats,
+    }
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
+                   conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
+                   dropout: float = 0.2, name: str = "classifier") -> keras.Model:
+    """The discriminator's trunk with a K-way softmax head ``scores``.
+
+    This is both the supervised baseline and the architecture of every inference classifier.
+    """
+    _check_window_shape(timesteps, features, who="build_baseline")
+    inputs = keras.Input((timesteps, features), name="windows")
+    feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
+                   lstm_units=lstm_units, dropout=dropout)
+    scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
+    return keras.Model(inputs, scores, name=name)
+
+
+def classifier_from_discriminator(discriminator: keras.Model) -> keras.Model:
+    """The inference classifier of an SGAN: trunk and ``scores`` head without the fake class.
+
+    Softmax over the first K of K+1 logits equals the K real-class probabilities renormalised
+    to sum to one, so the classifier is a plain baseline-architecture model (no Lambda layer)
+    whose head holds the first K columns of the discriminator's ``scores_logits``.
+    """
+    conv1 = discriminator.get_layer("conv1")
+    lstm1 = discriminator.get_layer("lstm1")
+    _, timesteps, features = discriminator.input_shape
+    head_kernel, head_bias = discriminator.get_layer("scores_logits").get_weights()
+    num_classes = head_kernel.shape[1] - 1
+    classifier = build_baseline(
+        timesteps, features, num_classes, conv_filters=conv1.filters,
+        kernel_size=conv1.kernel_size[0], lstm_units=lstm1.units,
+        dropout=discriminator.get_layer("dropout").rate)
+    for layer_name in TRUNK_LAYERS:
+        classifier.get_layer(layer_name).set_weights(
+            discriminator.get_layer(layer_name).get_weights())
+    classifier.get_layer("scores").set_weights([head_kernel[:, :num_classes],
+                                                head_bias[:num_classes]])
+    return classifier
+
+
+def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int = 100,
+                    padding_steps: int = 20, expansion: int = 5, lstm_units: int | None = None,
+                    conv_filters: tuple[int, int] = (128, 64),
+                    output_range: tuple[float, float] = (0.0, 1.0),
+                    name: str = "generator") -> keras.Model:
+    """Noise ``(noise_dim,)`` -> a window ``(timesteps, features)`` in ``output_range``.
+
+    The original's LSTM + Conv2D generator: a dense projection to ``2*timesteps+padding_steps``
+    steps of ``features*expansion`` channels, two LSTMs, average pooling back to ``features``
+    columns, three (1, 3)/(3, 3) convolutions, pooling by two over time and cropping to
+    ``timesteps``.  Its output range matches the range real windows are scaled to, so the
+    discriminator cannot tell fakes by their sign.
+    """
+    _check_window_shape(timesteps, features, who="build_generator")
+    if padding_steps % 4 != 0:
+        raise ValueError(f"build_generator: padding_steps must be a multiple of 4, "
+                         f"got {padding_steps}")
+    low, high = (float(v) for v in output_range)
+    steps = 2 * timesteps + padding_steps
+    channels = features * expansion
+    lstm_units = channels if lstm_units is None else int(lstm_units)
+    crop = padding_steps // 4
+
+    noise = keras.Input((noise_dim,), name="noise")
+    x = layers.Dense(steps * channels, activation="relu", name="project")(noise)
+    x = layers.Reshape((steps, channels), name="to_sequence")(x)
+    x = layers.LSTM(lstm_units, return_sequences=True, name="g_lstm1")(x)
+    x = layers.LSTM(channels, return_sequences=True, name="g_lstm2")(x)
+    x = layers.Reshape((steps, channels, 1), name="to_image")(x)
+    x = layers.AveragePooling2D((1, expansion), name="pool_features")(x)
+    x = layers.Conv2D(conv_filters[0], (1, 3), padding="same", activation="relu", name="g_conv1")(x)
+    x = layers.Conv2D(conv_filters[1], (1, 3), padding="same", activation="relu", name="g_conv2")(x)
+    x = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="g_conv3")(x)
+    x = layers.AveragePooling2D((2, 1), name="pool_time")(x)
+    x = layers.Cropping2D(((crop, crop), (0, 0)), name="crop")(x)
+    x = layers.Reshape((timesteps, features), name="window")(x)
+    if (low, high) != (0.0, 1.0):
+        x = layers.Rescaling(high - low, offset=low, name="to_output_range")(x)
+    return keras.Model(noise, x, name=name)

@@ -1,0 +1,151 @@
+"""The run directory: what ``exermote-sgan train`` writes and every later command reads.
+
+``RUN_DIR/classifier.keras``
+    the inference classifier, a baseline-architecture Keras model (trunk + K-way softmax
+    ``scores``) taking SCALED windows ``(timesteps, features)``;
+``RUN_DIR/preprocessing.json``
+    ``classes``, ``features``, ``timesteps``, ``label_offset``, ``sample_rate_hz``, ``scaler``
+    (see :class:`~exermote_sgan.data.scaler.MinMaxScaler`), ``model`` (``baseline`` or
+    ``sgan``) and ``training_command``;
+``RUN_DIR/metrics.json``
+    the run's evaluation on its test subjects (absent when every subject trained).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import atomic_output, atomic_write_text, ensure_writable_dir
+from .data.scaler import MinMaxScaler
+from .errors import ExermoteInputError
+
+__all__ = ["Preprocessing", "TrainedRun", "load_run", "save_run", "CLASSIFIER_FILE",
+           "PREPROCESSING_FILE", "METRICS_FILE"]
+
+CLASSIFIER_FILE = "classifier.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class Preprocessing:
+    """How raw sensor rows become the classifier's input, and what its outputs mean."""
+
+    classes: tuple[str, ...]
+    features: tuple[str, ...]
+    timesteps: int
+    label_offset: int
+    sample_rate_hz: float
+    scaler: MinMaxScaler
+    model: str = "baseline"
+    training_command: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"classes": list(self.classes), "features": list(self.features),
+                "timesteps": int(self.timesteps), "label_offset": int(self.label_offset),
+                "sample_rate_hz": float(self.sample_rate_hz), "scaler": self.scaler.to_dict(),
+                "model": self.model, "training_command": self.training_command, **self.extra}
+
+    @classmethod
+    def from_dict(cls, state: dict, *, path=None) -> "Preprocessing":
+        required = ("classes", "features", "timesteps", "label_offset", "sample_rate_hz",
+                    "scaler")
+        missing = [k for k in required if k not in state]
+        if missing:
+            raise ExermoteInputError(f"missing keys {', '.join(missing)}", path=path)
+        known = set(required) | {"model", "training_command"}
+        try:
+            scaler = MinMaxScaler.from_dict(state["scaler"])
+        except ExermoteInputError as exc:
+            raise ExermoteInputError(exc.message, path=path, column="scaler") from None
+        if scaler.num_features != len(state["features"]):
+            raise ExermoteInputError(
+                f"scaler has {scaler.num_features} features, 'features' lists "
+                f"{len(state['features'])}", path=path, column="scaler")
+        return cls(classes=tuple(state["classes"]), features=tuple(state["features"]),
+                   timesteps=int(state["timesteps"]), label_offset=int(state["label_offset"]),
+                   sample_rate_hz=float(state["sample_rate_hz"]), scaler=scaler,
+                   model=state.get("model", "baseline"),
+                   training_command=state.get("training_command", ""),
+                   extra={k: v for k, v in state.items() if k not in known})
+
+
+@dataclass
+class TrainedRun:
+    """A loaded run directory."""
+
+    run_dir: Path
+    classifier: object  # keras.Model
+    preprocessing: Preprocessing
+    metrics: dict | None = None
+
+
+def save_run(run_dir, classifier, preprocessing: Preprocessing, *,
+             metrics: dict | None = None) -> Path:
+    """Write the classifier, its preprocessing and (optionally) its metrics, each atomically."""
+    run_dir = ensure_writable_dir(run_dir)
+    with atomic_output(run_dir / CLASSIFIER_FILE) as tmp:
+        keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
+        try:
+            classifier.save(keras_tmp)
+            keras_tmp.replace(tmp)
+        finally:
+            if keras_tmp.exists():
+                keras_tmp.unlink()
+    atomic_write_text(run_dir / PREPROCESSING_FILE,
+                      json.dumps(preprocessing.to_dict(), indent=2) + "\n")
+    if metrics is not None:
+        atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    return run_dir
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExermoteInputError("missing; is this a run directory written by "
+                                 "'exermote-sgan train'?", path=path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExermoteInputError(f"not valid JSON ({exc})", path=path) from None
+    if not isinstance(state, dict):
+        raise ExermoteInputError("expected a JSON object", path=path)
+    return state
+
+
+def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
+    """Load a run directory; raise :class:`ExermoteInputError` naming what is missing or broken."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ExermoteInputError("run directory not found", path=run_dir)
+    preprocessing = Preprocessing.from_dict(_read_json(run_dir / PREPROCESSING_FILE),
+                                            path=run_dir / PREPROCESSING_FILE)
+    metrics_path = run_dir / METRICS_FILE
+    metrics = _read_json(metrics_path) if metrics_path.exists() else None
+    classifier = None
+    if load_classifier:
+        classifier = _load_classifier(run_dir / CLASSIFIER_FILE, preprocessing)
+    return TrainedRun(run_dir, classifier, preprocessing, metrics)
+
+
+def _load_classifier(path: Path, preprocessing: Preprocessing):
+    if not path.is_file():
+        raise ExermoteInputError("missing; is this a run directory written by "
+                                 "'exermote-sgan train'?", path=path)
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a corrupt archive
+        raise ExermoteInputError(f"cannot load the classifier ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                                 path=path) from None
+    expected_in = (None, preprocessing.timesteps, len(preprocessing.features))
+    expected_out = (None, len(preprocessing.classes))
+    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
+        raise ExermoteInputError(
+            f"classifier maps {model.input_shape} -> {model.output_shape}, but "
+            f"{PREPROCESSING_FILE} describes {expected_in} -> {expected_out}", path=path)
+    return model

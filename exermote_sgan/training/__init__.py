@@ -1,0 +1,1 @@
+"""Training: the semi-supervised GAN, the supervised baseline, evaluation and comparison."""
