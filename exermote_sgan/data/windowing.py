@@ -1,0 +1,183 @@
+"""Cutting gap-free pieces of recordings into fixed-length, labelled windows.
+
+A recording (a *session*) is first split by the preprocessing into :class:`Segment` objects,
+contiguous pieces without gaps or missing values.  Each segment is windowed on its own, so no
+window ever spans two recordings or a gap.  Windows are views made with numpy's
+``sliding_window_view`` rather than a Python loop over rows, which keeps preprocessing of the
+90,000 real rows well under a second.
+
+Labelling follows the original Exermote rule: a window of ``timesteps`` rows starting at row
+``start`` is labelled by the row ``label_offset`` steps before its end,
+``labels[start + timesteps - label_offset - 1]`` (with the defaults 40 and 20: the 20th row of
+the window), and it *ends* at row ``start + timesteps - 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+from .windows_file import WindowSet
+
+__all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A contiguous, gap-free piece of one session (a recording), ready to be windowed.
+
+    ``values`` is ``(n_rows, n_features)`` in raw units without NaN, ``labels`` the ``(n_rows,)``
+    class ids, ``session`` an index into the ``session_names`` of the resulting
+    :class:`~exermote_sgan.data.windows_file.WindowSet`, and ``first_row`` the row of the session
+    at which this segment starts (window ``end_index`` values are rows of the session, not of the
+    segment).
+    """
+
+    values: np.ndarray
+    labels: np.ndarray
+    subject: int
+    session: int
+    first_row: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _check_positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_window_options(timesteps, stride, label_offset=None) -> tuple[int, int]:
+    timesteps = _check_positive("timesteps", timesteps)
+    stride = _check_positive("stride", stride)
+    if label_offset is not None:
+        if (isinstance(label_offset, bool) or not isinstance(label_offset, (int, np.integer))
+                or not 0 <= label_offset < timesteps):
+            raise ValueError(f"label_offset must be an integer with 0 <= label_offset < "
+                             f"timesteps={timesteps}, got {label_offset!r}")
+    return timesteps, stride
+
+
+def window_count(n_rows: int, *, timesteps: int, stride: int = 1) -> int:
+    """How many windows of ``timesteps`` rows, ``stride`` rows apart, fit into ``n_rows`` rows."""
+    timesteps, stride = _check_window_options(timesteps, stride)
+    return 0 if n_rows < timesteps else (n_rows - timesteps) // stride + 1
+
+
+def sliding_windows(values, *, timesteps: int, stride: int = 1) -> np.ndarray:
+    """All windows of ``timesteps`` consecutive rows of ``values``, ``stride`` rows apart.
+
+    ``(n_rows, F) -> (n_windows, timesteps, F)`` with ``n_windows = (n_rows - timesteps) // stride
+    + 1`` (0 when ``n_rows < timesteps``).  The result is a read-only *view* of ``values`` (no
+    copy); copy it (``np.array(...)``) before writing to it.
+    """
+    timesteps, stride = _check_window_options(timesteps, stride)
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (rows, features), got shape {values.shape}")
+    n_rows, n_features = values.shape
+    if n_rows < timesteps:
+        return np.empty((0, timesteps, n_features), dtype=values.dtype)
+    # sliding_window_view puts the window axis last: (n_rows - T + 1, F, T).
+    view = np.lib.stride_tricks.sliding_window_view(values, timesteps, axis=0)
+    return view[::stride].transpose(0, 2, 1)
+
+
+def window_targets(labels, *, timesteps: int, stride: int = 1,
+                   label_offset: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Label and local end row of every window :func:`sliding_windows` would cut from ``labels``.
+
+    A window starting at ``start`` is labelled by ``labels[start + timesteps - label_offset - 1]``
+    and ends at row ``start + timesteps - 1`` (inclusive, counted from the start of ``labels``).
+    Returns ``(window_labels, end_index)``, both int64.
+    """
+    timesteps, stride = _check_window_options(timesteps, stride, label_offset)
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    n = 0 if len(labels) < timesteps else (len(labels) - timesteps) // stride + 1
+    starts = np.arange(n, dtype=np.int64) * stride
+    window_labels = labels[starts + (timesteps - label_offset - 1)].astype(np.int64)
+    return window_labels, starts + (timesteps - 1)
+
+
+def _segment_name(segment: Segment, position: int, session_names: Sequence[str]) -> str:
+    session = int(segment.session)
+    name = session_names[session] if 0 <= session < len(session_names) else f"session {session}"
+    return f"segment {position} ({name}, from row {segment.first_row})"
+
+
+def _validated(segment: Segment, position: int, *, num_features: int, num_classes: int,
+               session_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    where = _segment_name(segment, position, session_names)
+    try:
+        values = np.asarray(segment.values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ExermoteInputError(f"{where}: values are not numeric") from None
+    labels = np.asarray(segment.labels)
+    if values.ndim != 2 or values.shape[1] != num_features:
+        raise ExermoteInputError(f"{where}: values have shape {values.shape}, expected "
+                                 f"(rows, {num_features} features)")
+    if labels.shape != (len(values),):
+        raise ExermoteInputError(f"{where}: {labels.shape} labels for {len(values)} rows, "
+                                 f"expected one label per row")
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        raise ExermoteInputError(f"{where}: missing or infinite value at segment row "
+                                 f"{int(bad[0][0])}, feature {int(bad[0][1])}; segments must be "
+                                 f"gap-free and finite")
+    if len(labels) and (not np.issubdtype(labels.dtype, np.integer)
+                        or labels.min() < 0 or labels.max() >= num_classes):
+        raise ExermoteInputError(f"{where}: labels must be integer class ids in "
+                                 f"[0, {num_classes}), got values from {labels.min()} to "
+                                 f"{labels.max()}")
+    if int(segment.first_row) < 0:
+        raise ExermoteInputError(f"{where}: first_row must be >= 0")
+    return values, labels
+
+
+def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features: Sequence[str],
+                timesteps: int = 40, stride: int = 1, label_offset: int = 20,
+                sample_rate_hz: float = 10.0, session_names: Sequence[str] = ()) -> WindowSet:
+    """Window every segment separately and gather the windows into one :class:`WindowSet`.
+
+    No window crosses a segment boundary; segments shorter than ``timesteps`` contribute nothing.
+    Windows are float32 in raw units, in segment order; ``end_index`` is the session row at which
+    each window ends (``segment.first_row`` + the local end row).
+    """
+    timesteps, stride = _check_window_options(timesteps, stride, label_offset)
+    classes, features = tuple(classes), tuple(features)
+    session_names = tuple(session_names)
+    if not classes or not features:
+        raise ValueError("cut_windows needs at least one class and one feature")
+    segments = list(segments)
+    checked = [_validated(s, i, num_features=len(features), num_classes=len(classes),
+                          session_names=session_names) for i, s in enumerate(segments)]
+    counts = [window_count(len(v), timesteps=timesteps, stride=stride) for v, _ in checked]
+    total = int(sum(counts))
+    windows = np.empty((total, timesteps, len(features)), dtype=np.float32)
+    labels = np.empty(total, dtype=np.int64)
+    subjects = np.empty(total, dtype=np.int64)
+    sessions = np.empty(total, dtype=np.int64)
+    end_index = np.empty(total, dtype=np.int64)
+    pos = 0
+    for segment, (values, row_labels), n in zip(segments, checked, counts):
+        if n == 0:
+            continue
+        part = slice(pos, pos + n)
+        windows[part] = sliding_windows(values, timesteps=timesteps, stride=stride)
+        labels[part], local_end = window_targets(row_labels, timesteps=timesteps, stride=stride,
+                                                 label_offset=label_offset)
+        end_index[part] = local_end + int(segment.first_row)
+        subjects[part] = int(segment.subject)
+        sessions[part] = int(segment.session)
+        pos += n
+    return WindowSet(windows=windows, labels=labels, subjects=subjects, sessions=sessions,
+                     end_index=end_index, classes=classes, features=features,
+                     timesteps=timesteps, stride=stride, label_offset=label_offset,
+                     sample_rate_hz=float(sample_rate_hz), session_names=session_names)

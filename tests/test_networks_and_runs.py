@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+
+from exermote_sgan.data.scaler import MinMaxScaler
+from exermote_sgan.errors import ExermoteInputError
+from exermote_sgan.models import (build_baseline, build_discriminator, build_generator,
+                                  classifier_from_discriminator)
+from exermote_sgan.runs import Preprocessing, load_run, save_run
+
+
+def test_discriminator_heads_and_trunk_follow_the_design():
+    disc = build_discriminator(40, 12, 4)
+    out = disc(np.zeros((2, 40, 12), np.float32))
+    assert out["valid"].shape == (2, 1) and out["scores"].shape == (2, 5)
+    assert out["features"].shape == (2, 32)
+    assert [layer.name for layer in disc.layers[1:6]] == ["conv1", "conv2", "lstm1", "lstm2",
+                                                          "dropout"]
+    assert disc.get_layer("conv1").strides == (2,)
+
+
+@pytest.mark.parametrize("output_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_generator_output_matches_the_scaled_data_range(output_range):
+    gen = build_generator(40, 12, output_range=output_range)
+    rng = np.random.default_rng(0)
+    fake = np.asarray(gen(rng.normal(size=(8, 100)).astype(np.float32)))
+    assert fake.shape == (8, 40, 12)
+    assert fake.min() >= output_range[0] and fake.max() <= output_range[1]
+
+
+def test_classifier_from_discriminator_renormalises_real_classes():
+    disc = build_discriminator(20, 3, 4, lstm_units=8, conv_filters=4)
+    rng = np.random.default_rng(0)
+    # make the heads non-trivial so the fake class carries real probability mass
+    kernel, bias = disc.get_layer("scores_logits").get_weights()
+    disc.get_layer("scores_logits").set_weights([rng.normal(size=kernel.shape) * 3, bias + 1])
+    x = rng.uniform(size=(6, 20, 3)).astype(np.float32)
+    scores = np.asarray(disc(x)["scores"])
+    classifier = classifier_from_discriminator(disc)
+    expected = scores[:, :4] / scores[:, :4].sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(classifier(x)), expected, rtol=1e-5, atol=1e-6)
+    assert classifier.output_shape == (None, 4)
+
+
+def _preprocessing(features=3, timesteps=20):
+    rng = np.random.default_rng(1)
+    scaler = MinMaxScaler().fit(rng.normal(size=(100, features)))
+    return Preprocessing(classes=("Break", "Burpee", "Situp", "Squat"),
+                         features=tuple(f"f{i}" for i in range(features)),
+                         timesteps=timesteps, label_offset=10, sample_rate_hz=10.0,
+                         scaler=scaler, model="baseline", training_command="test",
+                         extra={"test_subjects": [4]})
+
+
+def test_run_directory_round_trip(tmp_path):
+    model = build_baseline(20, 3, 4, lstm_units=8, conv_filters=4)
+    prep = _preprocessing()
+    save_run(tmp_path / "run", model, prep, metrics={"accuracy": 0.5})
+    run = load_run(tmp_path / "run")
+    x = np.random.default_rng(2).uniform(size=(3, 20, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(run.classifier(x)), np.asarray(model(x)), rtol=1e-6)
+    assert run.preprocessing.extra == {"test_subjects": [4]}
+    assert run.metrics == {"accuracy": 0.5}
+    np.testing.assert_array_equal(run.preprocessing.scaler.scale_, prep.scaler.scale_)
+
+
+def test_broken_run_directories_are_explained(tmp_path):
+    with pytest.raises(ExermoteInputError, match="run directory not found"):
+        load_run(tmp_path / "nope")
+    run_dir = tmp_path / "run"
+    save_run(run_dir, build_baseline(20, 3, 4, lstm_units=8, conv_filters=4), _preprocessing())
+    (run_dir / "classifier.keras").write_bytes(b"corrupt")
+    with pytest.raises(ExermoteInputError, match="classifier.keras: cannot load"):
+        load_run(run_dir)
+    save_run(run_dir, build_baseline(30, 3, 4, lstm_units=8, conv_filters=4), _preprocessing())
+    with pytest.raises(ExermoteInputError, match="preprocessing.json describes"):
+        load_run(run_dir)
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    del state["scaler"]
+    (run_dir / "preprocessing.json").write_text(json.dumps(state))
+    with pytest.raises(ExermoteInputError, match="missing keys scaler"):
+        load_run(run_dir)
+    (run_dir / "classifier.keras").unlink()
+    (run_dir / "preprocessing.json").write_text(json.dumps(_preprocessing().to_dict()))
+    with pytest.raises(ExermoteInputError, match="classifier.keras: missing"):
+        load_run(run_dir)
