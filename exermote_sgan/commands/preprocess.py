@@ -1,0 +1,222 @@
+"""``exermote-sgan preprocess``: raw recording CSVs to a windows file (HDF5), with a summary.
+
+Reads Exermote raw files or, with ``--format generic``, any CSV whose columns are named on the
+command line or in a JSON/TOML columns file; cleans them, cuts windows and writes them
+atomically.  Never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_parser", "run", "format_report"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..data.schema import EXERMOTE_CLASSES
+
+    parser = subparsers.add_parser(
+        "preprocess",
+        help="turn raw recording CSVs into a windows file",
+        description="Read raw recordings (files, or folders searched for *.csv), map labels, "
+                    "apply the Exermote squat rule, interpolate short gaps, split sessions at "
+                    "long ones, check (or resample to) the sampling rate, cut labelled windows "
+                    "and write them to an HDF5 windows file.  Prints a summary of rows read "
+                    "and dropped and windows per class and subject.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="recording CSV files, or folders whose *.csv files are read")
+    parser.add_argument("--out", required=True, metavar="WINDOWS.h5",
+                        help="windows file to write (HDF5; replaced atomically)")
+    parser.add_argument("--format", choices=("exermote", "generic"), default="exermote",
+                        help="exermote: the 70-column Exermote raw CSV (default); generic: "
+                             "columns named by --columns-file or the column options")
+
+    win = parser.add_argument_group("windows")
+    win.add_argument("--timesteps", type=int, default=40, metavar="N",
+                     help="rows per window (default: 40, 4 s at 10 Hz)")
+    win.add_argument("--stride", type=int, default=1, metavar="N",
+                     help="rows between the starts of consecutive windows (default: 1)")
+    win.add_argument("--label-offset", type=int, default=20, metavar="N",
+                     help="a window is labelled by the row N steps before its end "
+                          "(default: 20)")
+
+    clean = parser.add_argument_group("cleaning")
+    clean.add_argument("--classes", default=",".join(EXERMOTE_CLASSES), metavar="A,B,...",
+                       help="class names in label order (default: %(default)s)")
+    clean.add_argument("--label-map", default="setBreak=Break", metavar="FROM=TO,...",
+                       help="file labels to rename to a class (default: %(default)s; "
+                            "'' for none)")
+    clean.add_argument("--no-squat-rule", action="store_true",
+                       help="keep the first and last rows of squat repetitions as Squat "
+                            "(by default they become Break, as in the original Exermote)")
+    clean.add_argument("--squat-edge-rows", type=int, default=2, metavar="N",
+                       help="rows at each end of a squat repetition relabelled Break "
+                            "(default: 2)")
+    clean.add_argument("--max-gap", type=int, default=3, metavar="ROWS",
+                       help="interpolate runs of up to ROWS rows with missing values; longer "
+                            "gaps split the session (default: 3)")
+    clean.add_argument("--expected-rate", type=float, default=10.0, metavar="HZ",
+                       help="nominal sampling rate (default: 10)")
+    clean.add_argument("--rate-tolerance", type=float, default=0.2, metavar="FRACTION",
+                       help="error when a session's median rate is further than this from "
+                            "the expected rate (default: 0.2)")
+    clean.add_argument("--resample", action="store_true",
+                       help="resample every session onto an exact grid at --expected-rate "
+                            "(linear interpolation; labels from the nearest row)")
+
+    gen = parser.add_argument_group("generic format (--format generic)")
+    gen.add_argument("--columns-file", metavar="FILE",
+                     help="JSON or TOML file with keys timestamp, features, label, subject "
+                          "and optionally session, sub_label, timestamp_unit, "
+                          "timestamp_format, feature_names, delimiter; column options "
+                          "below override it")
+    gen.add_argument("--timestamp-column", metavar="NAME",
+                     help="column with times: numbers (see --timestamp-unit) or date-times")
+    gen.add_argument("--feature-columns", metavar="A,B,...",
+                     help="comma-separated feature columns, in model order")
+    gen.add_argument("--label-column", metavar="NAME", help="column with the activity label")
+    gen.add_argument("--subject-column", metavar="NAME",
+                     help="column with the integer subject (person) id")
+    gen.add_argument("--session-column", metavar="NAME",
+                     help="column naming the session when a file holds several "
+                          "(default: one session per file)")
+    gen.add_argument("--sub-label-column", metavar="NAME",
+                     help="column with firstHalf/secondHalf repetition halves (optional)")
+    gen.add_argument("--timestamp-unit", choices=("s", "ms", "us", "ns"), default=None,
+                     help="unit of numeric timestamps (default: s)")
+    gen.add_argument("--timestamp-format", metavar="FORMAT",
+                     help="strptime format of text timestamps (default: inferred)")
+    gen.add_argument("--delimiter", metavar="CHAR", help="field separator (default: ',')")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--report-json", metavar="FILE",
+                     help="also write the preprocessing report as JSON to FILE")
+    out.add_argument("--no-progress", action="store_true",
+                     help="do not show the progress bar on stderr")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _label_map(text: str) -> dict[str, str]:
+    from ..errors import ExermoteInputError
+
+    mapping = {}
+    for item in _split(text):
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ExermoteInputError(f"--label-map entry {item!r} is not FROM=TO")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _column_spec(args):
+    from dataclasses import replace
+
+    from ..data.readers import ColumnSpec, load_column_spec
+    from ..errors import ExermoteInputError
+
+    options = {
+        "timestamp": args.timestamp_column,
+        "features": tuple(_split(args.feature_columns)) if args.feature_columns else None,
+        "label": args.label_column,
+        "subject": args.subject_column,
+        "session": args.session_column,
+        "sub_label": args.sub_label_column,
+        "timestamp_unit": args.timestamp_unit,
+        "timestamp_format": args.timestamp_format,
+        "delimiter": args.delimiter,
+    }
+    given = {k: v for k, v in options.items() if v is not None}
+    if args.format != "generic":
+        if given or args.columns_file:
+            raise ExermoteInputError("column options and --columns-file need --format generic")
+        return None
+    if args.columns_file:
+        spec = load_column_spec(args.columns_file)
+        return replace(spec, **given) if given else spec
+    missing = [f"--{k.replace('_', '-')}-column" if k != "features" else "--feature-columns"
+               for k in ("timestamp", "features", "label", "subject") if k not in given]
+    if missing:
+        raise ExermoteInputError(f"--format generic needs --columns-file or {', '.join(missing)}")
+    return ColumnSpec(**given)
+
+
+def format_report(report, out_path=None) -> str:
+    """The summary table printed after preprocessing."""
+    lines = []
+    sessions = report.sessions
+    lines.append(f"files read:     {len(report.files)}")
+    lines.append(f"sessions:       {len(sessions)} "
+                 f"({len({s.subject for s in sessions})} subjects)")
+    lines.append(f"rows read:      {report.rows_read}")
+    dropped = report.rows_dropped()
+    lines.append(f"rows dropped:   {sum(dropped.values())}")
+    for reason, n in dropped.items():
+        lines.append(f"  {reason + ':':40s} {n}")
+    mapped: dict[str, int] = {}
+    for s in sessions:
+        for k, v in s.labels_mapped.items():
+            mapped[k] = mapped.get(k, 0) + v
+    for source, n in mapped.items():
+        lines.append(f"rows relabelled {source} -> {report.config['label_map'][source]}: {n}")
+    lines.append(f"squat edge rows relabelled Break: "
+                 f"{sum(s.squat_rows_relabelled for s in sessions)}")
+    lines.append(f"rows interpolated (short gaps): {sum(s.rows_interpolated for s in sessions)}")
+    splits = sum(s.time_gaps_split for s in sessions)
+    if splits:
+        lines.append(f"sessions split at pauses in the timestamps: {splits}")
+    if report.config.get("resample"):
+        lines.append(f"rows after resampling: {sum(s.resampled_rows or 0 for s in sessions)}")
+    rates = [s.rate.rate_hz for s in sessions]
+    jitter = [s.rate.jitter_s for s in sessions]
+    lines.append(f"median rate:    {min(rates):.3g}-{max(rates):.3g} Hz, "
+                 f"jitter (sd of intervals) up to {max(jitter) * 1000:.1f} ms")
+    lines.append(f"segments:       {sum(s.segments for s in sessions)}")
+    lines.append("")
+    width = max(len(c) for c in report.classes) + 2
+    lines.append(f"{'class':{width}s}{'windows':>10s}")
+    for name, n in report.windows_per_class.items():
+        lines.append(f"{name:{width}s}{n:>10d}")
+    lines.append(f"{'total':{width}s}{report.windows:>10d}")
+    lines.append("")
+    lines.append(f"{'subject':>8s}{'sessions':>10s}{'windows':>10s}")
+    for subject, n in report.windows_per_subject.items():
+        n_sessions = sum(1 for s in sessions if s.subject == subject)
+        lines.append(f"{subject:>8d}{n_sessions:>10d}{n:>10d}")
+    if out_path is not None:
+        lines.append("")
+        lines.append(f"wrote {report.windows} windows to {out_path}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..atomic import atomic_write_text
+    from ..data.pipeline import PreprocessConfig, preprocess
+    from ..data.windows_file import save_windows
+    from ..errors import ExermoteInputError
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ExermoteInputError("--out is a folder; expected a file name such as windows.h5",
+                                 path=out)
+    config = PreprocessConfig(
+        format=args.format, columns=_column_spec(args), classes=tuple(_split(args.classes)),
+        label_map=_label_map(args.label_map), squat_rule=not args.no_squat_rule,
+        squat_edge_rows=args.squat_edge_rows, max_gap=args.max_gap, resample=args.resample,
+        expected_rate_hz=args.expected_rate, rate_tolerance=args.rate_tolerance,
+        timesteps=args.timesteps, stride=args.stride, label_offset=args.label_offset)
+    windows, report = preprocess(args.inputs, config=config,
+                                 progress=not args.no_progress and sys.stderr.isatty())
+    save_windows(out, windows)
+    if args.report_json:
+        atomic_write_text(args.report_json, json.dumps(report.to_dict(), indent=2) + "\n")
+    print(format_report(report, out))
+    return 0

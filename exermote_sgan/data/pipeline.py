@@ -1,0 +1,196 @@
+"""From raw recording files to a :class:`~exermote_sgan.data.windows_file.WindowSet`.
+
+:func:`preprocess` is the library behind ``exermote-sgan preprocess``: it finds the CSV files,
+reads each (Exermote or generic format), cleans it (:mod:`exermote_sgan.data.cleaning`), cuts
+windows per gap-free segment (:mod:`exermote_sgan.data.windowing`) and returns the windows with
+a :class:`PreprocessReport` saying what was read, dropped and produced.  Sessions are numbered
+in sorted file order.  It never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+from .cleaning import SessionReport, clean_recording
+from .readers import ColumnSpec, find_csv_files, read_exermote_csv, read_generic_csv
+from .schema import (DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURES, LABEL_COLUMN,
+                     NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
+from .windowing import cut_windows
+from .windows_file import WindowSet
+
+__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "FORMATS"]
+
+FORMATS = ("exermote", "generic")
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ExermoteInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Every preprocessing option; the defaults reproduce the original Exermote preprocessing.
+
+    ``columns`` is required with ``format="generic"``.  ``label_map`` maps file labels to
+    ``classes``; ``max_gap`` is the longest run of rows with missing values that is interpolated;
+    ``rate_tolerance`` is the allowed relative difference between the median and the expected
+    sampling rate (unless ``resample``, which puts every session on an exact grid at
+    ``expected_rate_hz``).
+    """
+
+    format: str = "exermote"
+    columns: ColumnSpec | None = None
+    classes: tuple[str, ...] = EXERMOTE_CLASSES
+    label_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABEL_MAP))
+    squat_rule: bool = True
+    squat_edge_rows: int = 2
+    max_gap: int = 3
+    resample: bool = False
+    expected_rate_hz: float = NOMINAL_RATE_HZ
+    rate_tolerance: float = 0.2
+    timesteps: int = 40
+    stride: int = 1
+    label_offset: int = 20
+
+    def validate(self) -> None:
+        """Raise :class:`ExermoteInputError` for an option out of range."""
+        if self.format not in FORMATS:
+            raise ExermoteInputError(f"format must be one of {', '.join(FORMATS)}, "
+                                     f"got {self.format!r}")
+        if self.format == "generic" and self.columns is None:
+            raise ExermoteInputError("the generic format needs the column names (a columns "
+                                     "file or the column options)")
+        classes = tuple(self.classes)
+        if not classes or len(set(classes)) != len(classes) or not all(classes):
+            raise ExermoteInputError(f"classes must be distinct non-empty names, got {classes}")
+        _positive_int("timesteps", self.timesteps)
+        _positive_int("stride", self.stride)
+        _positive_int("max gap", self.max_gap, 0)
+        _positive_int("squat edge rows", self.squat_edge_rows, 0)
+        if (isinstance(self.label_offset, bool) or not isinstance(self.label_offset, int)
+                or not 0 <= self.label_offset < self.timesteps):
+            raise ExermoteInputError(f"label offset must be an integer with 0 <= label offset < "
+                                     f"timesteps ({self.timesteps}), got {self.label_offset!r}")
+        if not (np.isfinite(self.expected_rate_hz) and self.expected_rate_hz > 0):
+            raise ExermoteInputError(f"expected rate must be > 0 Hz, got {self.expected_rate_hz}")
+        if not (np.isfinite(self.rate_tolerance) and 0 <= self.rate_tolerance < 1):
+            raise ExermoteInputError(f"rate tolerance must be in [0, 1), got "
+                                     f"{self.rate_tolerance}")
+        bad_targets = sorted({t for t in self.label_map.values() if t not in classes})
+        if bad_targets:
+            raise ExermoteInputError(f"label map targets {', '.join(bad_targets)} are not "
+                                     f"classes ({', '.join(classes)})")
+
+
+@dataclass
+class PreprocessReport:
+    """What preprocessing read, changed, dropped and produced; rendered by the CLI."""
+
+    files: list[str]
+    sessions: list[SessionReport]
+    classes: tuple[str, ...]
+    windows_per_class: dict[str, int]
+    windows_per_subject: dict[int, int]
+    config: dict
+
+    @property
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.sessions)
+
+    @property
+    def windows(self) -> int:
+        return sum(self.windows_per_class.values())
+
+    def rows_dropped(self) -> dict[str, int]:
+        """Rows dropped per reason, summed over sessions."""
+        return {
+            "missing values at start/end": sum(s.rows_dropped_edges for s in self.sessions),
+            "missing values in long gaps": sum(s.rows_dropped_long_gaps for s in self.sessions),
+            "in stretches shorter than one window": sum(s.rows_dropped_short
+                                                        for s in self.sessions),
+        }
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (subjects as string keys)."""
+        out = asdict(self)
+        out["windows_per_subject"] = {str(k): v for k, v in self.windows_per_subject.items()}
+        out["rows_read"] = self.rows_read
+        out["rows_dropped"] = self.rows_dropped()
+        out["windows"] = self.windows
+        return out
+
+
+def _read(path: Path, config: PreprocessConfig):
+    if config.format == "exermote":
+        return [read_exermote_csv(path)]
+    return read_generic_csv(path, columns=config.columns)
+
+
+def preprocess(inputs, *, config: PreprocessConfig | None = None,
+               progress: bool = False) -> tuple[WindowSet, PreprocessReport]:
+    """Read, clean and window every CSV in ``inputs`` (files, or folders holding ``*.csv``).
+
+    With ``progress``, a tqdm bar over the files is shown on stderr.  Any bad input raises
+    :class:`ExermoteInputError` naming the file, row and column.
+    """
+    from tqdm import tqdm
+
+    config = config or PreprocessConfig()
+    config.validate()
+    classes = tuple(config.classes)
+    files = find_csv_files(inputs)
+    if config.format == "exermote":
+        features = EXERMOTE_FEATURES
+        label_column, timestamp_column = LABEL_COLUMN, TIMESTAMP_COLUMN
+    else:
+        features = config.columns.names
+        label_column, timestamp_column = config.columns.label, config.columns.timestamp
+    segments, reports, session_names = [], [], []
+    for path in tqdm(files, desc="preprocess", unit="file", disable=not progress,
+                     file=sys.stderr, leave=False):
+        for recording in _read(path, config):
+            if len(recording) < config.timesteps:
+                raise ExermoteInputError(
+                    f"session {recording.session_name!r} has {len(recording)} rows, shorter than "
+                    f"one window of {config.timesteps} rows", path=path)
+            session = len(session_names)
+            pieces, report = clean_recording(
+                recording, session=session, classes=classes, label_map=config.label_map,
+                squat_rule=config.squat_rule, squat_edge_rows=config.squat_edge_rows,
+                max_gap=config.max_gap, expected_rate_hz=config.expected_rate_hz,
+                rate_tolerance=config.rate_tolerance, resample=config.resample,
+                min_rows=config.timesteps, label_column=label_column,
+                timestamp_column=timestamp_column)
+            if not pieces:
+                raise ExermoteInputError(
+                    f"session {recording.session_name!r} has no stretch of {config.timesteps} "
+                    f"rows without a long gap (dropped {report.rows_dropped_edges} rows with "
+                    f"missing values at start/end, {report.rows_dropped_long_gaps} in long gaps, "
+                    f"{report.rows_dropped_short} in short stretches); expected at least one "
+                    f"window", path=path)
+            segments.extend(pieces)
+            reports.append(report)
+            session_names.append(recording.session_name)
+    windows = cut_windows(segments, classes=classes, features=features,
+                          timesteps=config.timesteps, stride=config.stride,
+                          label_offset=config.label_offset,
+                          sample_rate_hz=config.expected_rate_hz, session_names=session_names)
+    per_session = np.bincount(windows.sessions, minlength=len(reports))
+    for report, n in zip(reports, per_session):
+        report.windows = int(n)
+    subjects, counts = np.unique(windows.subjects, return_counts=True)
+    config_dict = asdict(config)
+    config_dict["label_map"] = dict(config.label_map)
+    report = PreprocessReport(
+        files=[str(f) for f in files], sessions=reports, classes=classes,
+        windows_per_class=windows.class_counts(),
+        windows_per_subject={int(s): int(c) for s, c in zip(subjects, counts)},
+        config=config_dict)
+    return windows, report

@@ -1,0 +1,353 @@
+"""Reading raw recordings into :class:`Recording` objects, one per session.
+
+Two formats are understood: the 70-column Exermote CSV (:func:`read_exermote_csv`) and any
+other CSV whose timestamp, feature, label, subject and (optional) session columns the user
+names in a :class:`ColumnSpec` (:func:`read_generic_csv`).  Readers only read and validate:
+values stay in raw units, missing values stay NaN and labels stay as written in the file;
+cleaning (label mapping, gaps, resampling) is :mod:`exermote_sgan.data.cleaning`'s job.
+
+Every problem with a file raises :class:`~exermote_sgan.errors.ExermoteInputError` naming
+the file, the 1-based row (the header is row 1) and the column.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ExermoteInputError
+from .schema import (EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, LABEL_COLUMN, SUB_LABEL_COLUMN,
+                     SUBJECT_COLUMN, TIMESTAMP_COLUMN, TIMESTAMP_FORMAT)
+
+__all__ = ["Recording", "ColumnSpec", "read_exermote_csv", "read_generic_csv",
+           "load_column_spec", "find_csv_files"]
+
+_FIRST_DATA_ROW = 2  # file row of the first data row: the header is row 1
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+@dataclass
+class Recording:
+    """One recording session as read from a file: raw values, labels and timing, row by row.
+
+    ``values`` is float64 ``(n_rows, n_features)`` in the file's units with NaN where the file
+    has no value; ``labels`` (and ``sub_labels``, if the file has them) are the strings written
+    in the file; ``timestamps`` are seconds since the session's first row; ``file_rows`` are
+    the 1-based line numbers of the rows in the file (header = 1), for error messages.
+    """
+
+    path: Path
+    session_name: str
+    subject: int
+    features: tuple[str, ...]
+    values: np.ndarray
+    labels: np.ndarray
+    sub_labels: np.ndarray | None
+    timestamps: np.ndarray
+    file_rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Which columns of someone else's CSV hold what.
+
+    ``timestamp`` holds numeric times (in ``timestamp_unit``: s, ms, us or ns) or date-times
+    (parsed with ``timestamp_format``, a ``strptime`` format, or inferred when it is None).
+    ``features`` are read in the given order and stored under ``feature_names`` (default: the
+    column names).  ``subject`` must hold integer subject ids.  With ``session``, one file may
+    hold several sessions (rows grouped by that column's value); without it, a file is one
+    session named after the file.
+    """
+
+    timestamp: str
+    features: tuple[str, ...]
+    label: str
+    subject: str
+    session: str | None = None
+    sub_label: str | None = None
+    timestamp_unit: str = "s"
+    timestamp_format: str | None = None
+    feature_names: tuple[str, ...] | None = None
+    delimiter: str = ","
+
+    def __post_init__(self):
+        object.__setattr__(self, "features", tuple(self.features))
+        if self.feature_names is not None:
+            object.__setattr__(self, "feature_names", tuple(self.feature_names))
+        if not self.features:
+            raise ExermoteInputError("column spec: 'features' must name at least one column")
+        if self.timestamp_unit not in _TIME_UNITS:
+            raise ExermoteInputError(
+                f"column spec: timestamp_unit {self.timestamp_unit!r} is not one of "
+                f"{', '.join(_TIME_UNITS)}")
+        if self.feature_names is not None and len(self.feature_names) != len(self.features):
+            raise ExermoteInputError(
+                f"column spec: {len(self.feature_names)} feature_names for "
+                f"{len(self.features)} features")
+        if len(set(self.features)) != len(self.features):
+            raise ExermoteInputError("column spec: a feature column is named twice")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.feature_names or self.features
+
+
+def load_column_spec(path) -> ColumnSpec:
+    """Read a :class:`ColumnSpec` from a ``.json`` or ``.toml`` file with the same keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read columns file ({exc.strerror})", path=path) from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ExermoteInputError(f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}"
+                                 f" ({exc})", path=path) from None
+    if not isinstance(data, dict):
+        raise ExermoteInputError("expected a table of column names", path=path)
+    known = {f.name for f in fields(ColumnSpec)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ExermoteInputError(f"unknown key(s) {', '.join(unknown)}; expected some of "
+                                 f"{', '.join(sorted(known))}", path=path)
+    missing = [k for k in ("timestamp", "features", "label", "subject") if k not in data]
+    if missing:
+        raise ExermoteInputError(f"missing key(s) {', '.join(missing)}", path=path)
+    if isinstance(data["features"], str) or not isinstance(data["features"], list):
+        raise ExermoteInputError("'features' must be a list of column names", path=path)
+    try:
+        return ColumnSpec(**data)
+    except ExermoteInputError as exc:
+        raise ExermoteInputError(exc.message, path=path) from None
+
+
+def find_csv_files(inputs) -> list[Path]:
+    """The CSV files named by ``inputs`` (files, or folders searched for ``*.csv``), sorted."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    found: set[Path] = set()
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            csvs = [p for p in item.glob("*.csv") if p.is_file()]
+            if not csvs:
+                raise ExermoteInputError("folder holds no *.csv files", path=item)
+            found.update(csvs)
+        elif item.is_file():
+            found.add(item)
+        elif item.exists():
+            raise ExermoteInputError("not a regular file or folder", path=item)
+        else:
+            raise ExermoteInputError("no such file or folder", path=item)
+    if not found:
+        raise ExermoteInputError("no input files given")
+    return sorted(found, key=lambda p: (str(p.parent), p.name))
+
+
+def read_exermote_csv(path) -> Recording:
+    """Read one raw Exermote recording (70-column CSV) as one session.
+
+    The subject is the ``individual`` column, which must be one integer for the whole file.
+    ``sub_labels`` is None when the file has no ``exerciseSubType`` column.
+    """
+    path = Path(path)
+    wanted = EXERMOTE_FEATURE_COLUMNS + (LABEL_COLUMN, TIMESTAMP_COLUMN, SUBJECT_COLUMN)
+    frame = _read_table(path, wanted, optional=(SUB_LABEL_COLUMN,),
+                        text=(LABEL_COLUMN, SUB_LABEL_COLUMN, TIMESTAMP_COLUMN))
+    rows = np.arange(len(frame)) + _FIRST_DATA_ROW
+    values = _numeric(frame, EXERMOTE_FEATURE_COLUMNS, path, rows)
+    labels = _text(frame, LABEL_COLUMN, path, rows)
+    sub_labels = (_text(frame, SUB_LABEL_COLUMN, path, rows)
+                  if SUB_LABEL_COLUMN in frame.columns else None)
+    stamps = _datetimes(frame[TIMESTAMP_COLUMN], TIMESTAMP_FORMAT, path, rows, TIMESTAMP_COLUMN,
+                        expected="a time like 2017-03-30 18:45:36:794 (YYYY-MM-DD HH:MM:SS:mmm)")
+    _check_increasing(stamps, frame[TIMESTAMP_COLUMN].to_numpy(), path, rows, TIMESTAMP_COLUMN)
+    subjects = _integers(frame, SUBJECT_COLUMN, path, rows)
+    _check_constant(subjects, path, rows, SUBJECT_COLUMN, what="subject id")
+    return Recording(path=path, session_name=path.stem, subject=int(subjects[0]),
+                     features=EXERMOTE_FEATURES, values=values, labels=labels,
+                     sub_labels=sub_labels, timestamps=stamps - stamps[0], file_rows=rows)
+
+
+def read_generic_csv(path, *, columns: ColumnSpec) -> list[Recording]:
+    """Read a CSV laid out as ``columns`` describes; one :class:`Recording` per session.
+
+    Sessions keep the order of their first row in the file and are named ``<file stem>`` (no
+    session column) or ``<file stem>:<session value>``.  Within a session the subject must be
+    constant and the timestamps strictly increasing.
+    """
+    path = Path(path)
+    if not isinstance(columns, ColumnSpec):
+        raise TypeError("columns must be a ColumnSpec")
+    wanted = columns.features + (columns.label, columns.timestamp, columns.subject)
+    optional = tuple(c for c in (columns.session, columns.sub_label) if c is not None)
+    text = (columns.label,) + optional
+    frame = _read_table(path, wanted + optional, optional=(), text=text,
+                        delimiter=columns.delimiter)
+    rows = np.arange(len(frame)) + _FIRST_DATA_ROW
+    values = _numeric(frame, columns.features, path, rows)
+    labels = _text(frame, columns.label, path, rows)
+    sub_labels = _text(frame, columns.sub_label, path, rows) if columns.sub_label else None
+    stamps = _generic_times(frame[columns.timestamp], columns, path, rows)
+    subjects = _integers(frame, columns.subject, path, rows)
+    if columns.session is None:
+        groups = [(path.stem, np.arange(len(frame)))]
+    else:
+        keys = _text(frame, columns.session, path, rows)
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        groups = [(f"{path.stem}:{uniq[k]}", np.flatnonzero(inverse == k)) for k in order]
+    recordings = []
+    raw_times = frame[columns.timestamp].to_numpy()
+    for name, idx in groups:
+        _check_increasing(stamps[idx], raw_times[idx], path, rows[idx], columns.timestamp)
+        _check_constant(subjects[idx], path, rows[idx], columns.subject, what="subject id")
+        recordings.append(Recording(
+            path=path, session_name=name, subject=int(subjects[idx[0]]), features=columns.names,
+            values=values[idx], labels=labels[idx],
+            sub_labels=None if sub_labels is None else sub_labels[idx],
+            timestamps=stamps[idx] - stamps[idx[0]], file_rows=rows[idx]))
+    return recordings
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _show(value) -> str:
+    """A cell value quoted for a message (numpy scalars shown as plain text)."""
+    return repr(str(value))
+
+
+def _read_table(path: Path, required, *, optional=(), text=(), delimiter=",") -> pd.DataFrame:
+    wanted = set(required) | set(optional)
+    try:
+        frame = pd.read_csv(path, usecols=lambda c: c in wanted, sep=delimiter,
+                            dtype={c: str for c in text}, skip_blank_lines=False,
+                            low_memory=False)
+    except FileNotFoundError:
+        raise ExermoteInputError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise ExermoteInputError("is a folder, expected a CSV file", path=path) from None
+    except PermissionError:
+        raise ExermoteInputError("permission denied", path=path) from None
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read ({exc.strerror or exc})", path=path) from None
+    except pd.errors.EmptyDataError:
+        raise ExermoteInputError("file is empty: expected a header row and data rows",
+                                 path=path) from None
+    except UnicodeDecodeError:
+        raise ExermoteInputError("not a text (UTF-8) CSV file", path=path) from None
+    except pd.errors.ParserError as exc:
+        raise ExermoteInputError(f"not a valid CSV file ({str(exc).strip()})", path=path) from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ExermoteInputError(f"missing column{more}; expected it in the header row",
+                                 path=path, row=1, column=missing[0])
+    if len(frame) == 0:
+        raise ExermoteInputError("file has a header row but no data rows", path=path)
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, columns, path, rows) -> np.ndarray:
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        col = frame[name]
+        if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            coerced = pd.to_numeric(col, errors="coerce")
+            bad = np.flatnonzero(coerced.isna().to_numpy() & col.notna().to_numpy())
+            if len(bad):
+                i = bad[0]
+                raise ExermoteInputError(f"value {_show(col.iloc[i])} is not a number",
+                                         path=path, row=int(rows[i]), column=name)
+            col = coerced
+        out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.argwhere(np.isinf(out))
+    if len(infinite):
+        i, j = infinite[0]
+        raise ExermoteInputError("value is infinite, expected a finite number",
+                                 path=path, row=int(rows[i]), column=columns[j])
+    return out
+
+
+def _text(frame: pd.DataFrame, name: str, path, rows) -> np.ndarray:
+    col = frame[name]
+    missing = np.flatnonzero(col.isna().to_numpy())
+    if len(missing):
+        raise ExermoteInputError("empty value, expected a label", path=path,
+                                 row=int(rows[missing[0]]), column=name)
+    return col.astype(str).str.strip().to_numpy(dtype=str)
+
+
+def _integers(frame: pd.DataFrame, name: str, path, rows) -> np.ndarray:
+    values = _numeric(frame, (name,), path, rows)[:, 0]
+    bad = np.flatnonzero(np.isnan(values) | (values != np.round(values)))
+    if len(bad):
+        i = bad[0]
+        shown = frame[name].iloc[i]
+        raise ExermoteInputError(f"value {_show(shown)} is not an integer subject id",
+                                 path=path, row=int(rows[i]), column=name)
+    return values.astype(np.int64)
+
+
+def _check_constant(values: np.ndarray, path, rows, name: str, *, what: str):
+    differs = np.flatnonzero(values != values[0])
+    if len(differs):
+        i = differs[0]
+        raise ExermoteInputError(
+            f"{what} {values[i]} differs from {values[0]} in the rows before; expected one "
+            f"{what} per session", path=path, row=int(rows[i]), column=name)
+
+
+def _datetimes(col: pd.Series, fmt, path, rows, name: str, *, expected: str) -> np.ndarray:
+    """Seconds since the epoch, parsed in one vectorised call."""
+    missing = np.flatnonzero(col.isna().to_numpy())
+    if len(missing):
+        raise ExermoteInputError(f"empty timestamp, expected {expected}", path=path,
+                                 row=int(rows[missing[0]]), column=name)
+    try:
+        parsed = pd.to_datetime(col, format=fmt, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise ExermoteInputError(f"cannot parse timestamps ({exc}); expected {expected}",
+                                 path=path, column=name) from None
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise ExermoteInputError(f"timestamp {_show(col.iloc[i])} is not {expected}",
+                                 path=path, row=int(rows[i]), column=name)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return (ns - ns[0]) / 1e9
+
+
+def _generic_times(col: pd.Series, spec: ColumnSpec, path, rows) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        seconds = col.to_numpy(dtype=np.float64, na_value=np.nan) * _TIME_UNITS[spec.timestamp_unit]
+        bad = np.flatnonzero(~np.isfinite(seconds))
+        if len(bad):
+            raise ExermoteInputError("empty or non-finite timestamp, expected a number",
+                                     path=path, row=int(rows[bad[0]]), column=spec.timestamp)
+        return seconds - seconds[0]
+    expected = (f"a time in the format {spec.timestamp_format!r}" if spec.timestamp_format
+                else "a number of seconds or a date-time")
+    return _datetimes(col, spec.timestamp_format, path, rows, spec.timestamp, expected=expected)
+
+
+def _check_increasing(seconds: np.ndarray, raw, path, rows, name: str):
+    steps = np.diff(seconds)
+    bad = np.flatnonzero(~(steps > 0))
+    if len(bad):
+        i = bad[0] + 1
+        kind = "repeats" if steps[bad[0]] == 0 else "is earlier than"
+        raise ExermoteInputError(
+            f"timestamp {_show(raw[i])} {kind} the previous row's {_show(raw[i - 1])}; expected "
+            f"strictly increasing timestamps", path=path, row=int(rows[i]), column=name)
