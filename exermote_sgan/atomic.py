@@ -18,6 +18,12 @@ from .errors import ExermoteInputError
 __all__ = ["atomic_output", "atomic_write_text", "ensure_writable_dir"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def ensure_writable_dir(directory) -> Path:
     """Create ``directory`` (and parents) if needed and check that it is writable."""
     directory = Path(directory)
@@ -47,6 +53,7 @@ def atomic_output(destination, *, directory: bool = False):
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
         yield tmp
         if directory:

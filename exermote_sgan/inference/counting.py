@@ -1,0 +1,335 @@
+"""Repetition and set counting from a stream of per-step class scores.
+
+A counter is fed one prediction at a time (its time and the classifier's class
+probabilities) and returns the events that prediction completes.  Every counter emits, per
+set, exactly this sequence::
+
+    exercise_started, repetition (x n), exercise_ended, set_finished
+
+``exercise_started`` carries the set's start, each ``repetition`` its running count within
+the set, ``exercise_ended`` the end of the set's last repetition, and ``set_finished`` the
+final exercise, count and span, at the time the counter decided that the set is over.
+Times are whatever the caller passes with each step; the streaming recogniser passes the
+time a prediction *describes* (see :mod:`exermote_sgan.inference.streaming`).
+
+Two methods:
+
+``app``
+    The rule of the Exermote iOS app (``PredictionManager.swift``): a change of the
+    predicted class to an exercise that is then predicted unchanged for N more steps counts
+    one repetition (N = 15 Burpee, 10 Situp, 5 Squat); a change to Break held for 2 more
+    steps re-arms the set-break timer, and 200 further Break steps (20 s) end the set.  A
+    repetition of another exercise also ends the set, as it resets the app's display.
+``hysteresis`` (default)
+    Smooths the scores with a trailing mean, tracks "exercising" with two thresholds on the
+    smoothed probability of not being in Break (enter above ``enter``, leave below
+    ``exit``), counts an exercise segment as a repetition when it lasts ``min_rep_s``, and
+    as several when it lasts much longer than one repetition of its exercise (merged
+    repetitions whose short break the classifier missed: a segment of ``d`` seconds counts
+    ``floor(d / rep_s + 1 - split_fraction)`` repetitions, at least one).  A set is closed
+    after ``set_gap_s`` without exercise and reported only once it holds
+    ``min_set_repetitions`` repetitions (its events are held back until then), which drops
+    the isolated movements of a set break; its exercise is the majority, by duration, of its
+    segments, so one misclassified repetition neither splits nor mislabels a set.  The
+    defaults were tuned on leave-one-subject-out predictions of individuals 1-3.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
+           "HysteresisCounter", "COUNTING_METHODS", "make_counter", "count_repetitions",
+           "APP_CONSECUTIVE_STEPS"]
+
+EVENT_KINDS = ("exercise_started", "repetition", "exercise_ended", "set_finished")
+
+APP_CONSECUTIVE_STEPS = {"Break": 2, "Burpee": 15, "Situp": 10, "Squat": 5}
+"""Further identical predictions the app requires after a change of class (Constants.swift)."""
+APP_STEPS_UNTIL_SET_BREAK = 200
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the counter recognised; ``time`` in seconds (see the module docstring)."""
+
+    kind: str
+    exercise: str
+    time: float
+    repetitions: int | None = None  # running count (repetition) or total (set_finished)
+    start: float | None = None
+    end: float | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class DetectedSet:
+    """A finished set: exercise, repetition count and span (seconds)."""
+
+    exercise: str
+    repetitions: int
+    start: float
+    end: float
+    repetition_times: list[float] = field(default_factory=list)
+
+
+class RepetitionCounter(ABC):
+    """Feed ``update(time, scores)`` per prediction, then ``finish()`` at the end of a stream."""
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break"):
+        self.classes = tuple(classes)
+        if break_class not in self.classes:
+            raise ValueError(f"counter: break class {break_class!r} is not one of the "
+                             f"classes {self.classes}")
+        if not sample_rate_hz > 0:
+            raise ValueError(f"counter: sample_rate_hz must be positive, got {sample_rate_hz}")
+        self.sample_rate_hz = float(sample_rate_hz)
+        self.break_index = self.classes.index(break_class)
+        self.sets: list[DetectedSet] = []
+        self._open: DetectedSet | None = None
+        self.min_set_repetitions = 1
+        self._held: list[Event] = []  # events of a set not yet long enough to report
+
+    @abstractmethod
+    def update(self, time: float, scores) -> list[Event]:
+        """Take one prediction; return the events it completes."""
+
+    @abstractmethod
+    def finish(self) -> list[Event]:
+        """End of the stream: flush pending decisions and close the open set."""
+
+    # -- the set grammar shared by all counters ---------------------------------------------
+    def _repetition(self, exercise: str, time: float, start: float, end: float) -> list[Event]:
+        events = []
+        if self._open is None:
+            self._open = DetectedSet(exercise, 0, start, end)
+            events.append(Event("exercise_started", exercise, start, start=start))
+        current = self._open
+        current.repetitions += 1
+        current.end = max(current.end, end)
+        current.repetition_times.append(time)
+        events.append(Event("repetition", exercise, time, repetitions=current.repetitions,
+                            start=start, end=end))
+        if current.repetitions < self.min_set_repetitions:
+            self._held += events
+            return []
+        events, self._held = self._held + events, []
+        return events
+
+    def _close_set(self, time: float, *, exercise: str | None = None) -> list[Event]:
+        current = self._open
+        if current is None:
+            return []
+        self._open = None
+        self._held = []
+        if current.repetitions < self.min_set_repetitions:
+            return []  # too short to be a set: its held events are dropped
+        if exercise is not None:
+            current.exercise = exercise
+        self.sets.append(current)
+        return [Event("exercise_ended", current.exercise, current.end, end=current.end),
+                Event("set_finished", current.exercise, max(time, current.end),
+                      repetitions=current.repetitions, start=current.start, end=current.end)]
+
+
+class AppRuleCounter(RepetitionCounter):
+    """The Exermote app's counting rule, step for step (see the module docstring)."""
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
+                 consecutive_steps: dict | None = None,
+                 steps_until_set_break: int = APP_STEPS_UNTIL_SET_BREAK):
+        super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
+        steps = dict(APP_CONSECUTIVE_STEPS if consecutive_steps is None else consecutive_steps)
+        missing = [c for c in self.classes if c not in steps]
+        if missing:
+            raise ValueError(f"AppRuleCounter: no consecutive-step count for {missing}")
+        self.consecutive_steps = [int(steps[c]) for c in self.classes]
+        self.steps_until_set_break = int(steps_until_set_break)
+        self._pending: deque = deque()  # (time, class index) awaiting enough look-ahead
+        self._previous: int | None = None
+        self._since_repetition: int | None = None  # None until a Break re-arms
+        self._extending = False  # the class run of the last counted repetition goes on
+        self._last_time = 0.0
+
+    def update(self, time: float, scores) -> list[Event]:
+        self._pending.append((float(time), int(np.argmax(scores))))
+        return self._evaluate(final=False)
+
+    def finish(self) -> list[Event]:
+        events = self._evaluate(final=True)
+        return events + self._close_set(self._last_time)
+
+    def _evaluate(self, *, final: bool) -> list[Event]:
+        events = []
+        while self._pending:
+            time, label = self._pending[0]
+            if label == self._previous:
+                if label == self.break_index and self._since_repetition is not None:
+                    self._since_repetition += 1
+                    if self._since_repetition == self.steps_until_set_break:
+                        events += self._close_set(time)
+                elif self._extending and self._open is not None:
+                    self._open.end = time
+            else:
+                need = self.consecutive_steps[label]
+                if len(self._pending) <= need and not final:
+                    break  # the app waits for the look-ahead it needs
+                held = (len(self._pending) > need
+                        and all(self._pending[k][1] == label for k in range(1, need + 1)))
+                self._extending = False
+                if label == self.break_index:
+                    if held:
+                        self._since_repetition = 0
+                elif held:
+                    exercise = self.classes[label]
+                    if self._open is not None and self._open.exercise != exercise:
+                        events += self._close_set(time)
+                    confirm_time = self._pending[need][0]
+                    events += self._repetition(exercise, confirm_time, time, confirm_time)
+                    self._extending = True
+            self._previous = label
+            self._last_time = time
+            self._pending.popleft()
+        return events
+
+
+# Tuned on leave-one-subject-out predictions of individuals 1-3 (never on individual 4).
+DEFAULT_MIN_REP_S = {"Burpee": 0.7, "Situp": 0.7, "Squat": 0.4}
+"""Shortest exercise segment that counts as a repetition, per exercise (seconds)."""
+DEFAULT_REP_S = {"Burpee": 3.9, "Situp": 3.5, "Squat": 2.6}
+"""Median labelled duration (firstHalf + secondHalf) of one repetition in individuals 1-3."""
+
+
+class HysteresisCounter(RepetitionCounter):
+    """Smoothed scores, two-threshold activity detection, duration-aware counting."""
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
+                 smoothing: int = 5, enter: float = 0.6, exit: float = 0.4,
+                 min_rep_s: dict | None = None, rep_s: dict | None = None,
+                 split_fraction: float = 0.7, set_gap_s: float = 5.0,
+                 min_set_repetitions: int = 2):
+        super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
+        if int(smoothing) < 1:
+            raise ValueError(f"HysteresisCounter: smoothing must be >= 1, got {smoothing}")
+        if not 0.0 < exit <= enter < 1.0:
+            raise ValueError(f"HysteresisCounter: need 0 < exit <= enter < 1, got "
+                             f"enter={enter}, exit={exit}")
+        if not split_fraction > 0 or not set_gap_s > 0:
+            raise ValueError("HysteresisCounter: split_fraction and set_gap_s must be positive")
+        if int(min_set_repetitions) < 1:
+            raise ValueError("HysteresisCounter: min_set_repetitions must be >= 1")
+        self.min_set_repetitions = int(min_set_repetitions)
+        self.smoothing = int(smoothing)
+        self.enter, self.exit = float(enter), float(exit)
+        self.split_fraction = float(split_fraction)
+        self.set_gap_steps = int(round(set_gap_s * self.sample_rate_hz))
+        exercises = [c for c in self.classes if c != self.classes[self.break_index]]
+        min_rep_s = {**DEFAULT_MIN_REP_S, **(min_rep_s or {})}
+        rep_s = {**DEFAULT_REP_S, **(rep_s or {})}
+        fallback_min, fallback_rep = min(min_rep_s.values()), float(np.median(list(rep_s.values())))
+        self.min_rep_steps = {c: max(1, int(round(min_rep_s.get(c, fallback_min)
+                                                  * self.sample_rate_hz))) for c in exercises}
+        self.rep_steps = {c: rep_s.get(c, fallback_rep) * self.sample_rate_hz for c in exercises}
+        self._window: deque = deque(maxlen=self.smoothing)
+        self._times: deque = deque(maxlen=self.smoothing)
+        self._segment = None  # [start time, steps, summed scores, repetitions emitted]
+        self._idle_steps = 0
+        self._set_votes: dict[str, float] = {}
+        self._last_time = 0.0
+
+    def update(self, time: float, scores) -> list[Event]:
+        scores = np.asarray(scores, dtype=np.float64)
+        self._window.append(scores)
+        self._times.append(float(time))
+        self._last_time = float(time)
+        smoothed = np.mean(self._window, axis=0)
+        # the trailing mean lags by half its length: report the time it is centred on
+        at = self._times[(len(self._times) - 1) // 2]
+        active = 1.0 - smoothed[self.break_index]
+        events = []
+        if self._segment is None:
+            if active >= self.enter:
+                self._segment = [at, 0, np.zeros_like(scores), 0]
+            else:
+                self._idle_steps += 1
+                if self._idle_steps >= self.set_gap_steps and self._open is not None:
+                    events += self._close_set(at, exercise=self._majority())
+        if self._segment is not None:
+            if active < self.exit:
+                events += self._end_segment(at)
+            else:
+                segment = self._segment
+                segment[1] += 1
+                segment[2] += smoothed
+                exercise = self._segment_exercise()
+                if segment[3] == 0 and segment[1] >= self.min_rep_steps[exercise]:
+                    segment[3] = 1
+                    events += self._count(exercise, at, segment[0], at)
+        return events
+
+    def finish(self) -> list[Event]:
+        events = self._end_segment(self._last_time) if self._segment is not None else []
+        return events + self._close_set(self._last_time, exercise=self._majority())
+
+    def _segment_exercise(self) -> str:
+        summed = self._segment[2].copy()
+        summed[self.break_index] = -np.inf
+        return self.classes[int(np.argmax(summed))]
+
+    def _end_segment(self, time: float) -> list[Event]:
+        start, steps, _, emitted = self._segment
+        exercise = self._segment_exercise()
+        self._segment = None
+        self._idle_steps = 0
+        if emitted == 0:
+            return []  # too short to be a repetition
+        self._set_votes[exercise] = self._set_votes.get(exercise, 0.0) + steps
+        # a segment much longer than one repetition holds several whose break was missed
+        total = max(1, int(np.floor(steps / self.rep_steps[exercise]
+                                    + (1.0 - self.split_fraction))))
+        events = []
+        for _ in range(total - emitted):
+            events += self._count(exercise, time, start, time)
+        if self._open is not None:
+            self._open.end = max(self._open.end, time)
+        return events
+
+    def _count(self, exercise: str, time: float, start: float, end: float) -> list[Event]:
+        shown = self._open.exercise if self._open is not None else exercise
+        return self._repetition(shown, time, start, end)
+
+    def _majority(self) -> str | None:
+        votes, self._set_votes = self._set_votes, {}
+        return max(votes, key=votes.get) if votes else None
+
+
+COUNTING_METHODS = ("hysteresis", "app")
+
+
+def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
+                 **options) -> RepetitionCounter:
+    """A fresh counter of the named method (``hysteresis`` or ``app``)."""
+    if method == "hysteresis":
+        return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+    if method == "app":
+        return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+    raise ValueError(f"unknown counting method {method!r}; expected one of "
+                     f"{', '.join(COUNTING_METHODS)}")
+
+
+def count_repetitions(times, scores, classes, *, method: str = "hysteresis",
+                      sample_rate_hz: float = 10.0,
+                      **options) -> tuple[list[Event], list[DetectedSet]]:
+    """Run a counter over a whole score sequence ``(n, K)``; return its events and sets."""
+    counter = make_counter(method, classes, sample_rate_hz=sample_rate_hz, **options)
+    events = []
+    for time, row in zip(np.asarray(times, dtype=np.float64), np.asarray(scores)):
+        events += counter.update(time, row)
+    events += counter.finish()
+    return events, counter.sets

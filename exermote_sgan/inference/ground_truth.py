@@ -1,0 +1,79 @@
+"""The true sets and repetitions of a labelled recording in the Exermote format.
+
+In the Exermote format a repetition is a run of ``firstHalf`` rows followed by
+``secondHalf`` rows (``exerciseSubType``), and a set is the stretch of exercise between two
+``setBreak`` runs: its repetitions and the short ``Break`` runs between them.  A set's
+exercise is the ``exerciseType`` of its repetition rows, its repetition count the number of
+``firstHalf`` runs, and its start and end the times of its first and last repetition row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+
+__all__ = ["TrueSet", "true_sets", "true_sets_from_labels", "SET_BREAK", "FIRST_HALF",
+           "SECOND_HALF"]
+
+SET_BREAK = "setBreak"
+FIRST_HALF = "firstHalf"
+SECOND_HALF = "secondHalf"
+
+
+@dataclass(frozen=True)
+class TrueSet:
+    """One labelled set: its exercise, repetition count and time span (seconds)."""
+
+    exercise: str
+    repetitions: int
+    start: float
+    end: float
+    repetition_starts: tuple[float, ...] = ()
+
+
+def true_sets(recording) -> list[TrueSet]:
+    """The labelled sets of a :class:`~exermote_sgan.data.readers.Recording`.
+
+    Raises :class:`ExermoteInputError` when the recording has no ``exerciseSubType`` column,
+    without which repetitions cannot be told apart.
+    """
+    if recording.sub_labels is None:
+        raise ExermoteInputError("has no exerciseSubType column, which repetition counting "
+                                 "needs as ground truth", path=recording.path,
+                                 column="exerciseSubType")
+    return true_sets_from_labels(recording.labels, recording.sub_labels, recording.timestamps,
+                                 path=recording.path)
+
+
+def true_sets_from_labels(labels, sub_labels, times, *, path=None) -> list[TrueSet]:
+    """The labelled sets given row labels (``exerciseType``), sub-labels and times."""
+    labels = np.asarray(labels).astype(str)
+    sub_labels = np.asarray(sub_labels).astype(str)
+    times = np.asarray(times, dtype=np.float64)
+    if not len(labels) == len(sub_labels) == len(times):
+        raise ValueError("labels, sub_labels and times must have the same length")
+    in_repetition = np.isin(sub_labels, (FIRST_HALF, SECOND_HALF))
+    # a set is a maximal stretch without setBreak rows that holds repetition rows
+    separators = np.flatnonzero(labels == SET_BREAK)
+    bounds = np.concatenate(([-1], separators, [len(labels)]))
+    sets = []
+    for lo, hi in zip(bounds[:-1] + 1, bounds[1:]):
+        rows = np.arange(lo, hi)[in_repetition[lo:hi]]
+        if len(rows) == 0:
+            continue
+        exercise, _ = Counter(labels[rows]).most_common(1)[0]
+        first = rows[sub_labels[rows] == FIRST_HALF]
+        # firstHalf runs: a firstHalf row not preceded by another firstHalf row
+        run_starts = first[(first == lo) | (sub_labels[np.maximum(first - 1, 0)] != FIRST_HALF)]
+        if len(run_starts) == 0:
+            raise ExermoteInputError(
+                f"the set of {exercise} rows starting at data row {rows[0] + 1} has "
+                "secondHalf rows but no firstHalf run", path=path, column="exerciseSubType")
+        sets.append(TrueSet(exercise=str(exercise), repetitions=int(len(run_starts)),
+                            start=float(times[rows[0]]), end=float(times[rows[-1]]),
+                            repetition_starts=tuple(float(t) for t in times[run_starts])))
+    return sets

@@ -1,0 +1,157 @@
+"""How well detected sets and repetition counts match the labelled ones.
+
+Matching: a detected set can only match a true set of the same exercise whose time span
+overlaps its own; among those, the one-to-one assignment with the largest total overlap
+(seconds) is chosen (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`).
+
+Scoring, per set:
+
+- a matched pair has error ``|detected reps - true reps|``;
+- a true set with no match (missed, or detected as another exercise) has error equal to its
+  true count, as if 0 repetitions were counted;
+- a detected set with no match (a false set) has error equal to its detected count.
+
+``rep_mae`` is the sum of these errors divided by the number of true sets (the mean error
+per true set, with false sets adding to the error but not to the count, so splitting a set
+into many small false ones cannot dilute it); ``rep_mae_found`` is the mean error over
+matched pairs only; ``exact_fraction`` is the fraction of true sets matched with exactly
+the right count.  Per exercise, true sets count under their exercise and false sets under
+their detected one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SetMatch", "match_sets", "summarize_matches", "evaluate_recordings"]
+
+
+@dataclass(frozen=True)
+class SetMatch:
+    """One row of the comparison: a true set, a detected set, or a matched pair of both."""
+
+    exercise: str
+    true_repetitions: int | None  # None: a false set
+    detected_repetitions: int | None  # None: a missed set
+    true_span: tuple[float, float] | None = None
+    detected_span: tuple[float, float] | None = None
+    recording: str = ""
+
+    @property
+    def error(self) -> int:
+        return abs((self.detected_repetitions or 0) - (self.true_repetitions or 0))
+
+    @property
+    def exact(self) -> bool:
+        return (self.true_repetitions is not None and self.detected_repetitions is not None
+                and self.error == 0)
+
+
+def _overlap(a_start, a_end, b_start, b_end) -> float:
+    return max(0.0, min(a_end, b_end) - max(a_start, b_start))
+
+
+def match_sets(true_sets, detected_sets, *, recording: str = "") -> list[SetMatch]:
+    """Pair detected with true sets (same exercise, overlapping, maximal total overlap)."""
+    from scipy.optimize import linear_sum_assignment
+
+    true_sets, detected_sets = list(true_sets), list(detected_sets)
+    overlap = np.zeros((len(true_sets), len(detected_sets)))
+    for i, t in enumerate(true_sets):
+        for j, d in enumerate(detected_sets):
+            if t.exercise == d.exercise:
+                # a set spans at least one sample, so touching spans still overlap a little
+                overlap[i, j] = _overlap(t.start, t.end + 0.1, d.start, d.end + 0.1)
+    pairs = []
+    if overlap.size:
+        rows, cols = linear_sum_assignment(overlap, maximize=True)
+        pairs = [(i, j) for i, j in zip(rows, cols) if overlap[i, j] > 0]
+    matched_true = {i for i, _ in pairs}
+    matched_detected = {j for _, j in pairs}
+    out = []
+    for i, j in sorted(pairs):
+        t, d = true_sets[i], detected_sets[j]
+        out.append(SetMatch(t.exercise, t.repetitions, d.repetitions, (t.start, t.end),
+                            (d.start, d.end), recording))
+    for i, t in enumerate(true_sets):
+        if i not in matched_true:
+            out.append(SetMatch(t.exercise, t.repetitions, None, (t.start, t.end), None,
+                                recording))
+    for j, d in enumerate(detected_sets):
+        if j not in matched_detected:
+            out.append(SetMatch(d.exercise, None, d.repetitions, None, (d.start, d.end),
+                                recording))
+    return out
+
+
+def _summary(matches) -> dict:
+    true = [m for m in matches if m.true_repetitions is not None]
+    found = [m for m in true if m.detected_repetitions is not None]
+    false = [m for m in matches if m.true_repetitions is None]
+    errors = [m.error for m in matches]
+    return {
+        "sets_true": len(true),
+        "sets_detected": len(found) + len(false),
+        "sets_found": len(found),
+        "sets_missed": len(true) - len(found),
+        "false_sets": len(false),
+        "reps_true": int(sum(m.true_repetitions for m in true)),
+        "reps_detected": int(sum(m.detected_repetitions or 0 for m in matches)),
+        "rep_mae": (float(np.sum(errors)) / len(true)) if true else None,
+        "rep_mae_found": (float(np.mean([m.error for m in found])) if found else None),
+        "exact_fraction": (sum(m.exact for m in true) / len(true)) if true else None,
+    }
+
+
+def summarize_matches(matches, *, exercises=None) -> dict:
+    """``overall`` and ``per_exercise`` figures (see the module docstring) for a list of matches."""
+    matches = list(matches)
+    if exercises is None:
+        exercises = sorted({m.exercise for m in matches})
+    return {"overall": _summary(matches),
+            "per_exercise": {e: _summary([m for m in matches if m.exercise == e])
+                             for e in exercises}}
+
+
+def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "hysteresis",
+                        counting_options: dict | None = None) -> dict:
+    """Detected vs labelled sets on Exermote recordings, for ``counting`` and the app's rule.
+
+    Both methods count on the same predictions.  Returns ``overall``, ``per_exercise`` and
+    ``sets`` (one row per match) for ``counting``, the same under ``app_rule``, and the
+    recordings and method names.
+    """
+    from .counting import count_repetitions
+    from .ground_truth import true_sets
+    from .recordings import predict_file
+
+    mine, app, names = [], [], []
+    for path in paths:
+        item = predict_file(path, preprocessing, classifier, counting=counting,
+                            counting_options=counting_options)
+        truth = true_sets(item.recording)
+        name = item.recording.session_name
+        names.append(name)
+        mine += match_sets(truth, item.result.sets, recording=name)
+        _, app_sets = count_repetitions(item.result.times, item.result.scores,
+                                        preprocessing.classes, method="app",
+                                        sample_rate_hz=preprocessing.sample_rate_hz)
+        app += match_sets(truth, app_sets, recording=name)
+    exercises = [c for c in preprocessing.classes if c != "Break"]
+    exercises += sorted({m.exercise for m in mine + app} - set(exercises))
+    report = {"counting": counting, "recordings": names,
+              **summarize_matches(mine, exercises=exercises), "sets": _rows(mine)}
+    report["app_rule"] = {"counting": "app", **summarize_matches(app, exercises=exercises),
+                          "sets": _rows(app)}
+    return report
+
+
+def _rows(matches) -> list[dict]:
+    return [{"recording": m.recording, "exercise": m.exercise,
+             "true_repetitions": m.true_repetitions,
+             "detected_repetitions": m.detected_repetitions,
+             "true_span": list(m.true_span) if m.true_span else None,
+             "detected_span": list(m.detected_span) if m.detected_span else None,
+             "error": m.error} for m in matches]

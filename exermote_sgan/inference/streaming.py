@@ -1,0 +1,235 @@
+"""Live exercise recognition: one raw sensor row in, events out, as the Exermote app did at 10 Hz.
+
+:class:`StreamingRecognizer` keeps the last ``timesteps`` valid rows, and once it has that
+many, predicts on every new row (scaled with the run's scaler, one forward pass of a NumPy
+copy of the classifier) and hands the probabilities to a repetition counter
+(:mod:`exermote_sgan.inference.counting`).
+
+Time convention: in training, a window ending at row ``t`` is labelled by row
+``t - label_offset``.  A prediction made when row ``t`` arrives therefore describes row
+``t - label_offset``, and every time this module reports (prediction times, event times,
+set spans) is the time of that described row, i.e. ``label_offset / sample_rate_hz``
+seconds (2 s for the original model) before the moment the prediction could be made.
+
+Rows holding NaN are skipped with a :class:`SkippedRowWarning` (rows before the first valid
+one, such as the empty first row of every Exermote file, silently): they never enter a
+window, so no prediction or repetition comes from garbage.  A row with the wrong number of
+values raises :class:`~exermote_sgan.errors.ExermoteInputError`.
+
+:func:`recognize_recording` is the batch mode: the same rows, windows, counter and events,
+with all windows of a recording evaluated in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+from .counting import DetectedSet, Event, make_counter
+from .forward import NumpyClassifier
+
+__all__ = ["StreamingRecognizer", "Prediction", "RecognitionResult", "SkippedRowWarning",
+           "recognize_recording", "load_recognizer_parts"]
+
+
+class SkippedRowWarning(UserWarning):
+    """A row without valid values was left out of the stream."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The classifier's output when row ``row`` arrived, describing row ``described_row``."""
+
+    row: int
+    described_row: int
+    time: float  # time of the described row (seconds)
+    label: str
+    scores: np.ndarray
+
+
+@dataclass
+class RecognitionResult:
+    """Everything recognised in one recording (batch mode, or a finished stream)."""
+
+    classes: tuple[str, ...]
+    rows: np.ndarray  # index (0-based, in the recording) of the row completing each window
+    described_rows: np.ndarray  # rows - label_offset
+    times: np.ndarray  # time each prediction describes
+    scores: np.ndarray  # (n, K) float32
+    events: list[Event] = field(default_factory=list)
+    sets: list[DetectedSet] = field(default_factory=list)
+    skipped_rows: list[int] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.classes[i] for i in np.argmax(self.scores, axis=1)]
+
+
+def load_recognizer_parts(run_dir):
+    """The run's preprocessing and a verified NumPy copy of its classifier."""
+    from ..runs import load_run
+    from .forward import check_against_keras
+
+    run = load_run(run_dir)
+    prep = run.preprocessing
+    classifier = NumpyClassifier.from_keras(run.classifier)
+    probe = np.random.default_rng(0).uniform(0.0, 1.0, (8, prep.timesteps, len(prep.features)))
+    check_against_keras(classifier, run.classifier, probe)
+    return prep, classifier
+
+
+class StreamingRecognizer:
+    """Fed one raw row at a time with :meth:`push`; returns the events each row completes.
+
+    Build it with :meth:`from_run`.  ``counting`` names the counting method
+    (``hysteresis`` or ``app``) and ``counting_options`` are passed to its counter.
+    """
+
+    def __init__(self, preprocessing, classifier, *, counting: str = "hysteresis",
+                 counting_options: dict | None = None, source=None):
+        self.preprocessing = preprocessing
+        self.classes = tuple(preprocessing.classes)
+        self.timesteps = int(preprocessing.timesteps)
+        self.num_features = len(preprocessing.features)
+        self.label_offset = int(preprocessing.label_offset)
+        self.sample_rate_hz = float(preprocessing.sample_rate_hz)
+        if not 0 <= self.label_offset < self.timesteps:
+            raise ExermoteInputError(f"label_offset {self.label_offset} must lie in "
+                                     f"[0, timesteps={self.timesteps})")
+        self._scale = np.asarray(preprocessing.scaler.scale_, dtype=np.float64)
+        self._offset = np.asarray(preprocessing.scaler.offset_, dtype=np.float64)
+        self._classifier = classifier
+        self._counter = make_counter(counting, self.classes, sample_rate_hz=self.sample_rate_hz,
+                                     **(counting_options or {}))
+        self.source = source
+        self._buffer: deque = deque(maxlen=self.timesteps)
+        self._recent_times: deque = deque(maxlen=self.label_offset + 1)
+        self._row = -1
+        self._seen_valid = False
+        self._finished = False
+        self.predictions: list[Prediction] = []
+        self.skipped_rows: list[int] = []
+
+    @classmethod
+    def from_run(cls, run_dir, *, counting: str = "hysteresis",
+                 counting_options: dict | None = None) -> "StreamingRecognizer":
+        preprocessing, classifier = load_recognizer_parts(run_dir)
+        return cls(preprocessing, classifier, counting=counting,
+                   counting_options=counting_options, source=Path(run_dir))
+
+    @property
+    def sets(self) -> list[DetectedSet]:
+        """The sets finished so far."""
+        return self._counter.sets
+
+    def push(self, values, *, time: float | None = None) -> list[Event]:
+        """Take the next raw row (``features`` values, in the run's feature order).
+
+        ``time`` is the row's time in seconds; by default row index / sample rate.
+        """
+        if self._finished:
+            raise RuntimeError("StreamingRecognizer: push after finish")
+        row = np.asarray(values, dtype=np.float64).reshape(-1)
+        self._row += 1
+        if row.shape[0] != self.num_features:
+            names = ", ".join(self.preprocessing.features)
+            raise ExermoteInputError(f"sample {self._row} has {row.shape[0]} values, expected "
+                                     f"{self.num_features} ({names})")
+        time = self._row / self.sample_rate_hz if time is None else float(time)
+        self._recent_times.append(time)
+        if not np.all(np.isfinite(row)):
+            self.skipped_rows.append(self._row)
+            if self._seen_valid:
+                warnings.warn(f"sample {self._row}: missing or non-finite values; row skipped",
+                              SkippedRowWarning, stacklevel=2)
+            return []
+        self._seen_valid = True
+        self._buffer.append(row * self._scale + self._offset)
+        if len(self._buffer) < self.timesteps:
+            return []
+        scores = np.asarray(self._classifier(np.asarray(self._buffer)), dtype=np.float32)
+        return self._step(self._row, scores)
+
+    def _step(self, row: int, scores: np.ndarray) -> list[Event]:
+        described = self._recent_times[0] if len(self._recent_times) > self.label_offset \
+            else self._recent_times[0] - (self.label_offset - len(self._recent_times) + 1) \
+            / self.sample_rate_hz
+        self.predictions.append(Prediction(row, row - self.label_offset, described,
+                                           self.classes[int(np.argmax(scores))], scores))
+        return self._counter.update(described, scores)
+
+    def finish(self) -> list[Event]:
+        """End of the stream: decide what is pending and close the open set."""
+        if self._finished:
+            return []
+        self._finished = True
+        return self._counter.finish()
+
+    def result(self, events=()) -> RecognitionResult:
+        """The predictions so far as a :class:`RecognitionResult`."""
+        k = len(self.classes)
+        return RecognitionResult(
+            classes=self.classes,
+            rows=np.array([p.row for p in self.predictions], dtype=np.int64),
+            described_rows=np.array([p.described_row for p in self.predictions], dtype=np.int64),
+            times=np.array([p.time for p in self.predictions], dtype=np.float64),
+            scores=(np.stack([p.scores for p in self.predictions]) if self.predictions
+                    else np.zeros((0, k), np.float32)),
+            events=list(events), sets=list(self.sets), skipped_rows=list(self.skipped_rows))
+
+
+def recognize_recording(preprocessing, classifier, values, *, times=None,
+                        counting: str = "hysteresis", counting_options: dict | None = None,
+                        path=None) -> RecognitionResult:
+    """Batch mode: the result :class:`StreamingRecognizer` gives for the same rows, at once.
+
+    ``values`` is ``(n_rows, features)`` raw; ``times`` the rows' times in seconds (default:
+    index / sample rate).  Raises :class:`ExermoteInputError` for a wrong number of features
+    or fewer valid rows than one window; warns (:class:`SkippedRowWarning`) about NaN rows.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    timesteps, offset = int(preprocessing.timesteps), int(preprocessing.label_offset)
+    rate = float(preprocessing.sample_rate_hz)
+    if values.ndim != 2 or values.shape[1] != len(preprocessing.features):
+        raise ExermoteInputError(f"rows have {values.shape[-1] if values.ndim else 0} values, "
+                                 f"expected {len(preprocessing.features)} "
+                                 f"({', '.join(preprocessing.features)})", path=path)
+    n = len(values)
+    times = np.arange(n) / rate if times is None else np.asarray(times, dtype=np.float64)
+    valid = np.all(np.isfinite(values), axis=1)
+    valid_rows = np.flatnonzero(valid)
+    if len(valid_rows) < timesteps:
+        raise ExermoteInputError(f"has {len(valid_rows)} rows with valid values, fewer than one "
+                                 f"window of {timesteps} rows", path=path)
+    skipped = np.flatnonzero(~valid)
+    mid_stream = skipped[skipped > valid_rows[0]]
+    if len(mid_stream):
+        warnings.warn(f"{path or 'recording'}: {len(mid_stream)} row(s) with missing or "
+                      f"non-finite values skipped (first: sample {mid_stream[0]})",
+                      SkippedRowWarning, stacklevel=2)
+    scale = np.asarray(preprocessing.scaler.scale_, dtype=np.float64)
+    shift = np.asarray(preprocessing.scaler.offset_, dtype=np.float64)
+    scaled = values[valid_rows] * scale + shift
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, timesteps, axis=0)
+    windows = np.moveaxis(windows, -1, 1)  # (n_windows, timesteps, features)
+    scores = np.asarray(classifier(windows), dtype=np.float32)
+    rows = valid_rows[timesteps - 1:]
+    described_rows = rows - offset
+    # time of the described row; before the recording's first row, extrapolate at the rate
+    described_times = np.where(described_rows >= 0, times[np.maximum(described_rows, 0)],
+                               times[0] + described_rows / rate)
+    counter = make_counter(counting, tuple(preprocessing.classes), sample_rate_hz=rate,
+                           **(counting_options or {}))
+    events = []
+    for t, s in zip(described_times, scores):
+        events += counter.update(t, s)
+    events += counter.finish()
+    return RecognitionResult(classes=tuple(preprocessing.classes), rows=rows,
+                             described_rows=described_rows, times=described_times,
+                             scores=scores, events=events, sets=list(counter.sets),
+                             skipped_rows=[int(i) for i in skipped])

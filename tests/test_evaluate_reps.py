@@ -1,0 +1,147 @@
+"""The ``predict`` and ``evaluate-reps`` commands end to end, and their bad-input messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exermote_sgan.cli import main
+from exermote_sgan.data.readers import read_exermote_csv
+from exermote_sgan.inference.ground_truth import true_sets
+
+pytestmark = pytest.mark.slow  # every test uses a briefly trained tiny run
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+CLASSES = ("Break", "Burpee", "Situp", "Squat")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny baseline trained briefly on the synthetic sample, saved as a run directory."""
+    import keras
+
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.models.networks import build_baseline
+    from exermote_sgan.runs import Preprocessing, save_run
+
+    keras.utils.set_random_seed(1)
+    windows, labels, rows = [], [], []
+    for path in sorted(SAMPLE.glob("*.csv")):
+        recording = read_exermote_csv(path)
+        values = recording.values[1:]
+        truth = np.array([CLASSES.index("Break" if x == "setBreak" else x)
+                          for x in recording.labels[1:]])
+        rows.append(values)
+        for end in range(39, len(values), 3):
+            windows.append(values[end - 39:end + 1])
+            labels.append(truth[end - 20])
+    scaler = MinMaxScaler().fit(np.concatenate(rows))
+    model = build_baseline(40, 12, 4, conv_filters=8, lstm_units=8)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(scaler.transform(np.asarray(windows)), np.asarray(labels), epochs=3,
+              batch_size=64, verbose=0)
+    prep = Preprocessing(classes=CLASSES, features=recording.features, timesteps=40,
+                         label_offset=20, sample_rate_hz=10.0, scaler=scaler)
+    return save_run(tmp_path_factory.mktemp("run"), model, prep)
+
+
+@pytest.mark.realdata
+def test_predict_writes_rows_and_prints_sets(run_dir, real_recordings, tmp_path, capsys):
+    recording_path = real_recordings[22]
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run_dir), str(recording_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert recording_path.stem in printed and "set(s)" in printed
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    recording = read_exermote_csv(recording_path)
+    valid = int(np.all(np.isfinite(recording.values), axis=1).sum())
+    assert len(rows) == valid - 39
+    assert list(rows[0]) == ["recording", "row", "time", "window_end_row", "label",
+                             *[f"score_{c}" for c in CLASSES]]
+    first = rows[0]
+    # the file's data start at line 2 and its first row is empty: the first window ends on
+    # line 42 and describes line 22
+    assert (int(first["window_end_row"]), int(first["row"])) == (42, 22)
+    assert float(first["time"]) == pytest.approx(recording.timestamps[20], abs=1e-3)
+    for row in rows[::300]:
+        scores = [float(row[f"score_{c}"]) for c in CLASSES]
+        assert sum(scores) == pytest.approx(1.0, abs=1e-4)
+        assert row["label"] == CLASSES[int(np.argmax(scores))]
+
+
+def test_predict_stream_mode_prints_what_batch_mode_prints(run_dir, capsys):
+    path = sorted(SAMPLE.glob("*.csv"))[0]
+    for counting in ("hysteresis", "app"):
+        assert main(["predict", str(run_dir), str(path), "--counting", counting]) == 0
+        batch = capsys.readouterr().out
+        assert main(["predict", str(run_dir), str(path), "--counting", counting,
+                     "--mode", "stream"]) == 0
+        assert capsys.readouterr().out == batch
+
+
+@pytest.mark.realdata
+def test_evaluate_reps_reports_both_methods(run_dir, real_recordings, tmp_path, capsys):
+    paths = [str(p) for p in real_recordings[21:23]]
+    report_path = tmp_path / "reps.json"
+    assert main(["evaluate-reps", str(run_dir), *paths, "--json", str(report_path)]) == 0
+    table = capsys.readouterr().out
+    assert "hysteresis" in table and "app rule" in table and "overall" in table
+    report = json.loads(report_path.read_text())
+    truth = [s for p in paths for s in true_sets(read_exermote_csv(p))]
+    for section in (report, report["app_rule"]):
+        overall = section["overall"]
+        assert overall["sets_true"] == len(truth)
+        assert overall["reps_true"] == sum(s.repetitions for s in truth)
+        assert 0 <= overall["sets_found"] <= overall["sets_true"]
+        assert overall["exact_fraction"] is not None and 0 <= overall["exact_fraction"] <= 1
+        rows = section["sets"]
+        assert overall["rep_mae"] == pytest.approx(sum(r["error"] for r in rows) / len(truth))
+        per = section["per_exercise"]
+        assert set(per) == {"Burpee", "Situp", "Squat"}
+        assert sum(v["sets_true"] for v in per.values()) == len(truth)
+        assert sum(v["false_sets"] for v in per.values()) == overall["false_sets"]
+    assert report["counting"] == "hysteresis" and report["app_rule"]["counting"] == "app"
+
+
+def test_evaluate_reps_on_the_synthetic_sample(run_dir, capsys):
+    assert main(["evaluate-reps", str(run_dir), str(SAMPLE)]) == 0
+    table = capsys.readouterr().out
+    overall = [line for line in table.splitlines() if line.startswith("overall")][0]
+    assert overall.split()[1:3] == ["12", str(sum(
+        s.repetitions for p in SAMPLE.glob("*.csv") for s in true_sets(read_exermote_csv(p))))]
+
+
+def _short_copy(source: Path, dest: Path, rows: int) -> Path:
+    lines = source.read_text().splitlines(keepends=True)
+    dest.write_text("".join(lines[:rows + 1]))
+    return dest
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate-reps"])
+def test_short_recording_is_a_one_line_error(run_dir, tmp_path, capsys, command):
+    short = _short_copy(sorted(SAMPLE.glob("*.csv"))[0], tmp_path / "short.csv", 30)
+    assert main([command, str(run_dir), str(short)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "short.csv" in err and "fewer than one window of 40 rows" in err
+
+
+def test_recording_without_sub_labels_cannot_be_evaluated(run_dir, tmp_path, capsys):
+    import pandas as pd
+
+    frame = pd.read_csv(sorted(SAMPLE.glob("*.csv"))[0])
+    path = tmp_path / "nosub.csv"
+    frame.drop(columns=["exerciseSubType"]).to_csv(path, index=False)
+    assert main(["evaluate-reps", str(run_dir), str(path)]) == 2
+    assert "exerciseSubType" in capsys.readouterr().err
+
+
+def test_missing_run_directory_is_a_one_line_error(tmp_path, capsys):
+    path = sorted(SAMPLE.glob("*.csv"))[0]
+    assert main(["predict", str(tmp_path / "missing"), str(path)]) == 2
+    assert "run directory not found" in capsys.readouterr().err
