@@ -1,0 +1,144 @@
+"""The ``.mlmodel`` for the public Exermote iOS app (ExermoteInference/ExermoteCoreML).
+
+The app's ``PredictionManager`` scales each Core Motion sample itself (multiply, then add, per
+feature), stacks the last 40 samples into ``MLMultiArray(shape: [40, 1, 12])`` of doubles and
+calls the model generated from ``PredictionModel.mlmodel``:
+``PredictionModelInput(accelerations:lstm_1_h_in:lstm_1_c_in:lstm_2_h_in:lstm_2_c_in:)``,
+reading ``scores`` (Break, Burpee, Situp, Squat).  That model came from coremltools' Keras
+converter: a neural network (specification version 1) whose input ``accelerations`` is a
+sequence of 12-vectors, i.e. Core ML's (Seq, Batch, C) convention, with optional LSTM states.
+This module rebuilds exactly that interface from a trained classifier's weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output
+from .weights import ClassifierWeights, LSTMWeights
+
+__all__ = ["APP_CLASSES", "APP_FEATURES", "APP_TIMESTEPS", "APP_LSTM_UNITS", "APP_STATE_NAMES",
+           "app_model_problems", "build_app_spec", "save_app_spec", "save_app_model",
+           "app_scaling_coefficients", "swift_scaling_constant"]
+
+APP_CLASSES = ("Break", "Burpee", "Situp", "Squat")
+APP_FEATURES = ("xGravity", "yGravity", "zGravity", "xAcceleration", "yAcceleration",
+                "zAcceleration", "pitch", "roll", "yaw", "xRotationRate", "yRotationRate",
+                "zRotationRate")
+APP_TIMESTEPS = 40
+APP_LSTM_UNITS = 32
+INPUT_NAME = "accelerations"
+SCORES_NAME = "scores"
+#: (input, output) names of the optional LSTM states, in the app's argument order.
+APP_STATE_NAMES = tuple((f"lstm_{k}_{s}_in", f"lstm_{k}_{s}_out")
+                        for k in (1, 2) for s in ("h", "c"))
+
+
+def _feature_suffix(name: str) -> str:
+    return name.split(":")[-1].strip().lower()
+
+
+def app_model_problems(weights: ClassifierWeights, preprocessing) -> list[str]:
+    """Why the classifier cannot replace the app's model (empty when it can)."""
+    problems = []
+    if weights.timesteps != APP_TIMESTEPS:
+        problems.append(f"timesteps is {weights.timesteps}, the app feeds {APP_TIMESTEPS}")
+    if [_feature_suffix(f) for f in preprocessing.features] != [f.lower() for f in APP_FEATURES]:
+        problems.append(f"features are {list(preprocessing.features)}, the app feeds "
+                        f"{list(APP_FEATURES)} in that order")
+    if [c.lower() for c in preprocessing.classes] != [c.lower() for c in APP_CLASSES]:
+        problems.append(f"classes are {list(preprocessing.classes)}, the app decodes "
+                        f"{list(APP_CLASSES)} in that order")
+    if weights.lstm_units != (APP_LSTM_UNITS, APP_LSTM_UNITS):
+        problems.append(f"LSTM units are {weights.lstm_units}, the app passes states of "
+                        f"{APP_LSTM_UNITS}")
+    return problems
+
+
+def _lstm_parameters(lstm: LSTMWeights):
+    """Core ML's [input, forget, output, block-input] matrices from Keras's i, f, c, o."""
+    order = "ifoc"
+    w_x = [lstm.gates(g)[0].T for g in order]  # (hidden, input)
+    w_h = [lstm.gates(g)[1].T for g in order]  # (hidden, hidden)
+    b = [lstm.gates(g)[2] for g in order]
+    return w_h, w_x, b
+
+
+def build_app_spec(weights: ClassifierWeights, *, description: str = ""):
+    """A neural-network spec with the app's interface, computing the classifier on SCALED input."""
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+
+    units = weights.lstm1.units
+    builder = NeuralNetworkBuilder(
+        [(INPUT_NAME, datatypes.Array(weights.features))],
+        [(SCORES_NAME, datatypes.Array(weights.num_classes))])
+    builder.add_optionals([(n_in, units) for n_in, _ in APP_STATE_NAMES],
+                          [(n_out, units) for _, n_out in APP_STATE_NAMES])
+    # (Seq, B, C, 1, 1) -> (1, B, C, 1, Seq): the sequence becomes the convolution's width.
+    builder.add_permute("time_to_width", (3, 1, 2, 0), INPUT_NAME, "time_as_width")
+    x = "time_as_width"
+    for name, conv in (("conv1", weights.conv1), ("conv2", weights.conv2)):
+        builder.add_convolution(
+            name=name, kernel_channels=conv.kernel.shape[1], output_channels=conv.kernel.shape[2],
+            height=1, width=conv.kernel.shape[0], stride_height=1, stride_width=conv.stride,
+            border_mode="valid", groups=1, W=conv.kernel[None].astype(np.float32),
+            b=conv.bias.astype(np.float32), has_bias=True, input_name=x,
+            output_name=f"{name}_out")
+        builder.add_activation(f"{name}_relu", "RELU", f"{name}_out", f"{name}_relu_out")
+        x = f"{name}_relu_out"
+    builder.add_permute("width_to_time", (3, 1, 2, 0), x, "conv_sequence")
+    x = "conv_sequence"
+    for k, (lstm, sequences) in enumerate(((weights.lstm1, True), (weights.lstm2, False)), 1):
+        w_h, w_x, b = _lstm_parameters(lstm)
+        builder.add_unilstm(
+            name=f"lstm_{k}", W_h=w_h, W_x=w_x, b=b, hidden_size=lstm.units,
+            input_size=lstm.kernel.shape[0],
+            input_names=[x, f"lstm_{k}_h_in", f"lstm_{k}_c_in"],
+            output_names=[f"lstm_{k}_out", f"lstm_{k}_h_out", f"lstm_{k}_c_out"],
+            output_all=sequences)
+        x = f"lstm_{k}_out"
+    builder.add_inner_product("dense", W=weights.dense_kernel.T.astype(np.float32),
+                              b=weights.dense_bias.astype(np.float32),
+                              input_channels=weights.dense_kernel.shape[0],
+                              output_channels=weights.num_classes, has_bias=True,
+                              input_name=x, output_name="dense_out")
+    builder.add_softmax("scores_softmax", "dense_out", SCORES_NAME)
+    spec = builder.spec
+    spec.specificationVersion = 1  # what the app's model had: runs on iOS 11
+    spec.description.metadata.shortDescription = description
+    for feature in spec.description.input:
+        if feature.name != INPUT_NAME:
+            feature.type.isOptional = True
+    return spec
+
+
+def save_app_spec(spec, path) -> Path:
+    """Serialise ``spec`` to ``path`` as it is (no extension check, no atomicity)."""
+    Path(path).write_bytes(spec.SerializeToString())
+    return Path(path)
+
+
+def save_app_model(spec, destination) -> Path:
+    """Write the spec to ``destination`` (``.mlmodel``) atomically."""
+    with atomic_output(destination) as tmp:
+        save_app_spec(spec, tmp)
+    return Path(destination)
+
+
+def app_scaling_coefficients(scaler) -> tuple[list[float], list[float]]:
+    """``(multiply, add)`` per feature: what ``PREDICTION_MANAGER_SCALING_COEFFICIENTS`` holds."""
+    return ([float(v) for v in scaler.scale_], [float(v) for v in scaler.offset_])
+
+
+def swift_scaling_constant(scaler) -> str:
+    """The Swift constant to paste into the app's ``Constants.swift``."""
+    multiply, add = app_scaling_coefficients(scaler)
+
+    def row(values):
+        return "[" + ", ".join(f"{v:.10g}" for v in values) + "]"
+
+    return ("let PREDICTION_MANAGER_SCALING_COEFFICIENTS: [[Double]] = [\n"
+            f"    {row(multiply)},\n    {row(add)}\n]")

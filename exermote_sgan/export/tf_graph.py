@@ -1,0 +1,94 @@
+"""The classifier's inference graph as a TensorFlow function made of ops Core ML converts.
+
+``coremltools.convert`` cannot translate a Keras-3 model with LSTM layers, but it translates a
+TensorFlow graph whose LSTMs are ``BlockLSTMV2`` ops into real Core ML ``lstm`` ops.  This
+module rebuilds the inference graph from the trained weights that way, with the training
+scaler in front, so the exported model takes raw sensor values.  Every op is named, which
+keeps the converted program readable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.scaler import MinMaxScaler
+from .weights import ClassifierWeights
+
+__all__ = ["inference_function"]
+
+
+def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, *,
+                       batch_size: int | None = 1, lstm: str = "block"):
+    """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
+
+    ``scaler=None`` leaves the input as it is (for models fed already-scaled values).
+    ``batch_size=None`` traces a flexible batch dimension.  ``lstm="block"`` uses
+    ``BlockLSTMV2`` (what Core ML converts); ``lstm="unrolled"`` spells every step out in
+    matmuls and activations (what TFLite runs without its Flex delegate).
+    """
+    if lstm not in ("block", "unrolled"):
+        raise ValueError(f"lstm must be 'block' or 'unrolled', got {lstm!r}")
+    import tensorflow as tf
+
+    const = tf.constant
+    if scaler is not None:
+        scale = const(np.asarray(scaler.scale_, np.float32)[None, None, :], name="scaler_scale")
+        offset = const(np.asarray(scaler.offset_, np.float32)[None, None, :], name="scaler_offset")
+
+    def conv(x, layer, name):
+        y = tf.nn.conv1d(x, const(layer.kernel, name=f"{name}_kernel"), stride=layer.stride,
+                         padding="VALID", name=f"{name}_conv")
+        return tf.nn.relu(tf.nn.bias_add(y, const(layer.bias, name=f"{name}_bias"),
+                                         name=f"{name}_add"), name=f"{name}_relu")
+
+    def block_lstm(x_time_major, layer, name):
+        steps = x_time_major.shape[0]
+        batch = tf.shape(x_time_major)[1]
+        zeros = tf.zeros(tf.stack([batch, layer.units]), name=f"{name}_zeros")
+        peephole = const(np.zeros(layer.units, np.float32), name=f"{name}_peephole")
+        w = const(np.concatenate([layer.kernel, layer.recurrent], axis=0), name=f"{name}_w")
+        outputs = tf.raw_ops.BlockLSTMV2(
+            seq_len_max=const(np.int64(steps), name=f"{name}_steps"), x=x_time_major,
+            cs_prev=zeros, h_prev=zeros, w=w, wci=peephole, wcf=peephole, wco=peephole,
+            b=const(layer.bias, name=f"{name}_b"), cell_clip=0.0, use_peephole=False,
+            name=f"{name}_block")
+        return outputs[-1]  # h for every step, (T, batch, units)
+
+    def unrolled_lstm(x_time_major, layer, name):
+        units = layer.units
+        kernel = const(layer.kernel, name=f"{name}_kernel")
+        recurrent = const(layer.recurrent, name=f"{name}_recurrent")
+        bias = const(layer.bias, name=f"{name}_bias")
+        h = c = None
+        outputs = []
+        for t in range(x_time_major.shape[0]):
+            z = tf.matmul(x_time_major[t], kernel, name=f"{name}_x{t}") + bias
+            if h is not None:
+                z = z + tf.matmul(h, recurrent, name=f"{name}_h{t}")
+            i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
+            update = tf.sigmoid(i) * tf.tanh(g)
+            c = update if c is None else tf.sigmoid(f) * c + update
+            h = tf.sigmoid(o) * tf.tanh(c)
+            outputs.append(h)
+        return tf.stack(outputs, axis=0, name=f"{name}_sequence")
+
+    lstm_layer = block_lstm if lstm == "block" else unrolled_lstm
+
+    def forward(raw):
+        x = raw
+        if scaler is not None:
+            x = tf.add(tf.multiply(x, scale, name="scale_mul"), offset, name="scale_add")
+        x = conv(x, weights.conv1, "conv1")
+        x = conv(x, weights.conv2, "conv2")
+        x = tf.transpose(x, [1, 0, 2], name="to_time_major")
+        x = lstm_layer(x, weights.lstm1, "lstm1")
+        x = lstm_layer(x, weights.lstm2, "lstm2")
+        last = tf.gather(x, x.shape[0] - 1, axis=0, name="last_step")
+        logits = tf.nn.bias_add(
+            tf.matmul(last, const(weights.dense_kernel, name="dense_kernel"), name="dense_mul"),
+            const(weights.dense_bias, name="dense_bias"), name="dense_add")
+        return {"scores": tf.nn.softmax(logits, name="scores")}
+
+    spec = tf.TensorSpec((batch_size, weights.timesteps, weights.features), tf.float32,
+                         name="accelerations")
+    return tf.function(forward).get_concrete_function(spec)

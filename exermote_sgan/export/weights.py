@@ -1,0 +1,152 @@
+"""The trained classifier as plain NumPy weights, checked against the architecture exporters know.
+
+Every exporter (Core ML ML Program, the Exermote app's neural network, TFLite) rebuilds the
+network from these arrays instead of converting the Keras graph, so the one thing to check is
+that ``classifier.keras`` really is the baseline architecture (see
+:func:`exermote_sgan.models.networks.build_baseline`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+
+__all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "extract_weights",
+           "reference_forward"]
+
+_EXPECTED_LAYERS = ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense")
+
+
+@dataclass(frozen=True)
+class Conv1DWeights:
+    """Kernel ``(width, in, out)`` and bias ``(out,)`` of a valid-padded, ReLU Conv1D."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    stride: int
+
+
+@dataclass(frozen=True)
+class LSTMWeights:
+    """Keras LSTM weights: gates in the order input, forget, cell, output (``i, f, c, o``)."""
+
+    kernel: np.ndarray  # (in, 4u)
+    recurrent: np.ndarray  # (u, 4u)
+    bias: np.ndarray  # (4u,)
+
+    @property
+    def units(self) -> int:
+        return self.recurrent.shape[0]
+
+    def gates(self, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kernel, recurrent kernel and bias of one gate, ``which`` in ``"ifco"``."""
+        k = "ifco".index(which)
+        u = self.units
+        cols = slice(k * u, (k + 1) * u)
+        return self.kernel[:, cols], self.recurrent[:, cols], self.bias[cols]
+
+
+@dataclass(frozen=True)
+class ClassifierWeights:
+    """The baseline-architecture classifier: two Conv1D, two LSTM, a softmax Dense."""
+
+    timesteps: int
+    features: int
+    conv1: Conv1DWeights
+    conv2: Conv1DWeights
+    lstm1: LSTMWeights
+    lstm2: LSTMWeights
+    dense_kernel: np.ndarray  # (u, K)
+    dense_bias: np.ndarray  # (K,)
+
+    @property
+    def num_classes(self) -> int:
+        return self.dense_kernel.shape[1]
+
+    @property
+    def lstm_units(self) -> tuple[int, int]:
+        return self.lstm1.units, self.lstm2.units
+
+
+def _architecture_error(path, detail: str) -> ExermoteInputError:
+    return ExermoteInputError(
+        f"not a baseline-architecture classifier ({detail}); export expects Input -> Conv1D "
+        "conv1 -> Conv1D conv2 -> LSTM lstm1 -> LSTM lstm2 -> Dropout -> Dense scores (softmax)",
+        path=path)
+
+
+def extract_weights(classifier, *, path=None) -> ClassifierWeights:
+    """Check that ``classifier`` is the baseline architecture and return its weights.
+
+    Raises :class:`ExermoteInputError` (naming ``path``) for any other architecture, including
+    convolutions with padding or dilation, LSTMs with other activations, or a non-softmax head.
+    """
+    kinds = tuple(type(layer).__name__ for layer in classifier.layers)
+    if kinds != _EXPECTED_LAYERS:
+        raise _architecture_error(path, f"layers are {', '.join(kinds)}")
+    _, conv1, conv2, lstm1, lstm2, _dropout, dense = classifier.layers
+
+    def conv(layer) -> Conv1DWeights:
+        cfg = layer.get_config()
+        if (cfg.get("padding") != "valid" or tuple(cfg.get("dilation_rate", (1,))) != (1,)
+                or cfg.get("activation") != "relu" or not cfg.get("use_bias", True)
+                or cfg.get("groups", 1) != 1):
+            raise _architecture_error(path, f"{layer.name} is not a valid-padded ReLU Conv1D "
+                                            "with bias")
+        kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+        return Conv1DWeights(kernel, bias, int(cfg["strides"][0]))
+
+    def lstm(layer, *, sequences: bool) -> LSTMWeights:
+        cfg = layer.get_config()
+        if (cfg.get("activation") != "tanh" or cfg.get("recurrent_activation") != "sigmoid"
+                or not cfg.get("use_bias", True) or cfg.get("go_backwards")
+                or bool(cfg.get("return_sequences")) != sequences
+                or cfg.get("return_state")):
+            raise _architecture_error(path, f"{layer.name} is not a plain tanh/sigmoid LSTM")
+        kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+        return LSTMWeights(kernel, recurrent, bias)
+
+    dense_cfg = dense.get_config()
+    if dense_cfg.get("activation") != "softmax" or not dense_cfg.get("use_bias", True):
+        raise _architecture_error(path, f"{dense.name} is not a softmax Dense with bias")
+    dense_kernel, dense_bias = (np.asarray(w, dtype=np.float32) for w in dense.get_weights())
+    _, timesteps, features = classifier.input_shape
+    return ClassifierWeights(int(timesteps), int(features), conv(conv1), conv(conv2),
+                             lstm(lstm1, sequences=True), lstm(lstm2, sequences=False),
+                             dense_kernel, dense_bias)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def reference_forward(weights: ClassifierWeights, scaled: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(N, K)`` for SCALED windows ``(N, T, F)``, in float64 NumPy.
+
+    An independent statement of what the exported files must compute, used by tests.
+    """
+    x = np.asarray(scaled, dtype=np.float64)
+    for conv in (weights.conv1, weights.conv2):
+        width, stride = conv.kernel.shape[0], conv.stride
+        steps = (x.shape[1] - width) // stride + 1
+        patches = np.stack([x[:, t * stride:t * stride + width, :] for t in range(steps)], 1)
+        x = np.maximum(np.einsum("ntwc,wco->nto", patches, conv.kernel) + conv.bias, 0.0)
+    for lstm in (weights.lstm1, weights.lstm2):
+        u = lstm.units
+        h = np.zeros((x.shape[0], u))
+        c = np.zeros((x.shape[0], u))
+        outputs = []
+        for t in range(x.shape[1]):
+            z = x[:, t] @ lstm.kernel + h @ lstm.recurrent + lstm.bias
+            i, f, g, o = (z[:, k * u:(k + 1) * u] for k in range(4))
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            outputs.append(h)
+        x = np.stack(outputs, 1)
+    logits = x[:, -1] @ weights.dense_kernel + weights.dense_bias
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,396 @@
+"""Core ML export: both file kinds are written, read back and shown to compute what Keras does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exermote_sgan.cli import main
+from exermote_sgan.data.scaler import MinMaxScaler
+from exermote_sgan.data.windows_file import WindowSet, save_windows
+from exermote_sgan.runs import Preprocessing, save_run
+
+CLASSES = ("Break", "Burpee", "Situp", "Squat")
+FEATURES = tuple(f"Device: {name}" for name in (
+    "xGravity", "yGravity", "zGravity", "xAcceleration", "yAcceleration", "zAcceleration",
+    "pitch", "roll", "yaw", "xRotationRate", "yRotationRate", "zRotationRate"))
+T, F, K = 40, 12, 4
+
+pytestmark = pytest.mark.realdata  # verification runs on windows of the real recordings
+
+
+def _real_window_set(recordings, *, per_file: int = 60) -> WindowSet:
+    """Windows of real sensor values (stride 7) from three recordings of different people."""
+    import pandas as pd
+
+    chosen, seen = [], set()
+    for path in recordings:
+        individual = int(pd.read_csv(path, usecols=["individual"], nrows=2)["individual"].iloc[0])
+        if individual not in seen:
+            seen.add(individual)
+            chosen.append((path, individual))
+        if len(chosen) == 3:
+            break
+    windows, labels, subjects, sessions, ends = [], [], [], [], []
+    for session, (path, individual) in enumerate(chosen):
+        frame = pd.read_csv(path, usecols=list(range(54, 67)))
+        values = frame.iloc[1:, :12].to_numpy(np.float32)
+        kinds = frame.iloc[1:, 12].replace({"setBreak": "Break"}).to_numpy()
+        for end in range(T - 1, min(len(values), T - 1 + 7 * per_file), 7):
+            windows.append(values[end - T + 1:end + 1])
+            labels.append(CLASSES.index(kinds[end - 20]))
+            subjects.append(individual)
+            sessions.append(session)
+            ends.append(end)
+    return WindowSet(np.stack(windows), np.array(labels), np.array(subjects),
+                     np.array(sessions), np.array(ends), CLASSES, FEATURES, T,
+                     stride=7, label_offset=20, sample_rate_hz=10.0,
+                     session_names=tuple(p.name for p, _ in chosen))
+
+
+@pytest.fixture(scope="module")
+def real_windows(real_recordings, tmp_path_factory):
+    window_set = _real_window_set(real_recordings)
+    path = save_windows(tmp_path_factory.mktemp("windows") / "windows.h5", window_set)
+    return path, window_set
+
+
+def _train_briefly(model, x, y):
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    return model
+
+
+def _make_run(run_dir, classifier, window_set, windows_path, *, model="baseline",
+              test_subject=None, timesteps=T):
+    train = window_set.subjects != test_subject
+    scaler = MinMaxScaler().fit(window_set.windows[train])
+    prep = Preprocessing(CLASSES, FEATURES, timesteps, 20, 10.0, scaler, model=model,
+                         training_command=f"exermote-sgan train --model {model}",
+                         extra={"windows_path": str(windows_path),
+                                "test_subjects": [] if test_subject is None
+                                else [int(test_subject)]})
+    save_run(run_dir, classifier, prep, metrics={"accuracy": 0.5, "macro_f1": 0.4})
+    return prep
+
+
+@pytest.fixture(scope="module")
+def baseline_run(real_windows, tmp_path_factory):
+    import keras
+
+    from exermote_sgan.models.networks import build_baseline
+
+    path, window_set = real_windows
+    keras.utils.set_random_seed(2)
+    test_subject = int(window_set.subjects.max())
+    scaler = MinMaxScaler().fit(window_set.windows)
+    classifier = _train_briefly(build_baseline(T, F, K), scaler.transform(window_set.windows),
+                                window_set.labels)
+    run_dir = tmp_path_factory.mktemp("baseline_run")
+    _make_run(run_dir, classifier, window_set, path, test_subject=test_subject)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def sgan_run(real_windows, tmp_path_factory):
+    import keras
+
+    from exermote_sgan.models.networks import build_discriminator, classifier_from_discriminator
+
+    path, window_set = real_windows
+    keras.utils.set_random_seed(3)
+    disc = build_discriminator(T, F, K)
+    rng = np.random.default_rng(1)
+    # weights well away from Keras's initial ones (non-zero biases included)
+    disc.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32)
+                      for w in disc.get_weights()])
+    run_dir = tmp_path_factory.mktemp("sgan_run")
+    _make_run(run_dir, classifier_from_discriminator(disc), window_set, path, model="sgan",
+              test_subject=None)
+    return run_dir
+
+
+def test_baseline_export_fp16_is_verified_on_real_test_windows(baseline_run, real_windows,
+                                                               tmp_path):
+    import coremltools as ct
+
+    from exermote_sgan.export.exporter import export_run
+
+    report = export_run(baseline_run, tmp_path / "Exermote", author="tests", version="1.2")
+    _, window_set = real_windows
+    n_test = int(np.sum(window_set.subjects == window_set.subjects.max()))
+    check = report.mlpackage_check
+    assert check.passed and check.windows == n_test
+    assert check.max_abs_diff <= 1e-2 and check.label_agreement >= 0.999
+    assert "test subjects" in report.windows_source
+    assert report.mlpackage == tmp_path / "Exermote.mlpackage" and report.mlpackage.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Exermote.mlmodel",
+                                                          "Exermote.mlpackage"]
+
+    spec = ct.utils.load_spec(str(report.mlpackage))
+    assert spec.WhichOneof("Type") == "mlProgram"
+    (inp,) = spec.description.input
+    assert inp.name == "accelerations"
+    assert list(inp.type.multiArrayType.shape) == [1, T, F]
+    assert inp.type.multiArrayType.dataType == ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    outputs = {o.name: o for o in spec.description.output}
+    assert set(outputs) == {"scores", "classLabel", "classProbabilities"}
+    assert spec.description.predictedFeatureName == "classLabel"
+    assert spec.description.predictedProbabilitiesName == "classProbabilities"
+    assert outputs["classLabel"].type.WhichOneof("Type") == "stringType"
+    assert list(outputs["scores"].type.multiArrayType.shape) == [1, K]
+    assert outputs["scores"].type.multiArrayType.dataType == inp.type.multiArrayType.dataType
+    meta = spec.description.metadata
+    assert meta.author == "tests" and meta.versionString == "1.2"
+    user = dict(meta.userDefined)
+    assert json.loads(user["features"]) == list(FEATURES)
+    assert json.loads(user["classes"]) == list(CLASSES)
+    assert user["timesteps"] == "40" and user["label_offset"] == "20"
+    assert float(user["sample_rate_hz"]) == 10.0
+    assert user["training_command"] == "exermote-sgan train --model baseline"
+    assert json.loads(user["test_metrics"]) == {"accuracy": 0.5, "macro_f1": 0.4}
+
+
+def test_sgan_export_fp32_with_flexible_batch_matches_keras_to_1e4(sgan_run, real_windows,
+                                                                   tmp_path):
+    import coremltools as ct
+
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.mil_evaluator import MILEvaluator, load_mil_program
+    from exermote_sgan.export.weights import extract_weights, reference_forward
+    from exermote_sgan.runs import load_run
+
+    report = export_run(sgan_run, tmp_path / "sgan", precision="fp32", flexible_batch=True,
+                        app_model="no", max_windows=50, tflite=True)
+    check = report.mlpackage_check
+    assert check.passed and check.windows == 50  # no test subjects: a sample of the file
+    assert check.max_abs_diff <= 1e-4 and check.label_agreement == 1.0
+    assert not (tmp_path / "sgan.mlmodel").exists()
+    assert report.tflite == tmp_path / "sgan.tflite" and report.tflite.is_file()
+    assert report.tflite_check.passed and report.tflite_check.max_abs_diff <= 1e-4
+    spec = ct.utils.load_spec(str(report.mlpackage))
+    ranges = spec.description.input[0].type.multiArrayType.shapeRange.sizeRanges
+    assert (ranges[0].lowerBound, ranges[0].upperBound) == (1, 4096)
+
+    # the NumPy program evaluator agrees with an independent float64 forward pass on a batch
+    _, window_set = real_windows
+    run = load_run(sgan_run)
+    raw = window_set.windows[:64]
+    _, program = load_mil_program(report.mlpackage)
+    scores = MILEvaluator(program).evaluate({"accelerations": raw})["scores"]
+    expected = reference_forward(extract_weights(run.classifier),
+                                 run.preprocessing.scaler.transform(raw))
+    assert np.abs(scores - expected).max() <= 1e-4
+    assert np.array_equal(scores.argmax(1), expected.argmax(1))
+
+
+def test_fp16_export_for_a_later_target_keeps_float32_input_and_output(sgan_run, tmp_path):
+    import coremltools as ct
+
+    from exermote_sgan.export.exporter import export_run
+
+    report = export_run(sgan_run, tmp_path / "ios17", target="iOS17", app_model="no",
+                        max_windows=40)
+    assert report.mlpackage_check.passed and report.mlpackage_check.max_abs_diff <= 1e-2
+    spec = ct.utils.load_spec(str(report.mlpackage))
+    float32 = ct.proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    assert spec.specificationVersion >= 8  # iOS 17
+    assert spec.description.input[0].type.multiArrayType.dataType == float32
+    scores = {o.name: o for o in spec.description.output}["scores"]
+    assert scores.type.multiArrayType.dataType == float32
+
+
+def test_app_model_has_the_exermote_app_interface(baseline_run, real_windows, tmp_path):
+    import coremltools as ct
+
+    from exermote_sgan.export.app_model import app_scaling_coefficients
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.nn_evaluator import NeuralNetworkEvaluator
+    from exermote_sgan.runs import load_run
+
+    report = export_run(baseline_run, tmp_path / "PredictionModel", precision="fp32")
+    assert report.app_model_check.passed and report.app_model_check.max_abs_diff <= 1e-4
+    spec = ct.utils.load_spec(str(report.app_model))
+    assert spec.specificationVersion == 1 and spec.WhichOneof("Type") == "neuralNetwork"
+    double = ct.proto.FeatureTypes_pb2.ArrayFeatureType.DOUBLE
+    inputs = [(f.name, list(f.type.multiArrayType.shape), f.type.multiArrayType.dataType,
+               f.type.isOptional) for f in spec.description.input]
+    assert inputs == [("accelerations", [12], double, False)] + [
+        (f"lstm_{k}_{s}_in", [32], double, True) for k in (1, 2) for s in ("h", "c")]
+    outputs = [(f.name, list(f.type.multiArrayType.shape), f.type.multiArrayType.dataType)
+               for f in spec.description.output]
+    assert outputs == [("scores", [4], double)] + [
+        (f"lstm_{k}_{s}_out", [32], double) for k in (1, 2) for s in ("h", "c")]
+
+    # fed like the app: one window as [40, 1, 12] of scaled values and zero LSTM states
+    run = load_run(baseline_run)
+    _, window_set = real_windows
+    scaled = run.preprocessing.scaler.transform(window_set.windows[5])
+    zeros = np.zeros(32)
+    out = NeuralNetworkEvaluator(spec).evaluate(
+        {"accelerations": scaled.reshape(40, 1, 12), "lstm_1_h_in": zeros, "lstm_1_c_in": zeros,
+         "lstm_2_h_in": zeros, "lstm_2_c_in": zeros})
+    keras_scores = run.classifier.predict(scaled[None], verbose=0)
+    assert np.abs(out["scores"] - keras_scores).max() <= 1e-5
+    multiply, add = app_scaling_coefficients(run.preprocessing.scaler)
+    assert np.allclose(window_set.windows[5] * np.array(multiply) + np.array(add), scaled,
+                       atol=1e-6)
+    assert "PREDICTION_MANAGER_SCALING_COEFFICIENTS" in report.swift_scaling
+
+
+def _swap_lstm1_input_and_forget_gates(weights):
+    lstm = weights.lstm1
+    u = lstm.units
+
+    def swap(a):
+        a = a.copy()
+        a[..., :u], a[..., u:2 * u] = a[..., u:2 * u].copy(), a[..., :u].copy()
+        return a
+
+    return replace(weights, lstm1=replace(lstm, kernel=swap(lstm.kernel),
+                                          recurrent=swap(lstm.recurrent), bias=swap(lstm.bias)))
+
+
+def test_wrong_export_is_caught_and_nothing_is_written(sgan_run, tmp_path, monkeypatch):
+    import exermote_sgan.export.weights as weights_module
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.verify import VerificationError
+
+    earlier = tmp_path / "wrong.mlpackage"  # an earlier export of the same name survives
+    earlier.mkdir()
+    (earlier / "marker").write_text("earlier export")
+    extract = weights_module.extract_weights
+    monkeypatch.setattr(weights_module, "extract_weights",
+                        lambda *a, **k: _swap_lstm1_input_and_forget_gates(extract(*a, **k)))
+    with pytest.raises(VerificationError, match="wrong.mlpackage.*does not compute.*FAILED"):
+        export_run(sgan_run, tmp_path / "wrong", precision="fp32")
+    assert [p.name for p in tmp_path.iterdir()] == ["wrong.mlpackage"]
+    assert [p.name for p in earlier.iterdir()] == ["marker"]
+
+
+def test_app_model_with_permuted_gates_fails_verification(sgan_run, real_windows, tmp_path):
+    from exermote_sgan.export.app_model import build_app_spec, save_app_model
+    from exermote_sgan.export.verify import keras_scores, verify_app_model
+    from exermote_sgan.export.weights import extract_weights
+    from exermote_sgan.runs import load_run
+
+    run = load_run(sgan_run)
+    _, window_set = real_windows
+    scaled = run.preprocessing.scaler.transform(window_set.windows[:40])
+    expected = keras_scores(run.classifier, scaled)
+    spec = build_app_spec(extract_weights(run.classifier))
+    good = verify_app_model(save_app_model(spec, tmp_path / "good.mlmodel"), scaled, expected)
+    assert good.passed
+    lstm = spec.neuralNetwork.layers[6].uniDirectionalLSTM.weightParams  # lstm_1
+    input_gate = list(lstm.inputGateWeightMatrix.floatValue)
+    output_gate = list(lstm.outputGateWeightMatrix.floatValue)
+    lstm.inputGateWeightMatrix.floatValue[:] = output_gate
+    lstm.outputGateWeightMatrix.floatValue[:] = input_gate
+    bad = verify_app_model(save_app_model(spec, tmp_path / "bad.mlmodel"), scaled, expected)
+    assert not bad.passed and bad.max_abs_diff > 1e-3
+
+
+def test_evaluators_reject_ops_they_do_not_know():
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+
+    from exermote_sgan.export.mil_evaluator import MILEvaluator, UnsupportedOpError
+    from exermote_sgan.export.nn_evaluator import NeuralNetworkEvaluator
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 4))])
+    def program(x):
+        return mb.softmax(x=mb.sin(x=x), axis=-1)
+
+    with pytest.raises(UnsupportedOpError, match="'sin'"):
+        MILEvaluator(program)
+
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(4))], [("y", datatypes.Array(4))])
+    builder.add_unary("square", "x", "y", mode="power", alpha=2.0)
+    with pytest.raises(UnsupportedOpError, match="'unary'"):
+        NeuralNetworkEvaluator(builder.spec)
+
+
+# -- bad input through the command line -----------------------------------------------------
+
+def _cli(*args) -> int:
+    return main(["export", *map(str, args)])
+
+
+def test_missing_run_dir_and_missing_model_exit_2(tmp_path, baseline_run, capsys):
+    assert _cli(tmp_path / "nope", "--out", tmp_path / "m") == 2
+    assert "run directory not found" in capsys.readouterr().err
+    no_model = tmp_path / "no_model"
+    no_model.mkdir()
+    (no_model / "preprocessing.json").write_text(
+        (Path(baseline_run) / "preprocessing.json").read_text())
+    assert _cli(no_model, "--out", tmp_path / "m") == 2
+    assert "classifier.keras" in capsys.readouterr().err
+    assert not list(tmp_path.glob("m.*")) and not list(tmp_path.glob(".m.*"))
+
+
+def test_corrupt_model_and_other_architecture_exit_2(tmp_path, baseline_run, capsys):
+    import keras
+
+    prep = json.loads((Path(baseline_run) / "preprocessing.json").read_text())
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "preprocessing.json").write_text(json.dumps(prep))
+    (corrupt / "classifier.keras").write_bytes(b"not a zip archive")
+    assert _cli(corrupt, "--out", tmp_path / "m") == 2
+    assert "cannot load the classifier" in capsys.readouterr().err
+
+    inputs = keras.Input((T, F))
+    x = keras.layers.GRU(8)(inputs)
+    other = keras.Model(inputs, keras.layers.Dense(K, activation="softmax")(x))
+    from exermote_sgan.runs import Preprocessing as P
+
+    save_run(tmp_path / "other", other, P.from_dict(prep))
+    assert _cli(tmp_path / "other", "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert "not a baseline-architecture classifier" in err and "GRU" in err
+    assert not list(tmp_path.glob("m.*"))
+
+
+def test_unwritable_output_and_unfit_app_model_exit_2(tmp_path, baseline_run, real_windows,
+                                                      capsys):
+    from exermote_sgan.models.networks import build_baseline
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert _cli(baseline_run, "--out", blocker / "model") == 2
+    assert "cannot create output directory" in capsys.readouterr().err
+
+    path, window_set = real_windows
+    short = replace(window_set, windows=window_set.windows[:, :20], timesteps=20)
+    short_path = save_windows(tmp_path / "short.h5", short)
+    run_dir = tmp_path / "short_run"
+    _make_run(run_dir, build_baseline(20, F, K), short, short_path, timesteps=20)
+    assert _cli(run_dir, "--out", tmp_path / "m", "--app-model", "yes") == 2
+    assert "timesteps is 20, the app feeds 40" in capsys.readouterr().err
+    assert not list(tmp_path.glob("m.*"))
+    assert _cli(run_dir, "--out", tmp_path / "m", "--max-windows", "30") == 0
+    out = capsys.readouterr().out
+    assert "no Exermote app model: timesteps is 20" in out and "OK:" in out
+    assert (tmp_path / "m.mlpackage").is_dir() and not (tmp_path / "m.mlmodel").exists()
+
+
+def test_verification_windows_must_match_the_classifier(tmp_path, baseline_run, real_windows,
+                                                        capsys):
+    path, window_set = real_windows
+    renamed = replace(window_set, features=tuple(reversed(window_set.features)))
+    other = save_windows(tmp_path / "other.h5", renamed)
+    assert _cli(baseline_run, "--out", tmp_path / "m", "--windows", other) == 2
+    assert "classifier reads 40 steps of" in capsys.readouterr().err
+    assert _cli(baseline_run, "--out", tmp_path / "m", "--windows", tmp_path / "none.h5") == 2
+    assert "windows file not found" in capsys.readouterr().err
+    assert not list(tmp_path.glob("m.*"))
+    assert _cli(baseline_run, "--out", tmp_path / "m", "--windows", path, "--app-model", "no",
+                "--max-windows", "25", "--precision", "fp32", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mlpackage_check"]["windows"] == 25 and report["mlpackage_check"]["passed"]
+    assert report["app_model"] is None and report["app_model_skipped"] == ["not requested"]
