@@ -170,7 +170,9 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
         if n == 0:
             continue
         part = slice(pos, pos + n)
-        windows[part] = sliding_windows(values, timesteps=timesteps, stride=stride)
+        # cast the rows once, so the window copy moves float32 only
+        windows[part] = sliding_windows(values.astype(np.float32), timesteps=timesteps,
+                                        stride=stride)
         labels[part], local_end = window_targets(row_labels, timesteps=timesteps, stride=stride,
                                                  label_offset=label_offset)
         end_index[part] = local_end + int(segment.first_row)

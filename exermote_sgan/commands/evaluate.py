@@ -1,0 +1,62 @@
+"""``exermote-sgan evaluate``: a trained run's accuracy, F1 and confusion matrix on windows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a trained run on a windows file",
+        description="Evaluate the classifier of a run directory on the windows of a windows "
+                    "file: accuracy, macro F1, precision/recall/F1 per class, confusion "
+                    "matrix and accuracy per subject.  By default only the run's test "
+                    "subjects are evaluated.")
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="run directory written by 'exermote-sgan train'")
+    parser.add_argument("windows", metavar="WINDOWS.h5",
+                        help="windows file written by 'exermote-sgan preprocess'")
+    parser.add_argument("--subjects", type=int, nargs="+", default=None, metavar="N",
+                        help="evaluate only these subjects' windows (default: the run's test "
+                             "subjects, or every window if the run recorded none)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the metrics as JSON to FILE")
+    parser.add_argument("--batch-size", type=int, default=512, metavar="N",
+                        help="windows per prediction batch (default: 512)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args) -> int:
+    from ..atomic import atomic_write_text
+    from ..data.windows_file import load_windows
+    from ..errors import ExermoteInputError
+    from ..runs import load_run
+    from ..training.evaluation import evaluate_classifier, format_metrics_table
+
+    if args.batch_size < 1:
+        raise ExermoteInputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # read the cheap files first so a wrong path fails before TensorFlow loads
+    load_run(args.run_dir, load_classifier=False)
+    window_set = load_windows(args.windows)
+    trained = load_run(args.run_dir)
+    subjects = args.subjects
+    if subjects is None:
+        subjects = trained.preprocessing.extra.get("test_subjects") or None
+        if subjects is None:
+            print(f"exermote-sgan evaluate: warning: {args.run_dir} records no test subjects; "
+                  "evaluating every window, which may include the run's training subjects",
+                  file=sys.stderr)
+    metrics = evaluate_classifier(trained.classifier, trained.preprocessing, window_set,
+                                  subjects=subjects, batch_size=args.batch_size,
+                                  path=args.windows)
+    print(format_metrics_table(metrics))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(metrics, indent=2) + "\n")
+        print(f"metrics written to {args.json}")
+    return 0

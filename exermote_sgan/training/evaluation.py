@@ -1,0 +1,157 @@
+"""How well a trained classifier recognises exercises in windows it did not train on.
+
+The figures (accuracy, macro F1, per-class precision/recall/F1, confusion matrix, accuracy per
+subject) come from :mod:`sklearn.metrics` with every class of the run listed, so a class absent
+from the evaluated windows still appears with support 0.  Everything returned is plain JSON
+(lists, dicts, floats, ints) so it can be written to ``metrics.json`` as is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+
+__all__ = ["evaluate_classifier", "metrics_from_predictions", "predict_labels",
+           "check_compatible", "select_subjects", "format_metrics_table"]
+
+
+def check_compatible(preprocessing, window_set, *, path=None) -> None:
+    """Raise :class:`ExermoteInputError` unless the windows are what the run was trained on."""
+    checks = (
+        ("classes", tuple(preprocessing.classes), tuple(window_set.classes)),
+        ("features", tuple(preprocessing.features), tuple(window_set.features)),
+        ("timesteps", int(preprocessing.timesteps), int(window_set.timesteps)),
+    )
+    for name, expected, found in checks:
+        if expected != found:
+            raise ExermoteInputError(
+                f"windows have {name} {_short(found)}, but the run was trained on {name} "
+                f"{_short(expected)}; preprocess the recordings with the run's settings",
+                path=path, column=name)
+
+
+def _short(value) -> str:
+    if isinstance(value, tuple) and len(value) > 6:
+        return f"[{', '.join(map(str, value[:6]))}, ... ({len(value)} in all)]"
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def select_subjects(window_set, subjects=None, *, path=None):
+    """The windows of ``subjects`` (all windows for ``None``); error on an unknown subject."""
+    if subjects is None:
+        selected = window_set
+    else:
+        wanted = [int(s) for s in subjects]
+        present = set(np.unique(window_set.subjects).tolist())
+        unknown = sorted(set(wanted) - present)
+        if unknown:
+            raise ExermoteInputError(
+                f"no windows of subject(s) {', '.join(map(str, unknown))}; the windows file "
+                f"holds subjects {', '.join(map(str, sorted(present))) or '(none)'}",
+                path=path, column="subjects")
+        selected = window_set.subset(np.isin(window_set.subjects, wanted))
+    if len(selected) == 0:
+        raise ExermoteInputError("no windows to evaluate", path=path)
+    return selected
+
+
+def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512) -> np.ndarray:
+    """Class index per raw-unit window ``(N, timesteps, features)``: scale, predict, argmax."""
+    batch_size = int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"predict_labels: batch_size must be at least 1, got {batch_size}")
+    scaled = preprocessing.scaler.transform(np.asarray(windows, dtype=np.float32))
+    scores = classifier.predict(scaled, batch_size=batch_size, verbose=0)
+    if isinstance(scores, dict):  # a discriminator-style model: take its class scores
+        scores = scores["scores"]
+    scores = np.asarray(scores)
+    num_classes = len(preprocessing.classes)
+    if scores.ndim != 2 or scores.shape[1] < num_classes:
+        raise ExermoteInputError(
+            f"classifier returned scores of shape {scores.shape}, expected (N, {num_classes})")
+    return np.argmax(scores[:, :num_classes], axis=1)
+
+
+def metrics_from_predictions(y_true, y_pred, *, classes, subjects=None) -> dict:
+    """Accuracy, macro F1, per-class figures, confusion matrix and per-subject accuracy."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"metrics_from_predictions: y_true {y_true.shape} and y_pred "
+                         f"{y_pred.shape} must be 1-D arrays of equal length")
+    if len(y_true) == 0:
+        raise ExermoteInputError("no windows to evaluate")
+    classes = [str(c) for c in classes]
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    # Macro F1 over the classes that occur in the truth or the predictions (sklearn's default for
+    # f1_score(average="macro")): a class absent from both is not counted as a failure.
+    occurring = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
+    _, _, macro_f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=occurring, average="macro", zero_division=0)
+    metrics = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(macro_f1),
+        "per_class": {
+            name: {"precision": float(precision[k]), "recall": float(recall[k]),
+                   "f1": float(f1[k]), "support": int(support[k])}
+            for k, name in enumerate(classes)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "classes": classes,
+        "per_subject": {},
+        "n_windows": int(len(y_true)),
+    }
+    if subjects is not None:
+        subjects = np.asarray(subjects)
+        if subjects.shape != y_true.shape:
+            raise ValueError("metrics_from_predictions: subjects must have one entry per window")
+        metrics["per_subject"] = {
+            str(int(s)): float(np.mean(y_true[subjects == s] == y_pred[subjects == s]))
+            for s in np.unique(subjects)}
+    return metrics
+
+
+def evaluate_classifier(classifier, preprocessing, window_set, *, subjects=None,
+                        batch_size: int = 512, path=None) -> dict:
+    """Evaluate ``classifier`` (a Keras model on scaled windows) on raw-unit ``window_set``.
+
+    ``preprocessing`` is the run's :class:`~exermote_sgan.runs.Preprocessing`; its scaler maps
+    the raw windows to what the classifier expects.  ``subjects`` restricts the evaluation to
+    those subjects' windows.  ``path`` (the windows file) only serves error messages.  Returns
+    the JSON-serialisable dict described in :func:`metrics_from_predictions`.
+    """
+    check_compatible(preprocessing, window_set, path=path)
+    selected = select_subjects(window_set, subjects, path=path)
+    y_pred = predict_labels(classifier, preprocessing, selected.windows, batch_size=batch_size)
+    return metrics_from_predictions(selected.labels, y_pred, classes=preprocessing.classes,
+                                    subjects=selected.subjects)
+
+
+def format_metrics_table(metrics: dict) -> str:
+    """A plain-text report of a metrics dict: summary, per-class table, confusion matrix."""
+    classes = list(metrics["classes"])
+    width = max([len("macro avg"), len("true \\ pred")] + [len(c) for c in classes]) + 2
+    lines = [f"windows: {metrics['n_windows']}    accuracy: {metrics['accuracy']:.3f}    "
+             f"macro F1: {metrics['macro_f1']:.3f}", ""]
+    lines.append(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    for name in classes:
+        row = metrics["per_class"][name]
+        lines.append(f"{name:<{width}}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+                     f"{row['f1']:>10.3f}{row['support']:>10d}")
+    lines.append("")
+    cell = max(8, max(len(c) for c in classes) + 2)
+    lines.append("confusion matrix (rows: true class, columns: predicted class)")
+    corner = "true \\ pred"
+    lines.append(f"{corner:<{width}}" + "".join(f"{c:>{cell}}" for c in classes))
+    for name, row in zip(classes, metrics["confusion_matrix"]):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{cell}d}" for v in row))
+    if metrics.get("per_subject"):
+        lines.append("")
+        lines.append("accuracy per subject: " + ", ".join(
+            f"{s}: {acc:.3f}" for s, acc in sorted(metrics["per_subject"].items(),
+                                                    key=lambda kv: int(kv[0]))))
+    return "\n".join(lines)
