@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -55,8 +56,15 @@ def _command_module(module_name: str):
         raise
 
 
+def _quiet_libraries() -> None:
+    """Keep TensorFlow's and coremltools' start-up chatter out of the command's output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "coremltools"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -33,3 +33,11 @@ def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_public_api_resolves_lazily():
+    code = ("import sys, exermote_sgan as ex; assert 'tensorflow' not in sys.modules; "
+            "[getattr(ex, n) for n in ex.__all__]; print(len(ex.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) > 20

@@ -99,6 +99,7 @@ def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int =
                     padding_steps: int = 20, expansion: int = 5, lstm_units: int | None = None,
                     conv_filters: tuple[int, int] = (128, 64),
                     output_range: tuple[float, float] = (0.0, 1.0),
+                    unroll: bool = False, architecture: str = "lstm",
                     name: str = "generator") -> keras.Model:
     """Noise ``(noise_dim,)`` -> a window ``(timesteps, features)`` in ``output_range``.
 
@@ -106,9 +107,23 @@ def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int =
     steps of ``features*expansion`` channels, two LSTMs, average pooling back to ``features``
     columns, three (1, 3)/(3, 3) convolutions, pooling by two over time and cropping to
     ``timesteps``.  Its output range matches the range real windows are scaled to, so the
-    discriminator cannot tell fakes by their sign.
+    discriminator cannot tell fakes by their sign.  ``unroll=True`` unrolls the two LSTMs,
+    which trades a bigger graph for much faster steps on CPU (the recurrent loop's per-step
+    overhead dominates the generator's cost otherwise).
+
+    ``architecture="conv"`` builds instead a small convolutional generator (DCGAN-style: dense
+    projection to a quarter of the timesteps, two upsampling + Conv1D blocks with batch
+    normalisation, a sigmoid Conv1D to ``features`` channels), about ten times cheaper per
+    training step on CPU than the recurrent one; ``conv_filters`` sizes its two blocks and the
+    LSTM options are ignored.
     """
     _check_window_shape(timesteps, features, who="build_generator")
+    if architecture == "conv":
+        return _conv_generator(timesteps, features, noise_dim=noise_dim,
+                               conv_filters=conv_filters, output_range=output_range, name=name)
+    if architecture != "lstm":
+        raise ValueError(f"build_generator: architecture must be 'lstm' or 'conv', "
+                         f"got {architecture!r}")
     if padding_steps % 4 != 0:
         raise ValueError(f"build_generator: padding_steps must be a multiple of 4, "
                          f"got {padding_steps}")
@@ -121,8 +136,8 @@ def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int =
     noise = keras.Input((noise_dim,), name="noise")
     x = layers.Dense(steps * channels, activation="relu", name="project")(noise)
     x = layers.Reshape((steps, channels), name="to_sequence")(x)
-    x = layers.LSTM(lstm_units, return_sequences=True, name="g_lstm1")(x)
-    x = layers.LSTM(channels, return_sequences=True, name="g_lstm2")(x)
+    x = layers.LSTM(lstm_units, return_sequences=True, unroll=unroll, name="g_lstm1")(x)
+    x = layers.LSTM(channels, return_sequences=True, unroll=unroll, name="g_lstm2")(x)
     x = layers.Reshape((steps, channels, 1), name="to_image")(x)
     x = layers.AveragePooling2D((1, expansion), name="pool_features")(x)
     x = layers.Conv2D(conv_filters[0], (1, 3), padding="same", activation="relu", name="g_conv1")(x)
@@ -131,6 +146,31 @@ def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int =
     x = layers.AveragePooling2D((2, 1), name="pool_time")(x)
     x = layers.Cropping2D(((crop, crop), (0, 0)), name="crop")(x)
     x = layers.Reshape((timesteps, features), name="window")(x)
+    if (low, high) != (0.0, 1.0):
+        x = layers.Rescaling(high - low, offset=low, name="to_output_range")(x)
+    return keras.Model(noise, x, name=name)
+
+
+def _conv_generator(timesteps: int, features: int, *, noise_dim: int,
+                    conv_filters: tuple[int, int], output_range: tuple[float, float],
+                    name: str) -> keras.Model:
+    low, high = (float(v) for v in output_range)
+    base = -(-int(timesteps) // 4)  # ceil(timesteps / 4)
+    first, second = (int(f) for f in conv_filters)
+    noise = keras.Input((noise_dim,), name="noise")
+    x = layers.Dense(base * first, name="project")(noise)
+    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.ReLU(name="project_relu")(x)
+    x = layers.Reshape((base, first), name="to_sequence")(x)
+    for i, filters in enumerate((first, second), start=1):
+        x = layers.UpSampling1D(2, name=f"g_up{i}")(x)
+        x = layers.Conv1D(filters, 5, padding="same", name=f"g_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"g_bn{i}")(x)
+        x = layers.ReLU(name=f"g_relu{i}")(x)
+    x = layers.Conv1D(features, 5, padding="same", activation="sigmoid", name="g_conv3")(x)
+    extra = 4 * base - int(timesteps)
+    if extra:
+        x = layers.Cropping1D((extra // 2, extra - extra // 2), name="crop")(x)
     if (low, high) != (0.0, 1.0):
         x = layers.Rescaling(high - low, offset=low, name="to_output_range")(x)
     return keras.Model(noise, x, name=name)

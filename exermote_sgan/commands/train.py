@@ -1,0 +1,163 @@
+"""``exermote-sgan train``: train a baseline or an SGAN on a windows file into a run directory.
+
+A thin flag parser: it builds a :class:`~exermote_sgan.training.train_lib.TrainConfig` and calls
+:func:`~exermote_sgan.training.train_lib.train`; every default is the recommended setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# TrainConfig's defaults, repeated here so that ``--help`` stays fast (no TensorFlow import);
+# tests/test_train.py checks that both agree.
+DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_size=100,
+                seed=0, validation_fraction=0.15, learning_rate=1e-3, d_learning_rate=1e-3,
+                g_learning_rate=1e-3, beta_1=0.5, generator_loss="feature_matching",
+                fake_logit="zero", label_smoothing=0.1, unsupervised_weight=1.0,
+                entropy_weight=0.0, noise_dim=100, generator_architecture="conv",
+                generator_filters=(64, 32), warm_start_epochs=0, augment_scale=0.0)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    d = DEFAULTS
+    parser = subparsers.add_parser(
+        "train", help="train a supervised baseline or a semi-supervised GAN",
+        description="Train a supervised baseline or a semi-supervised GAN (SGAN) on a windows "
+                    "file. Test subjects are held out and evaluated once at the end; a "
+                    "validation split of the training subjects selects the best epoch (by "
+                    "macro-F1) and stops training early. Writes RUN_DIR/classifier.keras, "
+                    "preprocessing.json, metrics.json (with test subjects), history.csv, "
+                    "split.json, plots/, tensorboard/ and checkpoints/.")
+    parser.add_argument("windows", metavar="WINDOWS.h5",
+                        help="windows file written by 'exermote-sgan preprocess'")
+    parser.add_argument("--model", choices=("baseline", "sgan"), default=d["model"],
+                        help="baseline: supervised classifier on the labeled windows; sgan: "
+                             "semi-supervised GAN that also learns from the unlabeled ones "
+                             f"(default: {d['model']})")
+    parser.add_argument("--out", metavar="RUN_DIR", default="run",
+                        help="run directory to write (default: ./run)")
+    parser.add_argument("--test-subjects", type=int, nargs="+", default=(), metavar="ID",
+                        help="subjects held out for the final test (default: none; every "
+                             "subject trains and no metrics.json is written)")
+    parser.add_argument("--labeled-fraction", type=float, default=d["labeled_fraction"],
+                        metavar="F", help="fraction of the training windows whose labels are "
+                                          f"used, in (0, 1] (default: {d['labeled_fraction']})")
+    parser.add_argument("--labeled-unit", choices=("sets", "windows"), default=d["labeled_unit"],
+                        help="label whole exercise sets (realistic) or random windows "
+                             f"(optimistic with overlapping windows) (default: "
+                             f"{d['labeled_unit']})")
+    parser.add_argument("--epochs", type=int, default=None, metavar="N",
+                        help="maximum epochs, one epoch being one pass over the training "
+                             "windows (default: 30 for both models; early stopping usually "
+                             "ends sooner)")
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="B",
+                        help=f"windows per batch (default: {d['batch_size']})")
+    parser.add_argument("--seed", type=int, default=d["seed"],
+                        help="seed of the splits, the labeled selection, the initial weights "
+                             f"and the noise; same seed, same result (default: {d['seed']})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted training in RUN_DIR from its last "
+                             "completed epoch (same settings required)")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
+
+    tuning = parser.add_argument_group("tuning (the defaults are the recommended settings)")
+    tuning.add_argument("--validation-fraction", type=float, default=d["validation_fraction"],
+                        metavar="F", help="share of the training subjects' windows held out "
+                                          "(as whole sessions) for model selection (default: "
+                                          f"{d['validation_fraction']})")
+    tuning.add_argument("--patience", type=int, default=None, metavar="N",
+                        help="epochs without a better validation macro-F1 before stopping "
+                             "(default: 8 for the baseline, 10 for the SGAN)")
+    tuning.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
+                        help="cap on the batches per epoch (default: one pass over the "
+                             "training windows)")
+    tuning.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+                        metavar="LR", help="baseline Adam learning rate (default: "
+                                           f"{d['learning_rate']})")
+    tuning.add_argument("--d-learning-rate", type=float, default=d["d_learning_rate"],
+                        metavar="LR", help="SGAN discriminator Adam learning rate (default: "
+                                           f"{d['d_learning_rate']})")
+    tuning.add_argument("--g-learning-rate", type=float, default=d["g_learning_rate"],
+                        metavar="LR", help="SGAN generator Adam learning rate (default: "
+                                           f"{d['g_learning_rate']})")
+    tuning.add_argument("--beta-1", type=float, default=d["beta_1"],
+                        help=f"SGAN Adam beta_1 (default: {d['beta_1']})")
+    tuning.add_argument("--generator-loss", choices=("feature_matching", "adversarial", "both"),
+                        default=d["generator_loss"],
+                        help="feature_matching (Salimans et al. 2016), adversarial (fool the "
+                             "valid head, the original's) or both (default: "
+                             f"{d['generator_loss']})")
+    tuning.add_argument("--fake-logit", choices=("zero", "learned"), default=d["fake_logit"],
+                        help="fix the fake class's logit at 0 (Salimans et al.) or learn it "
+                             f"(default: {d['fake_logit']})")
+    tuning.add_argument("--label-smoothing", type=float, default=d["label_smoothing"],
+                        help="one-sided label smoothing of the valid head on real windows "
+                             f"(default: {d['label_smoothing']})")
+    tuning.add_argument("--unsupervised-weight", type=float, default=d["unsupervised_weight"],
+                        metavar="W", help="weight of the real/fake terms in the "
+                                          "discriminator's loss (default: "
+                                          f"{d['unsupervised_weight']})")
+    tuning.add_argument("--entropy-weight", type=float, default=d["entropy_weight"],
+                        metavar="W", help="weight of entropy minimisation on unlabeled windows "
+                                          f"(default: {d['entropy_weight']})")
+    tuning.add_argument("--generated-batch-size", type=int, default=None, metavar="N",
+                        help="windows generated per SGAN step (default: the batch size)")
+    tuning.add_argument("--noise-dim", type=int, default=d["noise_dim"], metavar="N",
+                        help=f"generator noise size (default: {d['noise_dim']})")
+    tuning.add_argument("--generator-architecture", choices=("conv", "lstm"),
+                        default=d["generator_architecture"],
+                        help="conv: small convolutional generator (fast); lstm: the original "
+                             "Exermote LSTM generator (about 10x slower per step on CPU) "
+                             f"(default: {d['generator_architecture']})")
+    tuning.add_argument("--generator-filters", type=int, nargs=2,
+                        default=list(d["generator_filters"]), metavar=("N1", "N2"),
+                        help="filters of the generator's two convolution blocks (default: "
+                             f"{d['generator_filters'][0]} {d['generator_filters'][1]})")
+    tuning.add_argument("--warm-start-epochs", type=int, default=d["warm_start_epochs"],
+                        metavar="N", help="train the SGAN's discriminator as a supervised "
+                                          "classifier for N epochs before the adversarial "
+                                          f"training (default: {d['warm_start_epochs']})")
+    tuning.add_argument("--augment-scale", type=float, default=d["augment_scale"], metavar="S",
+                        help="multiply each training window's raw values by a random factor "
+                             f"in [1-S, 1+S] (default: {d['augment_scale']}, off)")
+    tuning.add_argument("--jit-compile", action="store_true",
+                        help="XLA-compile the training step (measured slower on CPU)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def config_from_args(args):
+    """The :class:`TrainConfig` the parsed arguments describe."""
+    from ..training.train_lib import TrainConfig
+
+    return TrainConfig(
+        windows_path=Path(args.windows), model=args.model, out_dir=Path(args.out),
+        test_subjects=tuple(args.test_subjects), labeled_fraction=args.labeled_fraction,
+        labeled_unit=args.labeled_unit, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, resume=args.resume, verbose=0 if args.quiet else 1,
+        validation_fraction=args.validation_fraction, patience=args.patience,
+        steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
+        d_learning_rate=args.d_learning_rate, g_learning_rate=args.g_learning_rate,
+        beta_1=args.beta_1, generator_loss=args.generator_loss, fake_logit=args.fake_logit,
+        label_smoothing=args.label_smoothing, unsupervised_weight=args.unsupervised_weight,
+        entropy_weight=args.entropy_weight, generated_batch_size=args.generated_batch_size,
+        noise_dim=args.noise_dim, generator_architecture=args.generator_architecture,
+        generator_filters=tuple(args.generator_filters),
+        warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
+        jit_compile=args.jit_compile)
+
+
+def run(args) -> int:
+    from ..training.evaluation import format_metrics_table
+    from ..training.train_lib import train
+
+    config = config_from_args(args)
+    config.validate()  # before TensorFlow is imported or anything is read
+    result = train(config)
+    print(f"trained {config.model} on {result.n_labeled} labeled + {result.n_unlabeled} "
+          f"unlabeled windows; run directory: {result.run_dir}")
+    if result.metrics is not None:
+        print(f"test subjects {', '.join(map(str, config.test_subjects))}:")
+        print(format_metrics_table(result.metrics))
+    return 0

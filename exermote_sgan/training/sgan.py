@@ -1,0 +1,204 @@
+"""The semi-supervised GAN as a Keras model with its own training step.
+
+Each step sees three batches: labeled real windows, unlabeled real windows and windows the
+generator makes from noise.  The discriminator learns the classes from the first, "real and
+not fake" from the second and "generated and fake" from the third; the generator then learns
+to fool it, either as the original Exermote SGAN did (``valid``) or by feature matching
+(Salimans et al. 2016).  The structure follows the Keras example ``conditional_gan.py``:
+a ``keras.Model`` subclass with its own ``compile(d_optimizer, g_optimizer)``, ``train_step``
+and ``test_step``, ``keras.metrics.Mean`` trackers and a ``keras.random.SeedGenerator``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from . import losses
+
+__all__ = ["SGAN", "GENERATOR_LOSSES", "FAKE_LOGITS"]
+
+GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
+FAKE_LOGITS = ("zero", "learned")
+
+
+class SGAN(keras.Model):
+    """Discriminator + generator trained together; ``call`` gives the K real-class logits.
+
+    Parameters
+    ----------
+    discriminator, generator:
+        from :func:`~exermote_sgan.models.networks.build_discriminator` and
+        :func:`~exermote_sgan.models.networks.build_generator`; the generator's output shape
+        must be the discriminator's input shape.
+    generator_loss:
+        ``"feature_matching"`` (Salimans et al.), ``"adversarial"`` (fool ``valid``, the
+        original's) or ``"both"`` (their sum).
+    fake_logit:
+        ``"zero"`` fixes the fake class's logit at 0 (Salimans et al.), ``"learned"`` uses the
+        discriminator's own last logit.
+    label_smoothing:
+        one-sided: the target of ``valid`` on real windows is ``1 - label_smoothing``.
+    unsupervised_weight, entropy_weight:
+        weights of the real/fake terms and of entropy minimisation on unlabeled windows in the
+        discriminator's loss (the supervised term has weight 1).
+    generated_batch_size:
+        windows generated per step; ``None`` generates as many as the unlabeled batch holds.
+    seed:
+        seed of the noise; ``None`` draws from Keras' global seed.
+    """
+
+    def __init__(self, discriminator: keras.Model, generator: keras.Model, *,
+                 generator_loss: str = "feature_matching", fake_logit: str = "zero",
+                 label_smoothing: float = 0.1, unsupervised_weight: float = 1.0,
+                 entropy_weight: float = 0.0, generated_batch_size: int | None = None,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"SGAN: generator_loss must be one of {GENERATOR_LOSSES}, "
+                             f"got {generator_loss!r}")
+        if fake_logit not in FAKE_LOGITS:
+            raise ValueError(f"SGAN: fake_logit must be one of {FAKE_LOGITS}, got {fake_logit!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"SGAN: label_smoothing must be in [0, 1), got {label_smoothing}")
+        if generated_batch_size is not None and int(generated_batch_size) < 2:
+            raise ValueError("SGAN: generated_batch_size must be at least 2 (feature matching "
+                             f"compares batch means), got {generated_batch_size}")
+        g_shape = tuple(generator.output_shape[1:])
+        d_shape = tuple(discriminator.input_shape[1:])
+        if g_shape != d_shape:
+            raise ValueError(f"SGAN: the generator makes windows of shape {g_shape} (timesteps, "
+                             f"features) but the discriminator reads {d_shape}")
+        self.discriminator = discriminator
+        self.generator = generator
+        self.timesteps, self.num_features = d_shape
+        self.num_classes = int(discriminator.get_layer("scores_logits").units) - 1
+        self.noise_dim = int(generator.input_shape[-1])
+        self.generator_loss = generator_loss
+        self.fake_logit = fake_logit
+        self.label_smoothing = float(label_smoothing)
+        self.unsupervised_weight = float(unsupervised_weight)
+        self.entropy_weight = float(entropy_weight)
+        self.generated_batch_size = None if generated_batch_size is None else \
+            int(generated_batch_size)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.supervised_loss_tracker = keras.metrics.Mean(name="supervised_loss")
+        self.unsupervised_loss_tracker = keras.metrics.Mean(name="unsupervised_loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.built = True  # both networks are built functional models
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.supervised_loss_tracker,
+                self.unsupervised_loss_tracker, self.accuracy_tracker]
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Set the two optimizers (default Adam(2e-4, beta_1=0.5) each, as in the original)."""
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        # the discriminator's optimizer doubles as ``self.optimizer`` for Keras' own machinery
+        super().compile(optimizer=self.d_optimizer, **kwargs)
+        # built now so that checkpoints (BackupAndRestore) can restore their state
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, windows, training=False):
+        """Logits of the K real classes for scaled windows ``(batch, timesteps, features)``."""
+        return self.discriminator(windows, training=training)["scores_logits"][..., :-1]
+
+    # -- pieces of a step ------------------------------------------------------------------
+    def _class_logits(self, outputs):
+        logits = outputs["scores_logits"]
+        return losses.fix_fake_logit(logits) if self.fake_logit == "zero" else logits
+
+    def _noise(self, count):
+        return keras.random.normal((count, self.noise_dim), seed=self.seed_generator)
+
+    def _generator_objective(self, real_features, fake_outputs):
+        terms = []
+        if self.generator_loss in ("feature_matching", "both"):
+            terms.append(losses.feature_matching_loss(ops.stop_gradient(real_features),
+                                                      fake_outputs["features"]))
+        if self.generator_loss in ("adversarial", "both"):
+            terms.append(losses.generator_adversarial_loss(fake_outputs["valid_logit"]))
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+    def discriminator_losses(self, labeled, labels, sample_weight, unlabeled, generated, *,
+                             training=True):
+        """The discriminator's losses on the three batches.
+
+        Returns ``(total, supervised, unsupervised, outputs, n_labeled, n_unlabeled)`` where
+        ``outputs`` are the discriminator's outputs on the concatenated batches.
+
+        The three batches go through the discriminator as one, which is much faster for the
+        recurrent trunk than three calls.
+        """
+        n_lab, n_unl = ops.shape(labeled)[0], ops.shape(unlabeled)[0]
+        outputs = self.discriminator(ops.concatenate([labeled, unlabeled, generated], axis=0),
+                                     training=training)
+        logits = self._class_logits(outputs)
+        valid = outputs["valid_logit"]
+        supervised = losses.supervised_loss(labels, logits[:n_lab], sample_weight=sample_weight)
+        unl_logits = logits[n_lab:n_lab + n_unl]
+        unsupervised = (
+            losses.unsupervised_real_loss(valid[n_lab:n_lab + n_unl], unl_logits,
+                                          label_smoothing=self.label_smoothing)
+            + losses.unsupervised_fake_loss(valid[n_lab + n_unl:], logits[n_lab + n_unl:]))
+        total = supervised + self.unsupervised_weight * unsupervised
+        if self.entropy_weight:
+            total = total + self.entropy_weight * losses.entropy_loss(unl_logits)
+        return total, supervised, unsupervised, outputs, n_lab, n_unl
+
+    # -- Keras hooks -----------------------------------------------------------------------
+    def train_step(self, data):
+        import tensorflow as tf
+
+        (labeled, labels, sample_weight), unlabeled = data
+        n_generated = self.generated_batch_size or ops.shape(unlabeled)[0]
+        # One generated batch serves both updates: the discriminator learns from it as a
+        # constant, then the generator is updated through the updated discriminator.
+        with tf.GradientTape() as g_tape:
+            generated = self.generator(self._noise(n_generated), training=True)
+            with g_tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    (d_total, supervised, unsupervised, outputs, n_lab,
+                     n_unl) = self.discriminator_losses(labeled, labels, sample_weight,
+                                                        unlabeled, ops.stop_gradient(generated))
+                d_vars = self.discriminator.trainable_variables
+                self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
+            real_features = outputs["features"][n_lab:n_lab + n_unl]
+            fake_outputs = self.discriminator(generated, training=True)
+            g_total = self._generator_objective(real_features, fake_outputs)
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
+
+        predicted = ops.argmax(outputs["scores_logits"][:n_lab, :-1], axis=-1)
+        correct = ops.cast(ops.equal(predicted, ops.cast(ops.reshape(labels, (-1,)),
+                                                         predicted.dtype)), "float32")
+        self.d_loss_tracker.update_state(d_total)
+        self.g_loss_tracker.update_state(g_total)
+        self.supervised_loss_tracker.update_state(supervised)
+        self.unsupervised_loss_tracker.update_state(unsupervised)
+        self.accuracy_tracker.update_state(correct)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """Supervised loss and accuracy on labeled windows ``(x, y)`` or ``(x, y, weight)``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        outputs = self.discriminator(x, training=False)
+        supervised = losses.supervised_loss(y, self._class_logits(outputs),
+                                            sample_weight=sample_weight)
+        predicted = ops.argmax(outputs["scores_logits"][:, :-1], axis=-1)
+        correct = ops.cast(ops.equal(predicted, ops.cast(ops.reshape(y, (-1,)), predicted.dtype)),
+                           "float32")
+        self.supervised_loss_tracker.update_state(supervised)
+        self.accuracy_tracker.update_state(correct)
+        return {m.name: m.result() for m in (self.supervised_loss_tracker, self.accuracy_tracker)}
+
+    def generate(self, count: int, *, seed: int | None = None):
+        """``count`` generated windows (scaled units) as a NumPy array."""
+        noise = keras.random.normal((int(count), self.noise_dim),
+                                    seed=seed if seed is not None else self.seed_generator)
+        return ops.convert_to_numpy(self.generator(noise, training=False))

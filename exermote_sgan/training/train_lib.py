@@ -1,0 +1,577 @@
+"""Train a supervised baseline or a semi-supervised GAN on a windows file, into a run directory.
+
+:func:`train` is the whole recipe behind ``exermote-sgan train`` and ``exermote-sgan compare``:
+
+1. split the windows by subject (test subjects are touched once, at the end), hold out a
+   validation split from the training subjects, and choose the labeled windows among the rest
+   as a deterministic function of (windows file, test subjects, labeled fraction, unit, seed),
+   so a baseline and an SGAN with the same configuration see the same labels;
+2. fit a :class:`~exermote_sgan.data.scaler.MinMaxScaler` on the training windows only, onto
+   the generator's output range;
+3. train with Keras callbacks: validation accuracy/loss/macro-F1 each epoch, the best epoch by
+   validation macro-F1 kept (``ModelCheckpoint``), early stopping, a backup every epoch for
+   ``resume`` (``BackupAndRestore``), ``CSVLogger`` and ``TensorBoard``;
+4. write the run directory (see :mod:`exermote_sgan.runs`) plus ``history.csv``, ``split.json``,
+   ``plots/``, ``tensorboard/`` and ``checkpoints/``, and evaluate on the test subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shlex
+import shutil
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text, ensure_writable_dir
+from ..errors import ExermoteInputError
+from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
+
+__all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
+           "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line"]
+
+MODELS = ("baseline", "sgan")
+LABELED_UNITS = ("sets", "windows")
+#: recommended number of epochs (one epoch = one pass over the training windows) per model
+DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
+#: epochs without a better validation macro-F1 before training stops, per model
+DEFAULT_PATIENCE = {"baseline": 8, "sgan": 10}
+MONITOR = "val_macro_f1"
+
+CHECKPOINTS_DIR = "checkpoints"
+BACKUP_DIR = "backup"
+BEST_WEIGHTS = "best.weights.h5"
+CONFIG_FILE = "train_config.json"
+HISTORY_FILE = "history.csv"
+SPLIT_FILE = "split.json"
+PLOTS_DIR = "plots"
+TENSORBOARD_DIR = "tensorboard"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run; the defaults are the recommended settings."""
+
+    windows_path: Path
+    model: str = "sgan"
+    out_dir: Path = Path("run")
+    test_subjects: tuple[int, ...] = ()
+    labeled_fraction: float = 1.0
+    labeled_unit: str = "sets"
+    epochs: int | None = None
+    batch_size: int = 100
+    seed: int = 0
+    resume: bool = False
+    verbose: int = 1
+    # -- validation, model selection ---------------------------------------------------------
+    validation_fraction: float = 0.15
+    patience: int | None = None
+    steps_per_epoch: int | None = None
+    # -- optimisation ----------------------------------------------------------------------
+    learning_rate: float = 1e-3          # baseline (Adam)
+    # SGAN discriminator and generator (Adam, beta_1 below).  The original's 2e-4 learned the
+    # classes too slowly here: 1e-3 gave a better validation macro-F1 (0.795 vs 0.748 at 5%
+    # labels, 15 epochs, seed 0) -- see the experiment in benchmarks/sgan_vs_baseline.py.
+    d_learning_rate: float = 1e-3
+    g_learning_rate: float = 1e-3
+    beta_1: float = 0.5                  # SGAN optimizers, as in the original
+    # -- SGAN ------------------------------------------------------------------------------
+    generator_loss: str = "feature_matching"
+    fake_logit: str = "zero"
+    label_smoothing: float = 0.1
+    unsupervised_weight: float = 1.0
+    entropy_weight: float = 0.0
+    generated_batch_size: int | None = None
+    noise_dim: int = 100
+    warm_start_epochs: int = 0             # supervised epochs of the discriminator first
+    augment_scale: float = 0.0             # random amplitude factor in [1-s, 1+s] per window
+    generator_architecture: str = "conv"   # "conv" (fast) or "lstm" (the original's)
+    generator_filters: tuple[int, int] = (64, 32)
+    # -- execution -------------------------------------------------------------------------
+    jit_compile: bool = False             # XLA on CPU was measured slower for these models
+    training_command: str = ""
+
+    def __post_init__(self):
+        self.windows_path = Path(self.windows_path)
+        self.out_dir = Path(self.out_dir)
+        self.test_subjects = tuple(int(s) for s in self.test_subjects)
+        self.generator_filters = tuple(int(f) for f in self.generator_filters)
+
+    @property
+    def resolved_epochs(self) -> int:
+        return DEFAULT_EPOCHS[self.model] if self.epochs is None else int(self.epochs)
+
+    @property
+    def resolved_patience(self) -> int:
+        return DEFAULT_PATIENCE[self.model] if self.patience is None else int(self.patience)
+
+    def validate(self) -> None:
+        """Raise :class:`ExermoteInputError` for any option out of its range."""
+        def bad(option, message):
+            raise ExermoteInputError(message, column=option)
+
+        if self.model not in MODELS:
+            bad("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.labeled_unit not in LABELED_UNITS:
+            bad("labeled_unit", f"must be one of {', '.join(LABELED_UNITS)}, "
+                                f"got {self.labeled_unit!r}")
+        if not 0.0 < float(self.labeled_fraction) <= 1.0:
+            bad("labeled_fraction", f"must be in (0, 1], got {self.labeled_fraction}")
+        if not 0.0 < float(self.validation_fraction) < 1.0:
+            bad("validation_fraction", f"must be in (0, 1), got {self.validation_fraction}")
+        for name in ("epochs", "patience", "steps_per_epoch", "generated_batch_size"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                bad(name, f"must be at least 1, got {value}")
+        if not 0.0 <= float(self.augment_scale) < 1.0:
+            bad("augment_scale", f"must be in [0, 1), got {self.augment_scale}")
+        if int(self.warm_start_epochs) < 0:
+            bad("warm_start_epochs", f"must be >= 0, got {self.warm_start_epochs}")
+        if int(self.batch_size) < 2:
+            bad("batch_size", f"must be at least 2, got {self.batch_size}")
+        if self.generated_batch_size is not None and int(self.generated_batch_size) < 2:
+            bad("generated_batch_size", f"must be at least 2, got {self.generated_batch_size}")
+        if int(self.noise_dim) < 1:
+            bad("noise_dim", f"must be at least 1, got {self.noise_dim}")
+        for name in ("learning_rate", "d_learning_rate", "g_learning_rate"):
+            if not float(getattr(self, name)) > 0:
+                bad(name, f"must be positive, got {getattr(self, name)}")
+        if not 0.0 <= float(self.beta_1) < 1.0:
+            bad("beta_1", f"must be in [0, 1), got {self.beta_1}")
+        if not 0.0 <= float(self.label_smoothing) < 1.0:
+            bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        for name in ("unsupervised_weight", "entropy_weight"):
+            if float(getattr(self, name)) < 0:
+                bad(name, f"must be >= 0, got {getattr(self, name)}")
+        from .sgan import FAKE_LOGITS, GENERATOR_LOSSES
+
+        if self.generator_loss not in GENERATOR_LOSSES:
+            bad("generator_loss", f"must be one of {', '.join(GENERATOR_LOSSES)}, "
+                                  f"got {self.generator_loss!r}")
+        if self.fake_logit not in FAKE_LOGITS:
+            bad("fake_logit", f"must be one of {', '.join(FAKE_LOGITS)}, got {self.fake_logit!r}")
+        if self.generator_architecture not in ("conv", "lstm"):
+            bad("generator_architecture", "must be 'conv' or 'lstm', "
+                                          f"got {self.generator_architecture!r}")
+        if len(self.generator_filters) != 2 or min(self.generator_filters) < 1:
+            bad("generator_filters", "must be two positive numbers of filters, "
+                                     f"got {self.generator_filters}")
+        if len(set(self.test_subjects)) != len(self.test_subjects):
+            bad("test_subjects", f"lists a subject twice: {list(self.test_subjects)}")
+
+    def to_dict(self) -> dict:
+        state = asdict(self)
+        state["windows_path"] = str(Path(self.windows_path).resolve())
+        state["out_dir"] = str(self.out_dir)
+        state["test_subjects"] = list(self.test_subjects)
+        state["generator_filters"] = list(self.generator_filters)
+        return state
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    run_dir: Path
+    metrics: dict | None
+    history: "object"  # pandas.DataFrame, as written to history.csv
+    n_labeled: int
+    n_unlabeled: int
+    split: dict = field(default_factory=dict)
+
+
+# -- settings that must not change when a run is resumed --------------------------------------
+_RESUME_IGNORES = ("out_dir", "resume", "verbose", "epochs", "patience", "training_command")
+
+
+def command_line(config: TrainConfig) -> str:
+    """An ``exermote-sgan train`` command equivalent to ``config`` (options that differ from
+    the defaults only)."""
+    defaults = TrainConfig(windows_path=config.windows_path)
+    words = ["exermote-sgan", "train", str(config.windows_path), "--model", config.model,
+             "--out", str(config.out_dir)]
+    if config.test_subjects:
+        words += ["--test-subjects", *map(str, config.test_subjects)]
+    for f in fields(TrainConfig):
+        if f.name in ("windows_path", "model", "out_dir", "test_subjects", "training_command",
+                      "verbose"):
+            continue
+        value = getattr(config, f.name)
+        if value == getattr(defaults, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            if value:
+                words.append(flag)
+        elif isinstance(value, (tuple, list)):
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def labeled_selection_hash(indices) -> str:
+    """SHA-256 of the sorted labeled window indices: equal hashes mean the same labeled windows."""
+    data = np.sort(np.asarray(indices, dtype=np.int64)).astype("<i8").tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- splitting ---------------------------------------------------------------------------------
+def _split(window_set, config: TrainConfig):
+    from ..data.splits import select_labeled, subject_split, validation_split
+
+    present = sorted(set(np.unique(window_set.subjects).tolist()))
+    unknown = sorted(set(config.test_subjects) - set(present))
+    if unknown:
+        raise ExermoteInputError(
+            f"test subject(s) {', '.join(map(str, unknown))} not in the windows file, which "
+            f"holds subjects {', '.join(map(str, present))}", path=config.windows_path,
+            column="subjects")
+    if set(config.test_subjects) >= set(present):
+        raise ExermoteInputError(
+            f"every subject ({', '.join(map(str, present))}) is a test subject; leave at least "
+            "one to train on", path=config.windows_path, column="subjects")
+    if config.test_subjects:
+        train_pool, test_idx = subject_split(window_set, list(config.test_subjects))
+    else:
+        train_pool = np.arange(len(window_set))
+        test_idx = np.array([], dtype=np.int64)
+    fit_idx, val_idx = validation_split(window_set, train_pool,
+                                        fraction=config.validation_fraction, seed=config.seed)
+    labeled_idx, unlabeled_idx = select_labeled(window_set, fit_idx,
+                                                fraction=config.labeled_fraction,
+                                                seed=config.seed, unit=config.labeled_unit)
+    if len(val_idx) == 0 or len(labeled_idx) == 0:
+        raise ExermoteInputError(
+            f"too few training windows ({len(train_pool)}) for a validation split of "
+            f"{config.validation_fraction} and {config.labeled_fraction} labeled",
+            path=config.windows_path)
+    return (np.asarray(fit_idx), np.asarray(val_idx), np.asarray(test_idx),
+            np.asarray(labeled_idx), np.asarray(unlabeled_idx))
+
+
+def _subjects(window_set, index) -> list[int]:
+    return sorted(int(s) for s in np.unique(window_set.subjects[index]))
+
+
+def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                   unlabeled_idx) -> dict:
+    def counts(index):
+        return window_set.subset(index).class_counts() if len(index) else \
+            {c: 0 for c in window_set.classes}
+
+    return {
+        "windows_path": str(Path(config.windows_path).resolve()),
+        "seed": int(config.seed),
+        "labeled_fraction": float(config.labeled_fraction),
+        "labeled_unit": config.labeled_unit,
+        "validation_fraction": float(config.validation_fraction),
+        "training_subjects": _subjects(window_set, fit_idx),
+        "validation_subjects": _subjects(window_set, val_idx),
+        "test_subjects": sorted(int(s) for s in config.test_subjects),
+        "n_training": int(len(fit_idx)),
+        "n_labeled": int(len(labeled_idx)),
+        "n_unlabeled": int(len(unlabeled_idx)),
+        "n_validation": int(len(val_idx)),
+        "n_test": int(len(test_idx)),
+        "labeled_class_counts": counts(labeled_idx),
+        "validation_class_counts": counts(val_idx),
+        "test_class_counts": counts(test_idx),
+        "labeled_sha256": labeled_selection_hash(labeled_idx),
+    }
+
+
+# -- models ------------------------------------------------------------------------------------
+def build_models(config: TrainConfig, *, timesteps: int, features: int, num_classes: int,
+                 model: str | None = None, feature_range=(0.0, 1.0)):
+    """The compiled Keras model that ``train`` fits: a baseline classifier or an :class:`SGAN`."""
+    import keras
+
+    from ..models.networks import build_baseline, build_discriminator, build_generator
+
+    model = model or config.model
+    try:
+        if model == "baseline":
+            classifier = build_baseline(timesteps, features, num_classes)
+            classifier.compile(
+                optimizer=keras.optimizers.Adam(config.learning_rate),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                jit_compile=config.jit_compile)
+            return classifier
+        from .sgan import SGAN
+
+        discriminator = build_discriminator(timesteps, features, num_classes)
+        generator = build_generator(timesteps, features, noise_dim=config.noise_dim,
+                                    architecture=config.generator_architecture,
+                                    conv_filters=tuple(config.generator_filters),
+                                    unroll=config.generator_architecture == "lstm",
+                                    output_range=tuple(feature_range))
+    except ValueError as exc:
+        raise ExermoteInputError(str(exc), path=config.windows_path) from None
+    g_shape = tuple(generator.output_shape[1:])
+    if g_shape != (timesteps, features):
+        raise ExermoteInputError(
+            f"the generator makes windows of {g_shape[0]} timesteps x {g_shape[1]} features, "
+            f"but the windows file holds {timesteps} timesteps x {features} features",
+            path=config.windows_path)
+    sgan = SGAN(discriminator, generator, generator_loss=config.generator_loss,
+                fake_logit=config.fake_logit, label_smoothing=config.label_smoothing,
+                unsupervised_weight=config.unsupervised_weight,
+                entropy_weight=config.entropy_weight,
+                generated_batch_size=config.generated_batch_size, seed=config.seed)
+    sgan.compile(
+        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
+        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
+        jit_compile=config.jit_compile)
+    return sgan
+
+
+def _warm_start(sgan, config: TrainConfig, data, *, steps: int, num_classes: int) -> None:
+    """Train a baseline on the labeled windows and copy it into the SGAN's discriminator.
+
+    The SGAN then starts from a classifier that already knows the labeled sets, and its
+    adversarial training refines it with the unlabeled windows.
+    """
+    from ..models.networks import TRUNK_LAYERS
+
+    discriminator = sgan.discriminator
+    baseline = build_models(config, timesteps=sgan.timesteps, features=sgan.num_features,
+                            num_classes=num_classes, model="baseline")
+    baseline.fit(data, epochs=int(config.warm_start_epochs), steps_per_epoch=steps,
+                 verbose=config.verbose, shuffle=False)
+    for name in TRUNK_LAYERS:
+        discriminator.get_layer(name).set_weights(baseline.get_layer(name).get_weights())
+    kernel, bias = discriminator.get_layer("scores_logits").get_weights()
+    base_kernel, base_bias = baseline.get_layer("scores").get_weights()
+    kernel[:, :num_classes], bias[:num_classes] = base_kernel, base_bias
+    discriminator.get_layer("scores_logits").set_weights([kernel, bias])
+
+
+def _inference_classifier(trained, model: str):
+    from ..models.networks import classifier_from_discriminator
+
+    return trained if model == "baseline" else classifier_from_discriminator(
+        trained.discriminator)
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+def _validation_callback(windows, labels, num_classes: int, *, model: str, batch_size: int):
+    import keras
+    from sklearn.metrics import f1_score
+
+    class ValidationMetrics(keras.callbacks.Callback):
+        """Adds ``val_loss``, ``val_accuracy`` and ``val_macro_f1`` to each epoch's logs."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            outputs = np.asarray(self.model.predict(windows, batch_size=max(batch_size, 256),
+                                                    verbose=0), dtype=np.float64)
+            if model == "sgan":  # K real-class logits -> probabilities
+                outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+                outputs /= outputs.sum(axis=1, keepdims=True)
+            predicted = outputs.argmax(axis=1)
+            picked = np.clip(outputs[np.arange(len(labels)), labels], 1e-7, 1.0)
+            if logs is not None:
+                logs["val_loss"] = float(-np.mean(np.log(picked)))
+                logs["val_accuracy"] = float(np.mean(predicted == labels))
+                logs["val_macro_f1"] = float(f1_score(labels, predicted,
+                                                      labels=list(range(num_classes)),
+                                                      average="macro", zero_division=0))
+
+    return ValidationMetrics()
+
+
+def _best_so_far(history_path: Path) -> float | None:
+    import pandas as pd
+
+    if not history_path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(history_path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    if MONITOR not in frame.columns or frame[MONITOR].dropna().empty:
+        return None
+    return float(frame[MONITOR].max())
+
+
+# -- the run directory -------------------------------------------------------------------------
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    run_dir = Path(config.out_dir)
+    checkpoints = run_dir / CHECKPOINTS_DIR
+    backup = checkpoints / BACKUP_DIR
+    saved_config = checkpoints / CONFIG_FILE
+    if config.resume:
+        if not (backup / "training_metadata.json").is_file() or not saved_config.is_file():
+            raise ExermoteInputError(
+                "nothing to resume: no interrupted training in this run directory (its "
+                f"{CHECKPOINTS_DIR}/{BACKUP_DIR} is missing or complete)", path=run_dir)
+        try:
+            previous = json.loads(saved_config.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ExermoteInputError(f"cannot read the saved training configuration ({exc})",
+                                     path=saved_config) from None
+        current = config.to_dict()
+        changed = sorted(k for k in current if k not in _RESUME_IGNORES
+                         and previous.get(k) != current[k])
+        if changed:
+            raise ExermoteInputError(
+                "cannot resume with different settings: " + ", ".join(
+                    f"{k} was {previous.get(k)!r}, now {current[k]!r}" for k in changed),
+                path=saved_config)
+        return run_dir
+    ensure_writable_dir(run_dir)
+    # a fresh run replaces whatever an earlier run left here, so nothing stale survives
+    for stale in (backup, run_dir / TENSORBOARD_DIR, run_dir / PLOTS_DIR):
+        if stale.exists():
+            shutil.rmtree(stale)
+    for stale in (run_dir / HISTORY_FILE, checkpoints / BEST_WEIGHTS, run_dir / SPLIT_FILE,
+                  run_dir / CLASSIFIER_FILE, run_dir / PREPROCESSING_FILE,
+                  run_dir / METRICS_FILE):
+        if stale.exists():
+            stale.unlink()
+    ensure_writable_dir(checkpoints)
+    atomic_write_text(saved_config, json.dumps(config.to_dict(), indent=2) + "\n")
+    return run_dir
+
+
+def _set_determinism(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
+    """Train the model ``config`` describes; write and return its run directory and metrics.
+
+    ``callbacks`` are extra Keras callbacks appended after the package's own (tests use one to
+    interrupt training).
+    """
+    config.validate()
+    from ..data.windows_file import load_windows
+
+    window_set = load_windows(config.windows_path)
+    if not np.all(np.isfinite(window_set.windows)):
+        raise ExermoteInputError("windows contain NaN or infinite values",
+                                 path=config.windows_path, column="windows")
+    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx = _split(window_set, config)
+    split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                           unlabeled_idx)
+
+    import keras
+    import pandas as pd
+
+    from ..data.scaler import MinMaxScaler
+    from ..runs import Preprocessing, save_run
+    from . import datasets
+
+    _set_determinism(config.seed)
+    scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
+    labels = window_set.labels
+    num_classes = window_set.num_classes
+    trained = build_models(config, timesteps=window_set.timesteps,
+                           features=len(window_set.features), num_classes=num_classes,
+                           feature_range=scaler.feature_range)
+    run_dir = _prepare_run_dir(config)  # every check passed: now the run directory changes
+    scaled = scaler.transform(window_set.windows)
+
+    class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
+    weights = class_weights[labels[labeled_idx]]
+    steps = datasets.steps_per_epoch(len(fit_idx), config.batch_size,
+                                     limit=config.steps_per_epoch)
+    augment = datasets.amplitude_augmenter(scaler.offset_, scale=config.augment_scale,
+                                           seed=config.seed)
+    if config.model == "baseline":
+        data = datasets.baseline_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
+                                         batch_size=config.batch_size, seed=config.seed,
+                                         augment=augment)
+    else:
+        data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
+                                     scaled[fit_idx], batch_size=config.batch_size,
+                                     seed=config.seed, augment=augment)
+
+    if config.model == "sgan" and config.warm_start_epochs and not config.resume:
+        _warm_start(trained, config, datasets.baseline_dataset(
+            scaled[labeled_idx], labels[labeled_idx], weights, batch_size=config.batch_size,
+            seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
+
+    checkpoints = run_dir / CHECKPOINTS_DIR
+    best_path = checkpoints / BEST_WEIGHTS
+    own_callbacks = [
+        _validation_callback(scaled[val_idx], labels[val_idx], num_classes, model=config.model,
+                             batch_size=config.batch_size),
+        keras.callbacks.BackupAndRestore(str(checkpoints / BACKUP_DIR)),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor=MONITOR, mode="max", save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=_best_so_far(run_dir / HISTORY_FILE)
+            if config.resume and best_path.is_file() else None),
+        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max",
+                                      patience=config.resolved_patience),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=config.resume),
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        own_callbacks.append(keras.callbacks.TensorBoard(
+            str(run_dir / TENSORBOARD_DIR), write_graph=False, profile_batch=0))
+    else:
+        warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
+                      f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
+    trained.fit(data, epochs=config.resolved_epochs, steps_per_epoch=steps,
+                callbacks=own_callbacks + list(callbacks), verbose=config.verbose,
+                shuffle=False)
+
+    if best_path.is_file():
+        trained.load_weights(str(best_path))
+    classifier = _inference_classifier(trained, config.model)
+    preprocessing = Preprocessing(
+        classes=window_set.classes, features=window_set.features,
+        timesteps=window_set.timesteps, label_offset=window_set.label_offset,
+        sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
+        training_command=config.training_command or command_line(config),
+        extra={"windows_path": split["windows_path"],
+               "test_subjects": split["test_subjects"],
+               "training_subjects": split["training_subjects"],
+               "validation_subjects": split["validation_subjects"],
+               "labeled_fraction": split["labeled_fraction"],
+               "labeled_unit": split["labeled_unit"],
+               "seed": split["seed"],
+               "labeled_sha256": split["labeled_sha256"]})
+    metrics = None
+    if len(test_idx):
+        from .evaluation import evaluate_classifier
+
+        metrics = evaluate_classifier(classifier, preprocessing, window_set,
+                                      subjects=list(config.test_subjects),
+                                      path=config.windows_path)
+    save_run(run_dir, classifier, preprocessing, metrics=metrics)
+    atomic_write_text(run_dir / SPLIT_FILE, json.dumps(split, indent=2) + "\n")
+
+    history = pd.read_csv(run_dir / HISTORY_FILE)
+    _plot(run_dir, config, history, trained, window_set, scaled, fit_idx)
+    return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
+                       n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split)
+
+
+def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scaled,
+          fit_idx) -> None:
+    from .plots import plot_generated_vs_real, plot_history
+
+    plots = ensure_writable_dir(run_dir / PLOTS_DIR)
+    plot_history({config.model: history}, plots / "history.png")
+    if config.model == "sgan":
+        rng = np.random.default_rng(config.seed)
+        real_by_class = {}
+        for k, name in enumerate(window_set.classes):
+            members = fit_idx[window_set.labels[fit_idx] == k]
+            if len(members):
+                real_by_class[name] = scaled[rng.choice(members, min(4, len(members)),
+                                                        replace=False)]
+        plot_generated_vs_real(real_by_class, trained.generate(4, seed=config.seed),
+                               window_set.features, plots / "generated_vs_real.png")

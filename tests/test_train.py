@@ -1,0 +1,321 @@
+"""train(): the run directory it writes, determinism, resume, bad arguments, the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exermote_sgan.errors import ExermoteInputError
+from exermote_sgan.training.train_lib import TrainConfig, command_line, train
+
+pytestmark = pytest.mark.slow
+
+FAST = dict(epochs=2, batch_size=16, steps_per_epoch=2, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def windows_path(tmp_path_factory):
+    """A small windows file from synthetic recordings: 3 subjects x 3 sessions, stride 4."""
+    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+    from exermote_sgan.data.synthetic import write_synthetic_recordings
+    from exermote_sgan.data.windows_file import save_windows
+
+    root = tmp_path_factory.mktemp("train")
+    paths = write_synthetic_recordings(root / "raw", subjects=(1, 2, 3), sessions_per_subject=3,
+                                       rows_per_session=700)
+    window_set, _ = preprocess(paths, config=PreprocessConfig(stride=4))
+    return save_windows(root / "windows.h5", window_set)
+
+
+@pytest.fixture(scope="module")
+def sgan_run(windows_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "sgan"
+    config = TrainConfig(windows_path=windows_path, model="sgan", out_dir=out,
+                         test_subjects=(3,), labeled_fraction=0.3, **FAST)
+    return config, train(config)
+
+
+def test_sgan_run_writes_every_artifact(sgan_run, windows_path):
+    from exermote_sgan.runs import load_run
+
+    config, result = sgan_run
+    run_dir = result.run_dir
+    for name in ("classifier.keras", "preprocessing.json", "metrics.json", "history.csv",
+                 "split.json", "plots/history.png", "plots/generated_vs_real.png",
+                 "checkpoints/best.weights.h5"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents*"))
+    assert not (run_dir / "checkpoints" / "backup").exists()  # training completed
+
+    run = load_run(run_dir)
+    assert run.preprocessing.model == "sgan"
+    assert run.classifier.output_shape == (None, 4)
+    extra = run.preprocessing.extra
+    assert extra["windows_path"] == str(windows_path.resolve())
+    assert extra["test_subjects"] == [3] and extra["labeled_fraction"] == 0.3
+    assert 3 not in extra["training_subjects"] and 3 not in extra["validation_subjects"]
+    assert run.preprocessing.training_command.startswith("exermote-sgan train ")
+    # the scaler was fitted on training windows: they map into [0, 1], but not exactly onto it
+    assert run.preprocessing.scaler.feature_range == (0.0, 1.0)
+
+    split = json.loads((run_dir / "split.json").read_text())
+    assert split["n_labeled"] == result.n_labeled > 0
+    assert split["n_unlabeled"] == result.n_unlabeled > 0
+    assert split["test_subjects"] == [3] and split["n_test"] > 0
+    assert len(split["labeled_sha256"]) == 64
+
+    assert run.metrics == result.metrics
+    assert set(result.metrics) >= {"accuracy", "macro_f1", "confusion_matrix", "per_subject"}
+    assert list(result.metrics["per_subject"]) == ["3"]
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == [0, 1]
+    assert {"d_loss", "g_loss", "supervised_loss", "val_macro_f1", "val_accuracy"} <= set(
+        history.columns)
+
+
+def test_saved_classifier_is_the_best_validation_epoch(sgan_run, windows_path):
+    """classifier.keras reproduces the best epoch's validation macro-F1 on the validation split."""
+    from sklearn.metrics import f1_score
+
+    from exermote_sgan.data.splits import subject_split, validation_split
+    from exermote_sgan.data.windows_file import load_windows
+    from exermote_sgan.runs import load_run
+
+    config, result = sgan_run
+    run = load_run(result.run_dir)
+    ws = load_windows(windows_path)
+    train_pool, _ = subject_split(ws, [3])
+    _, val_idx = validation_split(ws, train_pool, fraction=config.validation_fraction,
+                                  seed=config.seed)
+    scaled = run.preprocessing.scaler.transform(ws.windows[val_idx])
+    predicted = run.classifier.predict(scaled, verbose=0).argmax(axis=1)
+    f1 = f1_score(ws.labels[val_idx], predicted, labels=[0, 1, 2, 3], average="macro",
+                  zero_division=0)
+    assert f1 == pytest.approx(result.history["val_macro_f1"].max(), abs=1e-6)
+
+
+def test_baseline_sees_the_same_labeled_windows_and_is_deterministic(sgan_run, windows_path,
+                                                                     tmp_path):
+    config, sgan_result = sgan_run
+    results = []
+    for name in ("a", "b"):
+        results.append(train(TrainConfig(
+            windows_path=windows_path, model="baseline", out_dir=tmp_path / name,
+            test_subjects=(3,), labeled_fraction=0.3, augment_scale=0.2, **FAST)))
+    a, b = results
+    assert a.split["labeled_sha256"] == sgan_result.split["labeled_sha256"]
+    assert a.n_labeled == sgan_result.n_labeled
+    assert a.metrics == b.metrics
+    pd.testing.assert_frame_equal(a.history, b.history)
+    assert not (tmp_path / "a" / "plots" / "generated_vs_real.png").exists()
+    # another seed draws other labeled windows
+    other = train(TrainConfig(windows_path=windows_path, model="baseline",
+                              out_dir=tmp_path / "c", test_subjects=(3,), labeled_fraction=0.3,
+                              seed=1, **{**FAST, "epochs": 1}))
+    assert other.split["labeled_sha256"] != a.split["labeled_sha256"]
+
+
+def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path):
+    import keras
+
+    class Interrupted(Exception):
+        pass
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise Interrupted("simulated interruption after the first epoch")
+
+    class Epochs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append(epoch)
+
+    config = TrainConfig(windows_path=windows_path, model="sgan", out_dir=tmp_path / "run",
+                         test_subjects=(3,), labeled_fraction=0.3, **{**FAST, "epochs": 3})
+    with pytest.raises(Interrupted):
+        train(config, callbacks=[Interrupt()])
+    assert (tmp_path / "run" / "checkpoints" / "backup" / "training_metadata.json").is_file()
+    assert not (tmp_path / "run" / "classifier.keras").exists()
+
+    # settings must match the interrupted run
+    changed = TrainConfig(**{**config.__dict__, "resume": True, "labeled_fraction": 0.5})
+    with pytest.raises(ExermoteInputError, match="labeled_fraction"):
+        train(changed)
+
+    epochs = Epochs()
+    resumed = train(TrainConfig(**{**config.__dict__, "resume": True}), callbacks=[epochs])
+    assert epochs.seen == [1, 2]
+    assert list(resumed.history["epoch"]) == [0, 1, 2]
+    assert (tmp_path / "run" / "classifier.keras").is_file()
+    # nothing left to resume now
+    with pytest.raises(ExermoteInputError, match="nothing to resume"):
+        train(TrainConfig(**{**config.__dict__, "resume": True}))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"test_subjects": (9,)}, "test subject.*9.*not in the windows file"),
+    ({"test_subjects": (1, 2, 3)}, "every subject"),
+    ({"labeled_fraction": 0.0}, "labeled_fraction.*must be in"),
+    ({"labeled_fraction": 1.5}, "labeled_fraction.*must be in"),
+    ({"model": "gan"}, "model.*baseline, sgan"),
+    ({"labeled_unit": "rows"}, "labeled_unit"),
+    ({"epochs": 0}, "epochs.*at least 1"),
+    ({"batch_size": 1}, "batch_size"),
+    ({"generator_loss": "l2"}, "generator_loss"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+])
+def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overrides, message):
+    config = TrainConfig(windows_path=windows_path, out_dir=tmp_path / "run",
+                         **{**FAST, **overrides})
+    with pytest.raises(ExermoteInputError, match=message):
+        train(config)
+    assert not (tmp_path / "run" / "checkpoints" / "backup").exists()
+
+
+def test_missing_windows_file_and_nothing_to_resume(tmp_path, windows_path):
+    with pytest.raises(ExermoteInputError, match="windows file not found"):
+        train(TrainConfig(windows_path=tmp_path / "nope.h5", out_dir=tmp_path / "run"))
+    with pytest.raises(ExermoteInputError, match="nothing to resume"):
+        train(TrainConfig(windows_path=windows_path, out_dir=tmp_path / "fresh", resume=True))
+
+
+def test_too_short_windows_for_the_networks(tmp_path):
+    from exermote_sgan.data.windows_file import WindowSet, save_windows
+
+    n = 60
+    rng = np.random.default_rng(0)
+    ws = WindowSet(windows=rng.random((n, 5, 2), dtype=np.float32),
+                   labels=np.arange(n) % 2, subjects=np.repeat([1, 2, 3], n // 3),
+                   sessions=np.repeat(np.arange(6), n // 6),
+                   end_index=np.tile(np.arange(4, 4 + n // 6), 6), classes=("Break", "Move"),
+                   features=("a", "b"), timesteps=5, session_names=tuple("abcdef"))
+    path = save_windows(tmp_path / "short.h5", ws)
+    with pytest.raises(ExermoteInputError, match="at least 7 timesteps"):
+        train(TrainConfig(windows_path=path, out_dir=tmp_path / "run", labeled_unit="windows",
+                          **FAST))
+
+
+def test_cli_defaults_match_train_config():
+    from exermote_sgan.commands.train import DEFAULTS
+
+    defaults = TrainConfig(windows_path="x.h5")
+    for name, value in DEFAULTS.items():
+        assert getattr(defaults, name) == value, name
+
+
+def test_cli_parses_into_the_config_and_command_line_round_trips():
+    from exermote_sgan.cli import build_parser
+    from exermote_sgan.commands.train import config_from_args
+
+    argv = ["train", "w.h5", "--model", "baseline", "--out", "r", "--test-subjects", "4", "2",
+            "--labeled-fraction", "0.05", "--epochs", "7", "--seed", "3", "--entropy-weight",
+            "0.1", "--generator-filters", "32", "16", "--quiet"]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert (config.model, config.test_subjects, config.labeled_fraction, config.epochs,
+            config.seed, config.entropy_weight, config.generator_filters, config.verbose) == \
+        ("baseline", (4, 2), 0.05, 7, 3, 0.1, (32, 16), 0)
+    again = config_from_args(build_parser().parse_args(
+        [*command_line(config).split()[1:], "--quiet"]))
+    for f in fields(TrainConfig):
+        assert getattr(again, f.name) == getattr(config, f.name), f.name
+
+
+def test_cli_reports_bad_input_with_exit_status_2(windows_path, tmp_path, capsys):
+    from exermote_sgan.cli import main
+
+    status = main(["train", str(windows_path), "--out", str(tmp_path / "run"),
+                   "--test-subjects", "7", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "exermote-sgan train: error:" in err and "test subject(s) 7" in err
+    status = main(["train", str(windows_path), "--out", str(tmp_path / "run"),
+                   "--labeled-fraction", "2", "--quiet"])
+    assert status == 2
+
+
+def test_cli_trains_a_baseline(windows_path, tmp_path, capsys):
+    from exermote_sgan.cli import main
+
+    status = main(["train", str(windows_path), "--model", "baseline", "--out",
+                   str(tmp_path / "run"), "--test-subjects", "3", "--epochs", "1",
+                   "--batch-size", "16", "--steps-per-epoch", "2", "--quiet"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "run directory" in out and "accuracy" in out.lower()
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_warm_start_copies_a_trained_supervised_classifier_into_the_discriminator():
+    import keras
+    import tensorflow as tf
+
+    from exermote_sgan.models.networks import classifier_from_discriminator
+    from exermote_sgan.training.datasets import baseline_dataset
+    from exermote_sgan.training.train_lib import _warm_start, build_models
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 96)
+    windows = ((0.2 + 0.3 * labels)[:, None, None]
+               + 0.05 * rng.standard_normal((96, 8, 2))).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(windows_path="unused.h5", batch_size=32, warm_start_epochs=20,
+                         learning_rate=1e-2,
+                         verbose=0)
+    sgan = build_models(config, timesteps=8, features=2, num_classes=3)
+
+    def accuracy():
+        classifier = classifier_from_discriminator(sgan.discriminator)
+        return float(np.mean(classifier.predict(windows, verbose=0).argmax(1) == labels))
+
+    before = accuracy()
+    data = baseline_dataset(windows, labels, np.ones(96), batch_size=32, seed=0)
+    _warm_start(sgan, config, data, steps=3, num_classes=3)
+    assert isinstance(data, tf.data.Dataset)
+    assert before < 0.6 and accuracy() > 0.9
+
+
+def test_without_test_subjects_every_subject_trains_and_no_metrics_are_written(windows_path,
+                                                                              tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text('{"accuracy": 1.0}')  # left by an earlier run
+    result = train(TrainConfig(windows_path=windows_path, model="baseline", out_dir=run_dir,
+                               **{**FAST, "epochs": 1}))
+    assert result.metrics is None
+    assert not (run_dir / "metrics.json").exists()
+    assert result.split["training_subjects"] == [1, 2, 3] and result.split["n_test"] == 0
+    assert (run_dir / "classifier.keras").is_file()
+
+
+def test_amplitude_augmenter_scales_raw_values_about_their_zero():
+    import tensorflow as tf
+
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.training.datasets import amplitude_augmenter, baseline_dataset
+
+    assert amplitude_augmenter([0.5], scale=0.0, seed=0) is None
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(64, 8, 3)).astype(np.float32)
+    scaler = MinMaxScaler().fit(raw)
+    augment = amplitude_augmenter(scaler.offset_, scale=0.2, seed=0)
+    data = baseline_dataset(scaler.transform(raw), np.zeros(64), np.ones(64), batch_size=16,
+                            seed=0, augment=augment)
+    x, _, _ = next(iter(data))
+    back = scaler.inverse_transform(np.asarray(x))
+    # each augmented window is a raw window times one factor in [0.8, 1.2]
+    factors = []
+    for window in back:
+        matches = [w for w in raw if np.allclose(window / w, (window / w).mean(), rtol=1e-3,
+                                                 atol=1e-3)]
+        assert len(matches) == 1
+        factors.append(float(np.median(window / matches[0])))
+    assert all(0.8 - 1e-4 <= f <= 1.2 + 1e-4 for f in factors)
+    assert np.std(factors) > 0.01
+    assert isinstance(data, tf.data.Dataset)
