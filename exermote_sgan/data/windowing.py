@@ -14,6 +14,8 @@ the window), and it *ends* at row ``start + timesteps - 1``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -21,6 +23,8 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 from .windows_file import WindowSet
+
+_PARALLEL_COPY_BYTES = 32 * 2**20  # below this a single thread is as fast
 
 __all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows"]
 
@@ -126,8 +130,9 @@ def _validated(segment: Segment, position: int, *, num_features: int, num_classe
     if labels.shape != (len(values),):
         raise ExermoteInputError(f"{where}: {labels.shape} labels for {len(values)} rows, "
                                  f"expected one label per row")
-    bad = np.argwhere(~np.isfinite(values))
-    if len(bad):
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = np.argwhere(~finite)
         raise ExermoteInputError(f"{where}: missing or infinite value at segment row "
                                  f"{int(bad[0][0])}, feature {int(bad[0][1])}; segments must be "
                                  f"gap-free and finite")
@@ -139,6 +144,27 @@ def _validated(segment: Segment, position: int, *, num_features: int, num_classe
     if int(segment.first_row) < 0:
         raise ExermoteInputError(f"{where}: first_row must be >= 0")
     return values, labels
+
+
+def _copy_windows(windows: np.ndarray, copies, *, timesteps: int, stride: int) -> None:
+    """Fill ``windows`` from each segment's sliding-window view.
+
+    The copy is bound by memory bandwidth and page faults on the fresh output array, so large
+    outputs are filled by one thread per core (NumPy releases the GIL while copying).
+    """
+    def copy(job):
+        part, values = job
+        # cast the rows once, so the window copy moves float32 only
+        windows[part] = sliding_windows(values.astype(np.float32, copy=False),
+                                        timesteps=timesteps, stride=stride)
+
+    workers = min(len(copies), os.cpu_count() or 1, 8)
+    if workers < 2 or windows.nbytes < _PARALLEL_COPY_BYTES:
+        for job in copies:
+            copy(job)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(copy, copies))
 
 
 def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features: Sequence[str],
@@ -165,20 +191,20 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
     subjects = np.empty(total, dtype=np.int64)
     sessions = np.empty(total, dtype=np.int64)
     end_index = np.empty(total, dtype=np.int64)
+    copies = []
     pos = 0
     for segment, (values, row_labels), n in zip(segments, checked, counts):
         if n == 0:
             continue
         part = slice(pos, pos + n)
-        # cast the rows once, so the window copy moves float32 only
-        windows[part] = sliding_windows(values.astype(np.float32), timesteps=timesteps,
-                                        stride=stride)
+        copies.append((part, values))
         labels[part], local_end = window_targets(row_labels, timesteps=timesteps, stride=stride,
                                                  label_offset=label_offset)
         end_index[part] = local_end + int(segment.first_row)
         subjects[part] = int(segment.subject)
         sessions[part] = int(segment.session)
         pos += n
+    _copy_windows(windows, copies, timesteps=timesteps, stride=stride)
     return WindowSet(windows=windows, labels=labels, subjects=subjects, sessions=sessions,
                      end_index=end_index, classes=classes, features=features,
                      timesteps=timesteps, stride=stride, label_offset=label_offset,
