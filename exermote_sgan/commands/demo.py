@@ -21,9 +21,9 @@ def add_parser(subparsers):
         description=__doc__)
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"directory for everything the demo writes (default: {DEFAULT_OUT})")
-    parser.add_argument("--subjects", type=int, default=4, metavar="N",
+    parser.add_argument("--subjects", type=int, default=6, metavar="N",
                         help="number of synthetic subjects; the last one is the test subject "
-                             "(default: 4)")
+                             "(default: 6)")
     parser.add_argument("--sessions-per-subject", type=int, default=2, metavar="N",
                         help="synthetic recordings per subject (default: 2)")
     parser.add_argument("--labeled-fraction", type=float, default=0.25, metavar="F",
@@ -116,22 +116,20 @@ def run(args) -> int:
 
         export = export_run(results["sgan"].run_dir, out / "ExermoteClassifier")
         summary["export"] = export.to_dict()
-        for kind in ("mlpackage", "app_model"):
-            check = getattr(export, f"{kind}_check")
+        for path, check in ((export.mlpackage, export.mlpackage_check),
+                            (export.app_model, export.app_model_check)):
             if check is not None:
-                print(f"{getattr(export, kind if kind == 'mlpackage' else 'app_model')}: "
-                      f"{check}")
+                print(f"wrote {path}: {check.summary()}")
 
     _step(f"streaming prediction and repetition counting on subject {test_subject}")
     from ..inference.rep_evaluation import evaluate_recordings
+    from .evaluate_reps import format_table
 
     sgan_run = load_run(results["sgan"].run_dir)
     test_files = [p for p in recordings if p.stem.endswith(f"Individual {test_subject}")]
     reps = evaluate_recordings(test_files, sgan_run.preprocessing, sgan_run.classifier)
-    overall = reps["overall"]
-    summary["repetitions"] = {"ours": overall, "app_rule": reps["app_rule"]["overall"]}
-    print(f"sets found {overall['sets_found']} of {overall['sets_true']}; repetition MAE per "
-          f"set {overall['rep_mae']:.2f} (app rule: {reps['app_rule']['overall']['rep_mae']:.2f})")
+    summary["repetitions"] = {"ours": reps["overall"], "app_rule": reps["app_rule"]["overall"]}
+    print(format_table(reps))
 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Look at:\n"
