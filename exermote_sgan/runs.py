@@ -21,7 +21,8 @@ from .atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from .data.scaler import MinMaxScaler
 from .errors import ExermoteInputError
 
-__all__ = ["Preprocessing", "TrainedRun", "load_run", "save_run", "CLASSIFIER_FILE",
+__all__ = ["Preprocessing", "TrainedRun", "load_run", "save_run", "read_json_object",
+           "CLASSIFIER_FILE",
            "PREPROCESSING_FILE", "METRICS_FILE"]
 
 CLASSIFIER_FILE = "classifier.keras"
@@ -102,14 +103,17 @@ def save_run(run_dir, classifier, preprocessing: Preprocessing, *,
     return run_dir
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path, *, missing_hint: str = "is this a run directory written by "
+                                                  "'exermote-sgan train'?",
+                     invalid_hint: str = "") -> dict:
+    """Read a JSON object from ``path``; a missing, unreadable or non-object file is bad input."""
+    path = Path(path)
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ExermoteInputError("missing; is this a run directory written by "
-                                 "'exermote-sgan train'?", path=path) from None
+        raise ExermoteInputError(f"missing; {missing_hint}", path=path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExermoteInputError(f"not valid JSON ({exc})", path=path) from None
+        raise ExermoteInputError(f"not valid JSON ({exc}){invalid_hint}", path=path) from None
     if not isinstance(state, dict):
         raise ExermoteInputError("expected a JSON object", path=path)
     return state
@@ -120,10 +124,10 @@ def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExermoteInputError("run directory not found", path=run_dir)
-    preprocessing = Preprocessing.from_dict(_read_json(run_dir / PREPROCESSING_FILE),
+    preprocessing = Preprocessing.from_dict(read_json_object(run_dir / PREPROCESSING_FILE),
                                             path=run_dir / PREPROCESSING_FILE)
     metrics_path = run_dir / METRICS_FILE
-    metrics = _read_json(metrics_path) if metrics_path.exists() else None
+    metrics = read_json_object(metrics_path) if metrics_path.exists() else None
     classifier = None
     if load_classifier:
         classifier = _load_classifier(run_dir / CLASSIFIER_FILE, preprocessing)

@@ -20,7 +20,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import ExermoteInputError
 
-__all__ = ["WindowSet", "save_windows", "load_windows"]
+__all__ = ["WindowSet", "save_windows", "load_windows", "read_subjects"]
 
 _DATASETS = ("windows", "labels", "subjects", "sessions", "end_index")
 _ATTRIBUTES = ("classes", "features", "timesteps", "stride", "label_offset", "sample_rate_hz",
@@ -98,14 +98,33 @@ def _strings(values) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values))
 
 
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise ExermoteInputError("windows file not found (create it with "
+                                 "'exermote-sgan preprocess')", path=path)
+
+
+def read_subjects(path) -> set[int]:
+    """The subjects of a windows file, read without loading its windows (to check options)."""
+    import h5py
+
+    path = Path(path)
+    _check_exists(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "subjects" not in f:
+                raise ExermoteInputError("not a windows file: missing subjects", path=path)
+            return set(np.unique(f["subjects"][()]).astype(int).tolist())
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
+
+
 def load_windows(path) -> WindowSet:
     """Read a windows file written by :func:`save_windows` (or ``exermote-sgan preprocess``)."""
     import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise ExermoteInputError("windows file not found (create it with "
-                                 "'exermote-sgan preprocess')", path=path)
+    _check_exists(path)
     try:
         with h5py.File(path, "r") as f:
             missing = [n for n in _DATASETS if n not in f] + \

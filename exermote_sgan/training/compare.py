@@ -95,36 +95,18 @@ def _check_options(windows_path, test_subjects, labeled_fractions, seeds, models
 
 
 def _subjects_in(windows_path) -> set[int]:
-    """The subjects of a windows file, read without loading its windows."""
-    import h5py
+    from ..data.windows_file import read_subjects
 
-    path = Path(windows_path)
-    if not path.is_file():
-        raise ExermoteInputError("windows file not found (create it with "
-                                 "'exermote-sgan preprocess')", path=path)
-    try:
-        with h5py.File(path, "r") as f:
-            if "subjects" not in f:
-                raise ExermoteInputError("not a windows file: missing subjects", path=path)
-            return set(np.unique(f["subjects"][()]).astype(int).tolist())
-    except OSError as exc:
-        raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
+    return read_subjects(windows_path)
 
 
 # -- one run ------------------------------------------------------------------------------------
 
 def _read_json(path: Path) -> dict:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExermoteInputError("missing: the training run did not write it", path=path) \
-            from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExermoteInputError(f"not valid JSON ({exc}); delete the run directory to "
-                                 "train it again", path=path) from None
-    if not isinstance(state, dict):
-        raise ExermoteInputError("expected a JSON object", path=path)
-    return state
+    from ..runs import read_json_object
+
+    return read_json_object(path, missing_hint="the training run did not write it",
+                            invalid_hint="; delete the run directory to train it again")
 
 
 def _split_value(split: dict, key: str, kind, path: Path):
