@@ -9,6 +9,7 @@ report them).  The run's preprocessing facts and test metrics travel in the meta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,9 +80,28 @@ def _user_metadata(preprocessing, metrics: dict | None) -> dict[str, str]:
     return entries
 
 
+@contextlib.contextmanager
+def _without_progress_bars():
+    """coremltools draws tqdm bars for every conversion pass; the export reports by itself."""
+    previous = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["TQDM_DISABLE"]
+        else:
+            os.environ["TQDM_DISABLE"] = previous
+
+
 def build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics: dict | None = None,
                     options: PackageOptions = PackageOptions()):
     """Convert the classifier (with its scaler in front) to an in-memory ``ct.models.MLModel``."""
+    with _without_progress_bars():
+        return _build_mlpackage(weights, preprocessing, metrics=metrics, options=options)
+
+
+def _build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics, options):
     import coremltools as ct
     import tensorflow as tf
     from coremltools.converters.mil import Builder as mb
