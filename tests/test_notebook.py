@@ -25,10 +25,10 @@ def _outputs(nb, output_type=None):
 
 @pytest.mark.slow
 def test_walkthrough_notebook_runs(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401  (the kernel nbclient starts)
     import matplotlib.image as mpimg
+    import nbclient
+    import nbformat
 
     if not any(SAMPLE_DIR.glob("*.csv")):
         pytest.fail(f"the sample recordings are missing from {SAMPLE_DIR}")

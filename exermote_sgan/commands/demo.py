@@ -126,7 +126,7 @@ def run(args) -> int:
     from .evaluate_reps import format_table
 
     sgan_run = load_run(results["sgan"].run_dir)
-    test_files = [p for p in recordings if p.stem.endswith(f"Individual {test_subject}")]
+    test_files = [p for p in recordings if p.stem.endswith(f"Synthetic {test_subject}")]
     reps = evaluate_recordings(test_files, sgan_run.preprocessing, sgan_run.classifier)
     summary["repetitions"] = {"ours": reps["overall"], "app_rule": reps["app_rule"]["overall"]}
     print(format_table(reps))

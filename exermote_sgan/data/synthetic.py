@@ -82,7 +82,7 @@ class SyntheticRecording:
 
     @property
     def file_name(self) -> str:
-        return f"{self.start_time:%Y-%m-%d %H-%M-%S} Individual {self.subject}.csv"
+        return f"{self.start_time:%Y-%m-%d %H-%M-%S} Synthetic {self.subject}.csv"
 
 
 def _subject_style(subject: int, seed: int) -> dict:
