@@ -20,7 +20,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import ExermoteInputError
 
-__all__ = ["WindowSet", "save_windows", "load_windows", "read_subjects"]
+__all__ = ["WindowSet", "save_windows", "load_windows", "read_subjects", "check_subjects"]
 
 _DATASETS = ("windows", "labels", "subjects", "sessions", "end_index")
 _ATTRIBUTES = ("classes", "features", "timesteps", "stride", "label_offset", "sample_rate_hz",
@@ -117,6 +117,21 @@ def read_subjects(path) -> set[int]:
             return set(np.unique(f["subjects"][()]).astype(int).tolist())
     except OSError as exc:
         raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
+
+
+def check_subjects(wanted, present, *, path=None, test: bool = False) -> None:
+    """Refuse subjects without windows; for test subjects also refuse leaving none to train."""
+    wanted = {int(s) for s in wanted}
+    present = sorted({int(s) for s in present})
+    names = ", ".join(map(str, present)) or "(none)"
+    unknown = sorted(wanted - set(present))
+    if unknown:
+        raise ExermoteInputError(
+            f"{'test subject(s)' if test else 'subject(s)'} {', '.join(map(str, unknown))} not "
+            f"in the windows file, which holds subjects {names}", path=path, column="subjects")
+    if test and wanted >= set(present):
+        raise ExermoteInputError(f"every subject ({names}) is a test subject: none is left to "
+                                 "train on", path=path, column="subjects")
 
 
 def load_windows(path) -> WindowSet:

@@ -81,23 +81,10 @@ def _check_options(windows_path, test_subjects, labeled_fractions, seeds, models
     if epochs is not None and int(epochs) < 1:
         raise ExermoteInputError(f"epochs must be at least 1, got {epochs}", column="epochs")
     test_subjects = [int(s) for s in test_subjects]
-    present = _subjects_in(windows_path)
-    unknown_subjects = sorted(set(test_subjects) - present)
-    if unknown_subjects:
-        raise ExermoteInputError(
-            f"no windows of test subject(s) {', '.join(map(str, unknown_subjects))}; the "
-            f"windows file holds subjects {', '.join(map(str, sorted(present)))}",
-            path=windows_path, column="subjects")
-    if present <= set(test_subjects):
-        raise ExermoteInputError("every subject is a test subject: none is left to train on",
-                                 path=windows_path, column="subjects")
+    from ..data.windows_file import check_subjects, read_subjects
+
+    check_subjects(test_subjects, read_subjects(windows_path), path=windows_path, test=True)
     return tuple(test_subjects), fractions, seeds, models
-
-
-def _subjects_in(windows_path) -> set[int]:
-    from ..data.windows_file import read_subjects
-
-    return read_subjects(windows_path)
 
 
 # -- one run ------------------------------------------------------------------------------------

@@ -42,14 +42,10 @@ def select_subjects(window_set, subjects=None, *, path=None):
     if subjects is None:
         selected = window_set
     else:
+        from ..data.windows_file import check_subjects
+
         wanted = [int(s) for s in subjects]
-        present = set(np.unique(window_set.subjects).tolist())
-        unknown = sorted(set(wanted) - present)
-        if unknown:
-            raise ExermoteInputError(
-                f"no windows of subject(s) {', '.join(map(str, unknown))}; the windows file "
-                f"holds subjects {', '.join(map(str, sorted(present))) or '(none)'}",
-                path=path, column="subjects")
+        check_subjects(wanted, np.unique(window_set.subjects), path=path)
         selected = window_set.subset(np.isin(window_set.subjects, wanted))
     if len(selected) == 0:
         raise ExermoteInputError("no windows to evaluate", path=path)

@@ -224,18 +224,10 @@ def labeled_selection_hash(indices) -> str:
 # -- splitting ---------------------------------------------------------------------------------
 def _split(window_set, config: TrainConfig):
     from ..data.splits import select_labeled, subject_split, validation_split
+    from ..data.windows_file import check_subjects
 
-    present = sorted(set(np.unique(window_set.subjects).tolist()))
-    unknown = sorted(set(config.test_subjects) - set(present))
-    if unknown:
-        raise ExermoteInputError(
-            f"test subject(s) {', '.join(map(str, unknown))} not in the windows file, which "
-            f"holds subjects {', '.join(map(str, present))}", path=config.windows_path,
-            column="subjects")
-    if set(config.test_subjects) >= set(present):
-        raise ExermoteInputError(
-            f"every subject ({', '.join(map(str, present))}) is a test subject; leave at least "
-            "one to train on", path=config.windows_path, column="subjects")
+    check_subjects(config.test_subjects, np.unique(window_set.subjects),
+                   path=config.windows_path, test=True)
     if config.test_subjects:
         train_pool, test_idx = subject_split(window_set, list(config.test_subjects))
     else:
