@@ -146,17 +146,32 @@ def _validated(segment: Segment, position: int, *, num_features: int, num_classe
     return values, labels
 
 
+def _flat_windows(values: np.ndarray, *, timesteps: int, stride: int) -> np.ndarray:
+    """Each window of a C-contiguous float32 ``values`` as one flat row ``(n, timesteps * F)``.
+
+    A window is ``timesteps * F`` consecutive numbers of ``values``, so this view lets NumPy copy
+    each window as one contiguous run instead of ``timesteps`` short rows.
+    """
+    n = window_count(len(values), timesteps=timesteps, stride=stride)
+    row_bytes, item_bytes = values.strides
+    return np.lib.stride_tricks.as_strided(values, shape=(n, timesteps * values.shape[1]),
+                                           strides=(stride * row_bytes, item_bytes),
+                                           writeable=False)
+
+
 def _copy_windows(windows: np.ndarray, copies, *, timesteps: int, stride: int) -> None:
-    """Fill ``windows`` from each segment's sliding-window view.
+    """Fill ``windows`` from each segment's windows.
 
     The copy is bound by memory bandwidth and page faults on the fresh output array, so large
     outputs are filled by one thread per core (NumPy releases the GIL while copying).
     """
+    flat_out = windows.reshape(len(windows), timesteps * windows.shape[2])
+
     def copy(job):
         part, values = job
         # cast the rows once, so the window copy moves float32 only
-        windows[part] = sliding_windows(values.astype(np.float32, copy=False),
-                                        timesteps=timesteps, stride=stride)
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        flat_out[part] = _flat_windows(values, timesteps=timesteps, stride=stride)
 
     workers = min(len(copies), os.cpu_count() or 1, 8)
     if workers < 2 or windows.nbytes < _PARALLEL_COPY_BYTES:
