@@ -122,3 +122,50 @@ def test_shape_mismatch_and_bad_options_are_refused():
         SGAN(disc, gen, generator_loss="wasserstein")
     with pytest.raises(ValueError, match="label_smoothing"):
         SGAN(disc, gen, label_smoothing=1.0)
+    with pytest.raises(ValueError, match="ema_decay"):
+        SGAN(disc, gen, ema_decay=1.0)
+
+
+def _disc_weights(sgan):
+    return [np.array(v) for v in sgan.discriminator.trainable_variables]
+
+
+def test_moving_average_follows_the_ramped_decay():
+    x, y = _problem(16, seed=4)
+    batch = _batch(x, y, np.ones(len(y)), x)
+    sgan = _sgan(ema_decay=0.9)
+    sgan.train_step(batch)  # step 0: decay 0, the average is the updated weights
+    first = _disc_weights(sgan)
+    for average, weight in zip(sgan.averaged_weights, first):
+        np.testing.assert_allclose(np.array(average), weight, rtol=1e-6, atol=1e-7)
+    sgan.train_step(batch)  # step 1: decay min(0.9, 1 / 11)
+    second = _disc_weights(sgan)
+    for average, w1, w2 in zip(sgan.averaged_weights, first, second):
+        np.testing.assert_allclose(np.array(average), w1 / 11 + w2 * 10 / 11,
+                                   rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(np.array(a), w) for a, w in zip(sgan.averaged_weights, second))
+
+
+def test_swapping_averaged_weights_in_and_out_restores_both():
+    x, y = _problem(16, seed=5)
+    batch = _batch(x, y, np.ones(len(y)), x)
+    sgan = _sgan(ema_decay=0.5)
+    for _ in range(3):
+        sgan.train_step(batch)
+    weights = _disc_weights(sgan)
+    averages = [np.array(a) for a in sgan.averaged_weights]
+    sgan.swap_averaged_weights()
+    for w, a in zip(_disc_weights(sgan), averages):
+        np.testing.assert_array_equal(w, a)
+    sgan.swap_averaged_weights()
+    for w, before in zip(_disc_weights(sgan), weights):
+        np.testing.assert_array_equal(w, before)
+
+
+def test_no_moving_average_by_default():
+    sgan = _sgan()
+    assert sgan.ema_decay == 0.0 and sgan.averaged_weights == []
+    before = _disc_weights(sgan)
+    sgan.swap_averaged_weights()
+    for w, b in zip(_disc_weights(sgan), before):
+        np.testing.assert_array_equal(w, b)

@@ -77,25 +77,52 @@ def test_sgan_run_writes_every_artifact(sgan_run, windows_path):
         history.columns)
 
 
-def test_saved_classifier_is_the_best_validation_epoch(sgan_run, windows_path):
-    """classifier.keras reproduces the best epoch's validation macro-F1 on the validation split."""
+def _validation_macro_f1(config, run_dir, windows_path) -> float:
+    """The saved classifier's macro-F1 on the run's validation split."""
     from sklearn.metrics import f1_score
 
     from exermote_sgan.data.splits import subject_split, validation_split
     from exermote_sgan.data.windows_file import load_windows
     from exermote_sgan.runs import load_run
 
-    config, result = sgan_run
-    run = load_run(result.run_dir)
+    run = load_run(run_dir)
     ws = load_windows(windows_path)
-    train_pool, _ = subject_split(ws, [3])
+    train_pool, _ = subject_split(ws, list(config.test_subjects))
     _, val_idx = validation_split(ws, train_pool, fraction=config.validation_fraction,
                                   seed=config.seed)
     scaled = run.preprocessing.scaler.transform(ws.windows[val_idx])
     predicted = run.classifier.predict(scaled, verbose=0).argmax(axis=1)
-    f1 = f1_score(ws.labels[val_idx], predicted, labels=[0, 1, 2, 3], average="macro",
-                  zero_division=0)
-    assert f1 == pytest.approx(result.history["val_macro_f1"].max(), abs=1e-6)
+    return f1_score(ws.labels[val_idx], predicted, labels=[0, 1, 2, 3], average="macro",
+                    zero_division=0)
+
+
+def test_saved_classifier_is_the_best_validation_epoch(sgan_run, windows_path):
+    """classifier.keras reproduces the best epoch's validation macro-F1 on the validation split."""
+    config, result = sgan_run
+    assert _validation_macro_f1(config, result.run_dir, windows_path) == pytest.approx(
+        result.history["val_macro_f1"].max(), abs=1e-6)
+
+
+def test_with_a_moving_average_the_saved_classifier_is_the_validated_average(windows_path,
+                                                                            tmp_path):
+    from exermote_sgan.runs import load_run
+    from exermote_sgan.training.train_lib import build_models
+
+    config = TrainConfig(windows_path=windows_path, model="sgan", out_dir=tmp_path / "ema",
+                         test_subjects=(3,), labeled_fraction=0.3, ema_decay=0.9,
+                         **dict(FAST, steps_per_epoch=4))
+    result = train(config)
+    assert _validation_macro_f1(config, result.run_dir, windows_path) == pytest.approx(
+        result.history["val_macro_f1"].max(), abs=1e-6)
+    # the classifier holds the best checkpoint's averages, not its raw weights
+    sgan = build_models(config, timesteps=40, features=12, num_classes=4)
+    sgan.load_weights(str(result.run_dir / "checkpoints" / "best.weights.h5"))
+    kernel = load_run(result.run_dir).classifier.get_layer("conv1").get_weights()[0]
+    raw = sgan.discriminator.get_layer("conv1").get_weights()[0]
+    average = np.array(sgan.averaged_weights[0])
+    assert average.shape == kernel.shape
+    np.testing.assert_array_equal(kernel, average)
+    assert not np.allclose(kernel, raw)
 
 
 def test_baseline_sees_the_same_labeled_windows_and_is_deterministic(sgan_run, windows_path,

@@ -46,13 +46,18 @@ class SGAN(keras.Model):
         windows generated per step; ``None`` generates as many as the unlabeled batch holds.
     seed:
         seed of the noise; ``None`` draws from Keras' global seed.
+    ema_decay:
+        keep an exponential moving average of the discriminator's weights (Polyak averaging,
+        which steadies the classifier that adversarial training keeps pushing around); ``0``
+        keeps none.  The decay ramps up as ``min(ema_decay, t / (t + 10))`` over the first
+        steps ``t``, so early weights do not linger in the average.
     """
 
     def __init__(self, discriminator: keras.Model, generator: keras.Model, *,
                  generator_loss: str = "feature_matching", fake_logit: str = "zero",
                  label_smoothing: float = 0.1, unsupervised_weight: float = 1.0,
                  entropy_weight: float = 0.0, generated_batch_size: int | None = None,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if generator_loss not in GENERATOR_LOSSES:
             raise ValueError(f"SGAN: generator_loss must be one of {GENERATOR_LOSSES}, "
@@ -64,6 +69,8 @@ class SGAN(keras.Model):
         if generated_batch_size is not None and int(generated_batch_size) < 2:
             raise ValueError("SGAN: generated_batch_size must be at least 2 (feature matching "
                              f"compares batch means), got {generated_batch_size}")
+        if not 0.0 <= float(ema_decay) < 1.0:
+            raise ValueError(f"SGAN: ema_decay must be in [0, 1), got {ema_decay}")
         g_shape = tuple(generator.output_shape[1:])
         d_shape = tuple(discriminator.input_shape[1:])
         if g_shape != d_shape:
@@ -82,6 +89,13 @@ class SGAN(keras.Model):
         self.generated_batch_size = None if generated_batch_size is None else \
             int(generated_batch_size)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ema_decay = float(ema_decay)
+        self.averaged_weights = []  # the moving averages, one per discriminator variable
+        if self.ema_decay:
+            self.averaged_weights = [
+                keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"average_{i}")
+                for i, v in enumerate(discriminator.trainable_variables)]
+            self.average_steps = keras.Variable(0.0, trainable=False, name="average_steps")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.supervised_loss_tracker = keras.metrics.Mean(name="supervised_loss")
@@ -151,6 +165,27 @@ class SGAN(keras.Model):
             total = total + self.entropy_weight * losses.entropy_loss(unl_logits)
         return total, supervised, unsupervised, outputs, n_lab, n_unl
 
+    def _update_averages(self, variables):
+        if not self.ema_decay:
+            return
+        steps = self.average_steps.value
+        decay = ops.minimum(self.ema_decay, steps / (steps + 10.0))
+        for average, variable in zip(self.averaged_weights, variables):
+            average.assign(decay * average + (1.0 - decay) * variable)
+        self.average_steps.assign(steps + 1.0)
+
+    def swap_averaged_weights(self) -> None:
+        """Exchange the discriminator's weights with their moving averages (again to undo).
+
+        Validation swaps the averages in and back out; the final classifier keeps them.
+        Does nothing when the SGAN keeps no averages (``ema_decay=0``).
+        """
+        for average, variable in zip(self.averaged_weights,
+                                     self.discriminator.trainable_variables):
+            current = ops.convert_to_numpy(variable)
+            variable.assign(average)
+            average.assign(current)
+
     # -- Keras hooks -----------------------------------------------------------------------
     def train_step(self, data):
         import tensorflow as tf
@@ -168,6 +203,7 @@ class SGAN(keras.Model):
                                                         unlabeled, ops.stop_gradient(generated))
                 d_vars = self.discriminator.trainable_variables
                 self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
+                self._update_averages(d_vars)
             real_features = outputs["features"][n_lab:n_lab + n_unl]
             fake_outputs = self.discriminator(generated, training=True)
             g_total = self._generator_objective(real_features, fake_outputs)

@@ -92,6 +92,7 @@ class TrainConfig:
     augment_scale: float = 0.0             # random amplitude factor in [1-s, 1+s] per window
     generator_architecture: str = "conv"   # "conv" (fast) or "lstm" (the original's)
     generator_filters: tuple[int, int] = (64, 32)
+    ema_decay: float = 0.0                 # moving average of the discriminator's weights
     # -- execution -------------------------------------------------------------------------
     jit_compile: bool = False             # XLA on CPU was measured slower for these models
     training_command: str = ""
@@ -128,6 +129,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 bad(name, f"must be at least 1, got {value}")
+        if not 0.0 <= float(self.ema_decay) < 1.0:
+            bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= float(self.augment_scale) < 1.0:
             bad("augment_scale", f"must be in [0, 1), got {self.augment_scale}")
         if int(self.warm_start_epochs) < 0:
@@ -316,7 +319,8 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
                 fake_logit=config.fake_logit, label_smoothing=config.label_smoothing,
                 unsupervised_weight=config.unsupervised_weight,
                 entropy_weight=config.entropy_weight,
-                generated_batch_size=config.generated_batch_size, seed=config.seed)
+                generated_batch_size=config.generated_batch_size, seed=config.seed,
+                ema_decay=config.ema_decay)
     sgan.compile(
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
@@ -361,8 +365,15 @@ def _validation_callback(windows, labels, num_classes: int, *, model: str, batch
         """Adds ``val_loss``, ``val_accuracy`` and ``val_macro_f1`` to each epoch's logs."""
 
         def on_epoch_end(self, epoch, logs=None):
-            outputs = np.asarray(self.model.predict(windows, batch_size=max(batch_size, 256),
-                                                    verbose=0), dtype=np.float64)
+            averaged = bool(getattr(self.model, "averaged_weights", None))
+            if averaged:  # validate (and so checkpoint) the moving average
+                self.model.swap_averaged_weights()
+            try:
+                outputs = np.asarray(self.model.predict(windows, batch_size=max(batch_size, 256),
+                                                        verbose=0), dtype=np.float64)
+            finally:
+                if averaged:
+                    self.model.swap_averaged_weights()
             if model == "sgan":  # K real-class logits -> probabilities
                 outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
                 outputs /= outputs.sum(axis=1, keepdims=True)
@@ -521,6 +532,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
+    if getattr(trained, "averaged_weights", None):
+        trained.swap_averaged_weights()  # the classifier is the moving average
     classifier = _inference_classifier(trained, config.model)
     preprocessing = Preprocessing(
         classes=window_set.classes, features=window_set.features,
