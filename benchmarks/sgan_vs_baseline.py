@@ -29,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the command line: no C++ log noise
 
 COLUMNS = ("test_subjects", "model", "labeled_fraction", "seed", "accuracy", "macro_f1", "best_val_macro_f1",
            "epochs_run", "n_labeled", "n_unlabeled", "labeled_sha256", "seconds", "run_dir")
