@@ -197,6 +197,9 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"batch_size": 1}, "batch_size"),
     ({"generator_loss": "l2"}, "generator_loss"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"adapt_sessions": 1}, "adapt_sessions.*needs test subjects"),
+    ({"adapt_sessions": 3, "test_subjects": (3,)}, "test subject 3 has 3 session.*at least one"),
+    ({"adapt_sessions": -1, "test_subjects": (3,)}, "adapt_sessions.*>= 0"),
 ])
 def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overrides, message):
     config = TrainConfig(windows_path=windows_path, out_dir=tmp_path / "run",
@@ -346,3 +349,22 @@ def test_amplitude_augmenter_scales_raw_values_about_their_zero():
     assert all(0.8 - 1e-4 <= f <= 1.2 + 1e-4 for f in factors)
     assert np.std(factors) > 0.01
     assert isinstance(data, tf.data.Dataset)
+
+
+def test_adaptation_sessions_join_the_unlabeled_pool_and_leave_the_test(windows_path, tmp_path):
+    """--adapt-sessions: a test subject's first sessions train without labels, the rest test."""
+    from exermote_sgan.data.windows_file import load_windows
+
+    config = TrainConfig(windows_path=windows_path, model="sgan", out_dir=tmp_path / "adapt",
+                         test_subjects=(3,), labeled_fraction=0.3, adapt_sessions=1, **FAST)
+    result = train(config)
+    split = result.split
+    ws = load_windows(windows_path)
+    names = [ws.session_names[s] for s in np.unique(ws.sessions[ws.subjects == 3])]
+    assert split["adaptation_sessions"] == sorted(names)[:1]
+    assert split["test_sessions"] == sorted(names)[1:]
+    assert split["n_adaptation"] + split["n_test"] == int(np.sum(ws.subjects == 3))
+    assert split["n_unlabeled"] == split["n_training"] - split["n_labeled"] + split["n_adaptation"]
+    assert result.metrics["n_windows"] == split["n_test"]
+    assert 3 not in split["training_subjects"] and 3 not in split["validation_subjects"]
+    assert json.loads((result.run_dir / "split.json").read_text()) == split

@@ -63,6 +63,9 @@ class TrainConfig:
     test_subjects: tuple[int, ...] = ()
     labeled_fraction: float = 1.0
     labeled_unit: str = "sets"
+    # per test subject, this many sessions (the first by name) join the SGAN's unlabeled pool
+    # without labels, as a new user's own recordings would; the test metrics cover the others
+    adapt_sessions: int = 0
     epochs: int | None = None
     batch_size: int = 100
     seed: int = 0
@@ -125,6 +128,11 @@ class TrainConfig:
             bad("labeled_fraction", f"must be in (0, 1], got {self.labeled_fraction}")
         if not 0.0 < float(self.validation_fraction) < 1.0:
             bad("validation_fraction", f"must be in (0, 1), got {self.validation_fraction}")
+        if int(self.adapt_sessions) < 0:
+            bad("adapt_sessions", f"must be >= 0, got {self.adapt_sessions}")
+        if int(self.adapt_sessions) and not self.test_subjects:
+            bad("adapt_sessions", "needs test subjects: it lends some of their sessions, "
+                                  "without labels, to the unlabeled pool")
         for name in ("epochs", "patience", "steps_per_epoch", "generated_batch_size"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
@@ -246,8 +254,31 @@ def _split(window_set, config: TrainConfig):
             f"too few training windows ({len(train_pool)}) for a validation split of "
             f"{config.validation_fraction} and {config.labeled_fraction} labeled",
             path=config.windows_path)
-    return (np.asarray(fit_idx), np.asarray(val_idx), np.asarray(test_idx),
-            np.asarray(labeled_idx), np.asarray(unlabeled_idx))
+    adapt_idx, test_idx = _adaptation_split(window_set, np.asarray(test_idx), config)
+    return (np.asarray(fit_idx), np.asarray(val_idx), test_idx, np.asarray(labeled_idx),
+            np.concatenate([np.asarray(unlabeled_idx, dtype=np.int64), adapt_idx]), adapt_idx)
+
+
+def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
+    """``(adapt_idx, test_idx)``: the first ``adapt_sessions`` sessions (by name) of each test
+    subject become unlabeled training windows; the rest stay for the test."""
+    count = int(config.adapt_sessions)
+    if count == 0:
+        return np.array([], dtype=np.int64), test_idx
+    names = window_set.session_names
+    adapt = []
+    for subject in config.test_subjects:
+        own = test_idx[window_set.subjects[test_idx] == subject]
+        sessions = sorted(np.unique(window_set.sessions[own]),
+                          key=lambda s: (names[s] if s < len(names) else "", s))
+        if len(sessions) <= count:
+            raise ExermoteInputError(
+                f"test subject {subject} has {len(sessions)} session(s); --adapt-sessions "
+                f"{count} must leave at least one to test on", path=config.windows_path,
+                column="adapt_sessions")
+        adapt.append(own[np.isin(window_set.sessions[own], sessions[:count])])
+    adapt_idx = np.sort(np.concatenate(adapt)).astype(np.int64)
+    return adapt_idx, np.setdiff1d(test_idx, adapt_idx)
 
 
 def _subjects(window_set, index) -> list[int]:
@@ -255,7 +286,7 @@ def _subjects(window_set, index) -> list[int]:
 
 
 def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                   unlabeled_idx) -> dict:
+                   unlabeled_idx, adapt_idx) -> dict:
     def counts(index):
         return window_set.subset(index).class_counts() if len(index) else \
             {c: 0 for c in window_set.classes}
@@ -278,7 +309,17 @@ def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
         "validation_class_counts": counts(val_idx),
         "test_class_counts": counts(test_idx),
         "labeled_sha256": labeled_selection_hash(labeled_idx),
+        "adaptation_sessions": [_session_name(window_set, s)
+                                for s in np.unique(window_set.sessions[adapt_idx])],
+        "n_adaptation": int(len(adapt_idx)),
+        "test_sessions": [_session_name(window_set, s)
+                          for s in np.unique(window_set.sessions[test_idx])],
     }
+
+
+def _session_name(window_set, session: int) -> str:
+    names = window_set.session_names
+    return str(names[session]) if 0 <= session < len(names) else f"session {int(session)}"
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -464,9 +505,10 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     if not np.all(np.isfinite(window_set.windows)):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
-    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx = _split(window_set, config)
+    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
+                                                                                config)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                           unlabeled_idx)
+                           unlabeled_idx, adapt_idx)
 
     import keras
     import pandas as pd
@@ -497,7 +539,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
                                          augment=augment)
     else:
         data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                     scaled[fit_idx], batch_size=config.batch_size,
+                                     scaled[np.concatenate([fit_idx, adapt_idx])],
+                                     batch_size=config.batch_size,
                                      seed=config.seed, augment=augment)
 
     if config.model == "sgan" and config.warm_start_epochs and not config.resume:
@@ -547,12 +590,14 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
                "labeled_fraction": split["labeled_fraction"],
                "labeled_unit": split["labeled_unit"],
                "seed": split["seed"],
-               "labeled_sha256": split["labeled_sha256"]})
+               "labeled_sha256": split["labeled_sha256"],
+               "adaptation_sessions": split["adaptation_sessions"]})
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
 
-        metrics = evaluate_classifier(classifier, preprocessing, window_set,
+        # the test windows only: sessions lent to the unlabeled pool are not scored
+        metrics = evaluate_classifier(classifier, preprocessing, window_set.subset(test_idx),
                                       subjects=list(config.test_subjects),
                                       path=config.windows_path)
     save_run(run_dir, classifier, preprocessing, metrics=metrics)
