@@ -115,3 +115,20 @@ def test_entropy_loss_ignores_fake_class():
     p = _softmax(LOGITS[:, :-1].astype(np.float64))
     expected = -(p * np.log(p)).sum(axis=1).mean()
     assert _np(losses.entropy_loss(LOGITS)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_prior_matching_loss_is_kl_from_prior_to_mean_prediction():
+    # K = 2 real classes; the fake logit (9.0) must not matter.  Probabilities (0.5, 0.5) and
+    # (0.75, 0.25): batch mean (0.625, 0.375).
+    logits = np.array([[0.0, 0.0, 9.0], [math.log(3.0), 0.0, -9.0]], dtype=np.float32)
+    assert _np(losses.prior_matching_loss(logits, [0.5, 0.5])) == pytest.approx(
+        0.5 * math.log(0.5 / 0.625) + 0.5 * math.log(0.5 / 0.375), rel=1e-5)
+    assert _np(losses.prior_matching_loss(logits, [0.625, 0.375])) == pytest.approx(0.0,
+                                                                                    abs=1e-6)
+    # a class with prior 0 adds nothing (no NaN from 0 * log 0)
+    assert _np(losses.prior_matching_loss(logits, [1.0, 0.0])) == pytest.approx(
+        math.log(1.0 / 0.625), rel=1e-5)
+    p = _softmax(LOGITS[:, :-1].astype(np.float64)).mean(axis=0)
+    prior = np.array([0.6, 0.3, 0.1])
+    assert _np(losses.prior_matching_loss(LOGITS, prior)) == pytest.approx(
+        float((prior * np.log(prior / p)).sum()), rel=1e-5)

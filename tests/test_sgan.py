@@ -124,6 +124,51 @@ def test_shape_mismatch_and_bad_options_are_refused():
         SGAN(disc, gen, label_smoothing=1.0)
     with pytest.raises(ValueError, match="ema_decay"):
         SGAN(disc, gen, ema_decay=1.0)
+    with pytest.raises(ValueError, match="prior_weight needs class_prior"):
+        SGAN(disc, gen, prior_weight=1.0)
+    with pytest.raises(ValueError, match="class_prior must be 3 non-negative"):
+        SGAN(disc, gen, prior_weight=1.0, class_prior=[0.5, 0.5])
+    with pytest.raises(ValueError, match="class_prior must be 3 non-negative"):
+        SGAN(disc, gen, prior_weight=1.0, class_prior=[0.5, -0.1, 0.6])
+
+
+def test_prior_matching_term_joins_the_discriminator_loss():
+    from exermote_sgan.training import losses
+
+    x, y = _problem(12, seed=3)
+    unlabeled, _ = _problem(10, seed=4)
+    generated = np.full((6, T, F), 0.5, np.float32)
+    sgan = _sgan(prior_weight=2.0, class_prior=[6, 3, 1])  # counts are normalised
+    np.testing.assert_allclose(sgan.class_prior, [0.6, 0.3, 0.1], rtol=1e-6)
+    total, supervised, unsupervised, outputs, n_lab, n_unl = sgan.discriminator_losses(
+        x, y, np.ones(len(y), np.float32), unlabeled, generated, training=False)
+    prior_term = losses.prior_matching_loss(
+        outputs["scores_logits"][n_lab:n_lab + n_unl], [0.6, 0.3, 0.1])
+    assert float(total) == pytest.approx(
+        float(supervised) + float(unsupervised) + 2.0 * float(prior_term), rel=1e-5)
+    assert float(prior_term) > 0
+
+
+def _unlabeled_class_mix(sgan, windows):
+    from keras import ops
+
+    return ops.convert_to_numpy(ops.softmax(sgan(windows), axis=-1)).mean(axis=0)
+
+
+def test_prior_matching_pulls_the_unlabeled_class_mix_to_the_prior():
+    # labels carry no weight: only the unlabeled terms train; a prior far from the even mix
+    # the untrained network predicts must be approached with prior matching, not without it
+    x, y = _problem(30, seed=3)
+    unlabeled, _ = _problem(60, seed=4)
+    prior = np.array([0.8, 0.1, 0.1])
+    kl = {}
+    for weight in (0.0, 1.0):
+        sgan = _sgan(prior_weight=weight, class_prior=prior)
+        for _ in range(30):
+            sgan.train_step(_batch(x, y, np.zeros(len(y)), unlabeled))
+        mix = _unlabeled_class_mix(sgan, unlabeled)
+        kl[weight] = float((prior * np.log(prior / mix)).sum())
+    assert kl[1.0] < 0.05 < kl[0.0]
 
 
 def _disc_weights(sgan):

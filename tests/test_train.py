@@ -125,6 +125,28 @@ def test_with_a_moving_average_the_saved_classifier_is_the_validated_average(win
     assert not np.allclose(kernel, raw)
 
 
+def test_prior_matching_holds_the_unlabeled_mix_to_the_labeled_class_counts(windows_path,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    from exermote_sgan.training import train_lib
+
+    built = []
+    build = train_lib.build_models
+
+    def spy(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(train_lib, "build_models", spy)
+    config = TrainConfig(windows_path=windows_path, model="sgan", out_dir=tmp_path / "prior",
+                         test_subjects=(3,), labeled_fraction=0.3, prior_weight=0.5, **FAST)
+    result = train(config)
+    counts = np.array(list(result.split["labeled_class_counts"].values()), dtype=np.float64)
+    assert built[0].prior_weight == 0.5
+    np.testing.assert_allclose(built[0].class_prior, counts / counts.sum(), rtol=1e-6)
+    assert np.isfinite(result.history["d_loss"]).all()
+
+
 def test_baseline_sees_the_same_labeled_windows_and_is_deterministic(sgan_run, windows_path,
                                                                      tmp_path):
     config, sgan_result = sgan_run
@@ -200,6 +222,7 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"adapt_sessions": 1}, "adapt_sessions.*needs test subjects"),
     ({"adapt_sessions": 3, "test_subjects": (3,)}, "test subject 3 has 3 session.*at least one"),
     ({"adapt_sessions": -1, "test_subjects": (3,)}, "adapt_sessions.*>= 0"),
+    ({"prior_weight": -0.5}, "prior_weight.*>= 0"),
 ])
 def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overrides, message):
     config = TrainConfig(windows_path=windows_path, out_dir=tmp_path / "run",

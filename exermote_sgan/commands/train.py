@@ -15,8 +15,9 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 seed=0, validation_fraction=0.15, learning_rate=1e-3, d_learning_rate=1e-3,
                 g_learning_rate=1e-3, beta_1=0.5, generator_loss="feature_matching",
                 fake_logit="zero", label_smoothing=0.1, unsupervised_weight=1.0,
-                entropy_weight=0.0, noise_dim=100, generator_architecture="conv",
-                generator_filters=(64, 32), warm_start_epochs=0, augment_scale=0.0, ema_decay=0.0, adapt_sessions=0)
+                entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
+                generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
+                augment_scale=0.0, ema_decay=0.0, adapt_sessions=0)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -101,6 +102,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--entropy-weight", type=float, default=d["entropy_weight"],
                         metavar="W", help="weight of entropy minimisation on unlabeled windows "
                                           f"(default: {d['entropy_weight']})")
+    tuning.add_argument("--prior-weight", type=float, default=d["prior_weight"], metavar="W",
+                        help="weight of prior matching: keeps the class mix predicted on a "
+                             "batch of unlabeled windows at the labeled windows' class "
+                             f"frequencies (default: {d['prior_weight']})")
     tuning.add_argument("--generated-batch-size", type=int, default=None, metavar="N",
                         help="windows generated per SGAN step (default: the batch size)")
     tuning.add_argument("--noise-dim", type=int, default=d["noise_dim"], metavar="N",
@@ -151,7 +156,8 @@ def config_from_args(args):
         d_learning_rate=args.d_learning_rate, g_learning_rate=args.g_learning_rate,
         beta_1=args.beta_1, generator_loss=args.generator_loss, fake_logit=args.fake_logit,
         label_smoothing=args.label_smoothing, unsupervised_weight=args.unsupervised_weight,
-        entropy_weight=args.entropy_weight, generated_batch_size=args.generated_batch_size,
+        entropy_weight=args.entropy_weight, prior_weight=args.prior_weight,
+        generated_batch_size=args.generated_batch_size,
         noise_dim=args.noise_dim, generator_architecture=args.generator_architecture,
         generator_filters=tuple(args.generator_filters),
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,

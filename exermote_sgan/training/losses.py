@@ -23,7 +23,7 @@ from keras import ops
 
 __all__ = ["supervised_loss", "unsupervised_real_loss", "unsupervised_fake_loss",
            "generator_adversarial_loss", "feature_matching_loss", "entropy_loss",
-           "fix_fake_logit", "binary_crossentropy_from_logits"]
+           "prior_matching_loss", "fix_fake_logit", "binary_crossentropy_from_logits"]
 
 
 def _weighted_mean(values, sample_weight=None):
@@ -118,3 +118,23 @@ def entropy_loss(scores_logits):
     logits = ops.cast(scores_logits, "float32")[..., :-1]
     log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
     return ops.mean(-ops.sum(ops.exp(log_p) * log_p, axis=-1))
+
+
+def prior_matching_loss(scores_logits, class_prior):
+    """``KL(prior || mean prediction)`` over the K real classes of a batch of unlabeled windows.
+
+    ``mean prediction`` is the batch mean of the K real-class probabilities (fake class
+    excluded) and ``class_prior`` the K class frequencies expected among those windows (those of
+    the labeled windows).  With few labels the unlabeled terms can let a whole class drain into
+    another (Burpee into Break was seen); this keeps the predicted class mix on unlabeled data
+    at the labeled one, as the marginal terms of CatGAN (Springenberg 2016) and the
+    distribution alignment of ReMixMatch (Berthelot et al. 2020) do.  Classes with prior 0
+    contribute nothing.
+    """
+    logits = ops.cast(scores_logits, "float32")[..., :-1]
+    log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    count = ops.cast(ops.shape(log_p)[0], "float32")
+    log_mean = ops.logsumexp(log_p, axis=0) - ops.log(count)
+    prior = ops.cast(ops.reshape(class_prior, (-1,)), "float32")
+    log_prior = ops.log(ops.maximum(prior, 1e-30))
+    return ops.sum(prior * (log_prior - log_mean))

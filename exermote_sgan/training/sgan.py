@@ -42,6 +42,10 @@ class SGAN(keras.Model):
     unsupervised_weight, entropy_weight:
         weights of the real/fake terms and of entropy minimisation on unlabeled windows in the
         discriminator's loss (the supervised term has weight 1).
+    prior_weight, class_prior:
+        weight of :func:`~exermote_sgan.training.losses.prior_matching_loss` on unlabeled
+        windows, which keeps their predicted class mix at ``class_prior`` (K frequencies,
+        those of the labeled windows; required when ``prior_weight`` is not 0).
     generated_batch_size:
         windows generated per step; ``None`` generates as many as the unlabeled batch holds.
     seed:
@@ -56,8 +60,9 @@ class SGAN(keras.Model):
     def __init__(self, discriminator: keras.Model, generator: keras.Model, *,
                  generator_loss: str = "feature_matching", fake_logit: str = "zero",
                  label_smoothing: float = 0.1, unsupervised_weight: float = 1.0,
-                 entropy_weight: float = 0.0, generated_batch_size: int | None = None,
-                 seed: int | None = None, ema_decay: float = 0.0, **kwargs):
+                 entropy_weight: float = 0.0, prior_weight: float = 0.0, class_prior=None,
+                 generated_batch_size: int | None = None, seed: int | None = None,
+                 ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if generator_loss not in GENERATOR_LOSSES:
             raise ValueError(f"SGAN: generator_loss must be one of {GENERATOR_LOSSES}, "
@@ -80,6 +85,10 @@ class SGAN(keras.Model):
         self.generator = generator
         self.timesteps, self.num_features = d_shape
         self.num_classes = int(discriminator.get_layer("scores_logits").units) - 1
+        self.prior_weight = float(prior_weight)
+        self.class_prior = None
+        if self.prior_weight:
+            self.class_prior = self._checked_prior(class_prior)
         self.noise_dim = int(generator.input_shape[-1])
         self.generator_loss = generator_loss
         self.fake_logit = fake_logit
@@ -102,6 +111,18 @@ class SGAN(keras.Model):
         self.unsupervised_loss_tracker = keras.metrics.Mean(name="unsupervised_loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.built = True  # both networks are built functional models
+
+    def _checked_prior(self, class_prior):
+        import numpy as np
+
+        if class_prior is None:
+            raise ValueError("SGAN: prior_weight needs class_prior, the K class frequencies "
+                             "expected among unlabeled windows")
+        prior = np.asarray(class_prior, dtype=np.float64).reshape(-1)
+        if len(prior) != self.num_classes or np.any(prior < 0) or not prior.sum() > 0:
+            raise ValueError(f"SGAN: class_prior must be {self.num_classes} non-negative "
+                             f"frequencies (one per class), got {list(class_prior)}")
+        return (prior / prior.sum()).astype(np.float32)
 
     @property
     def metrics(self):
@@ -163,6 +184,9 @@ class SGAN(keras.Model):
         total = supervised + self.unsupervised_weight * unsupervised
         if self.entropy_weight:
             total = total + self.entropy_weight * losses.entropy_loss(unl_logits)
+        if self.prior_weight:
+            total = total + self.prior_weight * losses.prior_matching_loss(unl_logits,
+                                                                           self.class_prior)
         return total, supervised, unsupervised, outputs, n_lab, n_unl
 
     def _update_averages(self, variables):

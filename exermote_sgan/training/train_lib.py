@@ -89,6 +89,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     unsupervised_weight: float = 1.0
     entropy_weight: float = 0.0
+    prior_weight: float = 0.0              # keep the unlabeled class mix at the labeled one
     generated_batch_size: int | None = None
     noise_dim: int = 100
     warm_start_epochs: int = 0             # supervised epochs of the discriminator first
@@ -156,7 +157,7 @@ class TrainConfig:
             bad("beta_1", f"must be in [0, 1), got {self.beta_1}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
-        for name in ("unsupervised_weight", "entropy_weight"):
+        for name in ("unsupervised_weight", "entropy_weight", "prior_weight"):
             if float(getattr(self, name)) < 0:
                 bad(name, f"must be >= 0, got {getattr(self, name)}")
         from .sgan import FAKE_LOGITS, GENERATOR_LOSSES
@@ -324,8 +325,12 @@ def _session_name(window_set, session: int) -> str:
 
 # -- models ------------------------------------------------------------------------------------
 def build_models(config: TrainConfig, *, timesteps: int, features: int, num_classes: int,
-                 model: str | None = None, feature_range=(0.0, 1.0)):
-    """The compiled Keras model that ``train`` fits: a baseline classifier or an :class:`SGAN`."""
+                 model: str | None = None, feature_range=(0.0, 1.0), class_prior=None):
+    """The compiled Keras model that ``train`` fits: a baseline classifier or an :class:`SGAN`.
+
+    ``class_prior`` (the labeled windows' class frequencies) is what the SGAN's prior matching
+    holds the unlabeled predictions to; unused unless ``config.prior_weight`` is set.
+    """
     import keras
 
     from ..models.networks import build_baseline, build_discriminator, build_generator
@@ -359,8 +364,8 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
     sgan = SGAN(discriminator, generator, generator_loss=config.generator_loss,
                 fake_logit=config.fake_logit, label_smoothing=config.label_smoothing,
                 unsupervised_weight=config.unsupervised_weight,
-                entropy_weight=config.entropy_weight,
-                generated_batch_size=config.generated_batch_size, seed=config.seed,
+                entropy_weight=config.entropy_weight, prior_weight=config.prior_weight,
+                class_prior=class_prior, generated_batch_size=config.generated_batch_size, seed=config.seed,
                 ema_decay=config.ema_decay)
     sgan.compile(
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
@@ -523,7 +528,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     num_classes = window_set.num_classes
     trained = build_models(config, timesteps=window_set.timesteps,
                            features=len(window_set.features), num_classes=num_classes,
-                           feature_range=scaler.feature_range)
+                           feature_range=scaler.feature_range,
+                           class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the run directory changes
     scaled = scaler.transform(window_set.windows)
 
