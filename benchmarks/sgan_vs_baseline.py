@@ -58,7 +58,9 @@ def run_experiment(windows_path, out_dir, *, test_subjects=(4,), seeds=(0, 1, 2)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.csv"
-    done = pd.read_csv(results_path) if results_path.is_file() else pd.DataFrame(columns=COLUMNS)
+    # test subjects are text ("1+2"): read back as such, so old and new rows pair up
+    done = (pd.read_csv(results_path, dtype={"test_subjects": str}) if results_path.is_file()
+            else pd.DataFrame(columns=COLUMNS))
     for seed in seeds:
         for fraction in fractions:
             for model in models:
