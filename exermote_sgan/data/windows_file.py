@@ -69,6 +69,11 @@ class WindowSet:
                        subjects=self.subjects[index], sessions=self.sessions[index],
                        end_index=self.end_index[index])
 
+    def session_name(self, session: int) -> str:
+        """The recording name of session id ``session`` (``"session N"`` when it has none)."""
+        names = self.session_names
+        return str(names[session]) if 0 <= session < len(names) else f"session {int(session)}"
+
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=self.num_classes)
         return {name: int(c) for name, c in zip(self.classes, counts)}

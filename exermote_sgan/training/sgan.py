@@ -12,6 +12,7 @@ and ``test_step``, ``keras.metrics.Mean`` trackers and a ``keras.random.SeedGene
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from . import losses
@@ -113,8 +114,6 @@ class SGAN(keras.Model):
         self.built = True  # both networks are built functional models
 
     def _checked_prior(self, class_prior):
-        import numpy as np
-
         if class_prior is None:
             raise ValueError("SGAN: prior_weight needs class_prior, the K class frequencies "
                              "expected among unlabeled windows")

@@ -266,12 +266,11 @@ def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
     count = int(config.adapt_sessions)
     if count == 0:
         return np.array([], dtype=np.int64), test_idx
-    names = window_set.session_names
     adapt = []
     for subject in config.test_subjects:
         own = test_idx[window_set.subjects[test_idx] == subject]
         sessions = sorted(np.unique(window_set.sessions[own]),
-                          key=lambda s: (names[s] if s < len(names) else "", s))
+                          key=lambda s: (window_set.session_name(s), s))
         if len(sessions) <= count:
             raise ExermoteInputError(
                 f"test subject {subject} has {len(sessions)} session(s); --adapt-sessions "
@@ -310,17 +309,12 @@ def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
         "validation_class_counts": counts(val_idx),
         "test_class_counts": counts(test_idx),
         "labeled_sha256": labeled_selection_hash(labeled_idx),
-        "adaptation_sessions": [_session_name(window_set, s)
+        "adaptation_sessions": [window_set.session_name(s)
                                 for s in np.unique(window_set.sessions[adapt_idx])],
         "n_adaptation": int(len(adapt_idx)),
-        "test_sessions": [_session_name(window_set, s)
+        "test_sessions": [window_set.session_name(s)
                           for s in np.unique(window_set.sessions[test_idx])],
     }
-
-
-def _session_name(window_set, session: int) -> str:
-    names = window_set.session_names
-    return str(names[session]) if 0 <= session < len(names) else f"session {int(session)}"
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -365,8 +359,8 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
                 fake_logit=config.fake_logit, label_smoothing=config.label_smoothing,
                 unsupervised_weight=config.unsupervised_weight,
                 entropy_weight=config.entropy_weight, prior_weight=config.prior_weight,
-                class_prior=class_prior, generated_batch_size=config.generated_batch_size, seed=config.seed,
-                ema_decay=config.ema_decay)
+                class_prior=class_prior, generated_batch_size=config.generated_batch_size,
+                seed=config.seed, ema_decay=config.ema_decay)
     sgan.compile(
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
