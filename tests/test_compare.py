@@ -257,10 +257,10 @@ def test_cli(windows_path, tmp_path, fake, capsys):
     out = tmp_path / "cli"
     status = main(["compare", str(windows_path), "--test-subjects", "3", "--labeled-fractions",
                    "0.25", "--seeds", "4", "--out", str(out), "--models", "baseline",
-                   "--epochs", "1", "--labeled-unit", "windows"])
+                   "--epochs", "1", "--labeled-unit", "windows", "--augment-rotation", "90"])
     assert status == 0
-    assert [(c.model, c.seed, c.labeled_fraction, c.epochs) for c in fake.configs] == \
-        [("baseline", 4, 0.25, 1)]
+    assert [(c.model, c.seed, c.labeled_fraction, c.epochs, c.augment_rotation)
+            for c in fake.configs] == [("baseline", 4, 0.25, 1, 90.0)]
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 1
     stdout = capsys.readouterr().out

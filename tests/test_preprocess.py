@@ -99,6 +99,18 @@ def test_real_options_change_the_windows_as_expected(real_recordings, tmp_path):
     assert plain.class_counts()["Squat"] > base.class_counts()["Squat"]
 
 
+def test_features_keeps_only_the_named_ones_in_that_order(tmp_path):
+    full, _ = preprocess([SAMPLE])
+    keep = ("zRotationRate", "xGravity", "yAcceleration")
+    out = tmp_path / "three.h5"
+    assert main(["preprocess", str(SAMPLE), "--out", str(out), "--features", ",".join(keep)]) == 0
+    some = load_windows(out)
+    assert some.features == keep and some.windows.shape == (len(full), 40, 3)
+    columns = [full.features.index(name) for name in keep]
+    np.testing.assert_array_equal(some.windows, full.windows[:, :, columns])
+    np.testing.assert_array_equal(some.labels, full.labels)
+
+
 def test_sample_resampled_keeps_the_windows_aligned(tmp_path):
     normal, _ = preprocess([SAMPLE])
     resampled, report = preprocess([SAMPLE], config=PreprocessConfig(resample=True))
@@ -221,6 +233,9 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys):
     (["{sample}", "--format", "generic"], "--timestamp-column"),
     (["{sample}", "--label-column", "x"], "need --format generic"),
     (["{sample}", "--expected-rate", "-1"], "expected rate must be > 0"),
+    (["{sample}", "--features", "xGravity,heading"], "unknown feature(s) heading; the "
+                                                     "recordings have xGravity, yGravity"),
+    (["{sample}", "--features", "yaw,yaw"], "features must be distinct"),
 ])
 def test_bad_options_exit_2(argv, fragment, tmp_path, capsys):
     out = tmp_path / "w.h5"

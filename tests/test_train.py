@@ -154,7 +154,8 @@ def test_baseline_sees_the_same_labeled_windows_and_is_deterministic(sgan_run, w
     for name in ("a", "b"):
         results.append(train(TrainConfig(
             windows_path=windows_path, model="baseline", out_dir=tmp_path / name,
-            test_subjects=(3,), labeled_fraction=0.3, augment_scale=0.2, **FAST)))
+            test_subjects=(3,), labeled_fraction=0.3, augment_scale=0.2, augment_rotation=30,
+            **FAST)))
     a, b = results
     assert a.split["labeled_sha256"] == sgan_result.split["labeled_sha256"]
     assert a.n_labeled == sgan_result.n_labeled
@@ -223,6 +224,7 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"adapt_sessions": 3, "test_subjects": (3,)}, "test subject 3 has 3 session.*at least one"),
     ({"adapt_sessions": -1, "test_subjects": (3,)}, "adapt_sessions.*>= 0"),
     ({"prior_weight": -0.5}, "prior_weight.*>= 0"),
+    ({"augment_rotation": 181}, "augment_rotation.*0, 180"),
 ])
 def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overrides, message):
     config = TrainConfig(windows_path=windows_path, out_dir=tmp_path / "run",
@@ -253,6 +255,11 @@ def test_too_short_windows_for_the_networks(tmp_path):
     with pytest.raises(ExermoteInputError, match="at least 7 timesteps"):
         train(TrainConfig(windows_path=path, out_dir=tmp_path / "run", labeled_unit="windows",
                           **FAST))
+    # and features without a 3-axis vector cannot be rotated
+    with pytest.raises(ExermoteInputError, match="augment_rotation needs 3-axis vector.*a, b"):
+        train(TrainConfig(windows_path=path, out_dir=tmp_path / "run2", labeled_unit="windows",
+                          augment_rotation=10, **FAST))
+    assert not (tmp_path / "run2").exists()
 
 
 def test_cli_defaults_match_train_config():
@@ -372,6 +379,47 @@ def test_amplitude_augmenter_scales_raw_values_about_their_zero():
     assert all(0.8 - 1e-4 <= f <= 1.2 + 1e-4 for f in factors)
     assert np.std(factors) > 0.01
     assert isinstance(data, tf.data.Dataset)
+
+
+def test_vector_groups_are_the_x_y_z_triples_of_a_name():
+    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.training.datasets import vector_groups
+
+    assert vector_groups(EXERMOTE_FEATURES) == [(0, 1, 2), (3, 4, 5), (9, 10, 11)]
+    assert vector_groups(["zAcc", "pitch", "xAcc", "yAcc"]) == [(2, 3, 0)]
+    assert vector_groups(["xAcc", "yAcc", "pitch"]) == []
+    assert vector_groups(["x", "y", "z"]) == []
+
+
+def test_rotation_augmenter_turns_every_vector_of_a_window_by_one_rotation():
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.training.datasets import rotation_augmenter
+
+    features = ("xA", "yA", "zA", "roll", "xB", "yB", "zB")
+    assert rotation_augmenter([1.0] * 7, [0.0] * 7, features, max_degrees=0, seed=0) is None
+    with pytest.raises(ValueError, match="no 3-axis vectors.*'roll'"):
+        rotation_augmenter([1.0], [0.0], ("roll",), max_degrees=10, seed=0)
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(200, 6, 7)).astype(np.float32)
+    scaler = MinMaxScaler().fit(raw)
+    augment = rotation_augmenter(scaler.scale_, scaler.offset_, features, max_degrees=40,
+                                 seed=0)
+    out = scaler.inverse_transform(np.asarray(augment(scaler.transform(raw))))
+    np.testing.assert_allclose(out[:, :, 3], raw[:, :, 3], atol=1e-5)  # not a vector: kept
+    # one rotation R per window: every dot product between its vectors, across vectors and
+    # time steps, is kept, so R^T R = I and R is shared
+    def vectors(w):
+        return np.concatenate([w[:, :, 0:3], w[:, :, 4:7]], axis=1)  # (N, 2 * timesteps, 3)
+    before, after = vectors(raw), vectors(out)
+    np.testing.assert_allclose(np.einsum("nik,njk->nij", after, after),
+                               np.einsum("nik,njk->nij", before, before), atol=2e-4)
+    # ... a proper rotation (no mirror), by at most 40 degrees, and a different one per window
+    rotations = np.stack([np.linalg.lstsq(b, a, rcond=None)[0].T for a, b in zip(after, before)])
+    np.testing.assert_allclose(np.linalg.det(rotations), 1.0, atol=1e-4)
+    angles = np.degrees(np.arccos(np.clip((np.trace(rotations, axis1=1, axis2=2) - 1) / 2,
+                                          -1, 1)))
+    assert angles.max() <= 40 + 1e-2 and angles.mean() > 10
+    assert np.std(angles) > 5
 
 
 def test_adaptation_sessions_join_the_unlabeled_pool_and_leave_the_test(windows_path, tmp_path):

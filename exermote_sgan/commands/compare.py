@@ -41,6 +41,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "windows (default: sets)")
     parser.add_argument("--batch-size", type=int, default=100, metavar="N",
                         help="training batch size (default: 100)")
+    parser.add_argument("--augment-rotation", type=float, default=0.0, metavar="DEG",
+                        help="turn the training windows' 3-axis vectors by random rotations of "
+                             "up to DEG degrees, for both models (see 'train --help'; "
+                             "default: 0, off)")
     parser.set_defaults(run=run)
     return parser
 
@@ -60,7 +64,8 @@ def run(args) -> int:
                       labeled_fractions=args.labeled_fractions, seeds=args.seeds,
                       out_dir=args.out, models=tuple(args.models), epochs=args.epochs,
                       train_options={"labeled_unit": args.labeled_unit,
-                                     "batch_size": args.batch_size, "verbose": 0},
+                                     "batch_size": args.batch_size, "verbose": 0,
+                                     "augment_rotation": args.augment_rotation},
                       progress=True)
     print(format_summary(results))
     print(f"results, summary and plot written to {args.out}")

@@ -33,6 +33,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="exermote: the 70-column Exermote raw CSV (default); generic: "
                              "columns named by --columns-file or the column options")
 
+    parser.add_argument("--features", metavar="A,B,...",
+                        help="keep only these features, in this order (default: all of the "
+                             "format's; for exermote the 12 Core Motion features xGravity, "
+                             "yGravity, zGravity, xAcceleration, yAcceleration, zAcceleration, "
+                             "pitch, roll, yaw, xRotationRate, yRotationRate, zRotationRate)")
+
     win = parser.add_argument_group("windows")
     win.add_argument("--timesteps", type=int, default=40, metavar="N",
                      help="rows per window (default: 40, 4 s at 10 Hz)")
@@ -209,6 +215,7 @@ def run(args) -> int:
                                  path=out)
     config = PreprocessConfig(
         format=args.format, columns=_column_spec(args), classes=tuple(_split(args.classes)),
+        features=tuple(_split(args.features)) if args.features else None,
         label_map=_label_map(args.label_map), squat_rule=not args.no_squat_rule,
         squat_edge_rows=args.squat_edge_rows, max_gap=args.max_gap, resample=args.resample,
         expected_rate_hz=args.expected_rate, rate_tolerance=args.rate_tolerance,

@@ -17,7 +17,7 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 fake_logit="zero", label_smoothing=0.1, unsupervised_weight=1.0,
                 entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
                 generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
-                augment_scale=0.0, ema_decay=0.0, adapt_sessions=0)
+                augment_scale=0.0, augment_rotation=0.0, ema_decay=0.0, adapt_sessions=0)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -126,6 +126,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--augment-scale", type=float, default=d["augment_scale"], metavar="S",
                         help="multiply each training window's raw values by a random factor "
                              f"in [1-S, 1+S] (default: {d['augment_scale']}, off)")
+    tuning.add_argument("--augment-rotation", type=float, default=d["augment_rotation"],
+                        metavar="DEG",
+                        help="turn each training window's 3-axis vectors (gravity, "
+                             "acceleration, rotation rate) by one random rotation of up to DEG "
+                             "degrees, as a phone worn at a different angle would see them; "
+                             "pitch, roll and yaw are left as they are (default: "
+                             f"{d['augment_rotation']})")
     tuning.add_argument("--adapt-sessions", type=int, default=d["adapt_sessions"], metavar="N",
                         help="per test subject, lend its first N sessions (by name) to the "
                              "SGAN's unlabeled pool without labels, as a new user's own "
@@ -161,7 +168,8 @@ def config_from_args(args):
         noise_dim=args.noise_dim, generator_architecture=args.generator_architecture,
         generator_filters=tuple(args.generator_filters),
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
-        ema_decay=args.ema_decay, adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
+        augment_rotation=args.augment_rotation, ema_decay=args.ema_decay,
+        adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
 
 
 def run(args) -> int:

@@ -10,7 +10,7 @@ in sorted file order.  It never imports TensorFlow.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -42,11 +42,13 @@ class PreprocessConfig:
     ``classes``; ``max_gap`` is the longest run of rows with missing values that is interpolated;
     ``rate_tolerance`` is the allowed relative difference between the median and the expected
     sampling rate (unless ``resample``, which puts every session on an exact grid at
-    ``expected_rate_hz``).
+    ``expected_rate_hz``).  ``features`` keeps only the named features, in that order (default:
+    every feature of the format); the others are not read into the windows at all.
     """
 
     format: str = "exermote"
     columns: ColumnSpec | None = None
+    features: tuple[str, ...] | None = None
     classes: tuple[str, ...] = EXERMOTE_CLASSES
     label_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABEL_MAP))
     squat_rule: bool = True
@@ -83,6 +85,11 @@ class PreprocessConfig:
         if not (np.isfinite(self.rate_tolerance) and 0 <= self.rate_tolerance < 1):
             raise ExermoteInputError(f"rate tolerance must be in [0, 1), got "
                                      f"{self.rate_tolerance}")
+        if self.features is not None:
+            names = tuple(self.features)
+            if not names or len(set(names)) != len(names) or not all(names):
+                raise ExermoteInputError(f"features must be distinct non-empty names, got "
+                                         f"{list(names)}")
         bad_targets = sorted({t for t in self.label_map.values() if t not in classes})
         if bad_targets:
             raise ExermoteInputError(f"label map targets {', '.join(bad_targets)} are not "
@@ -133,6 +140,17 @@ def _read(path: Path, config: PreprocessConfig):
     return read_generic_csv(path, columns=config.columns)
 
 
+def _kept_features(available, wanted) -> list[int] | None:
+    """Column indices of the ``wanted`` features among ``available`` (``None``: keep all)."""
+    if wanted is None:
+        return None
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise ExermoteInputError(f"unknown feature(s) {', '.join(unknown)}; the recordings have "
+                                 f"{', '.join(available)}", column="features")
+    return [list(available).index(name) for name in wanted]
+
+
 def preprocess(inputs, *, config: PreprocessConfig | None = None,
                progress: bool = False) -> tuple[WindowSet, PreprocessReport]:
     """Read, clean and window every CSV in ``inputs`` (files, or folders holding ``*.csv``).
@@ -152,10 +170,16 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
     else:
         features = config.columns.names
         label_column, timestamp_column = config.columns.label, config.columns.timestamp
+    keep = _kept_features(features, config.features)
+    if keep is not None:
+        features = tuple(features[i] for i in keep)
     segments, reports, session_names = [], [], []
     for path in tqdm(files, desc="preprocess", unit="file", disable=not progress,
                      file=sys.stderr, leave=False):
         for recording in _read(path, config):
+            if keep is not None:
+                recording = replace(recording, features=features,
+                                    values=recording.values[:, keep])
             if len(recording) < config.timesteps:
                 raise ExermoteInputError(
                     f"session {recording.session_name!r} has {len(recording)} rows, shorter than "

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 __all__ = ["balanced_class_weights", "steps_per_epoch", "baseline_dataset", "sgan_dataset",
-           "amplitude_augmenter"]
+           "amplitude_augmenter", "vector_groups", "rotation_augmenter", "chain_augmenters"]
 
 
 def balanced_class_weights(labels, num_classes: int) -> np.ndarray:
@@ -57,6 +57,83 @@ def amplitude_augmenter(zero_point, *, scale: float, seed: int):
     def augment(windows):
         factor = generator.uniform((tf.shape(windows)[0], 1, 1), 1.0 - scale, 1.0 + scale)
         return zero + (windows - zero) * factor
+
+    return augment
+
+
+def vector_groups(features) -> list[tuple[int, int, int]]:
+    """Column indices ``(x, y, z)`` of each 3-axis vector among the feature names.
+
+    A vector is three features named ``x<Name>``, ``y<Name>`` and ``z<Name>`` (Core Motion's
+    gravity, user acceleration and rotation rate).  Other features (pitch, roll, yaw) are not
+    vectors: they are angles of the device's attitude, which no rotation of the phone on the
+    body changes in a way this could reproduce.
+    """
+    names = [str(f) for f in features]
+    where = {name: i for i, name in enumerate(names)}
+    return [(i, where["y" + name[1:]], where["z" + name[1:]]) for i, name in enumerate(names)
+            if name.startswith("x") and len(name) > 1
+            and "y" + name[1:] in where and "z" + name[1:] in where]
+
+
+def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int):
+    """A tf.data map that turns each window's 3-axis vectors by one random rotation.
+
+    A phone strapped on a little differently sees the same movement in a rotated frame: every
+    vector of a window (gravity, acceleration, rotation rate) turns by the same rotation.  Each
+    window gets a rotation about a uniformly random axis by an angle drawn uniformly from
+    ``[-max_degrees, max_degrees]``; the other features are left as they are.  Windows are
+    min-max scaled (``raw * scale + offset``), so the rotation is applied to the raw values.
+    ``max_degrees=0`` returns ``None`` (no augmentation); features without a vector raise
+    ``ValueError``.
+    """
+    if not max_degrees:
+        return None
+    groups = vector_groups(features)
+    if not groups:
+        raise ValueError(f"rotation_augmenter: no 3-axis vectors (x<Name>, y<Name>, z<Name>) "
+                         f"among the features {list(features)}")
+    import tensorflow as tf
+
+    scale = tf.constant(np.asarray(scale, np.float32))
+    offset = tf.constant(np.asarray(offset, np.float32))
+    others = np.setdiff1d(np.arange(len(scale)), np.ravel(groups)).astype(np.int64)
+    order = np.argsort(np.concatenate([np.ravel(groups), others]))  # back to feature order
+    max_angle = float(np.deg2rad(max_degrees))
+    generator = tf.random.Generator.from_seed(seed)
+
+    def augment(windows):
+        n = tf.shape(windows)[0]
+        raw = (windows - offset) / scale
+        axis = tf.math.l2_normalize(generator.normal((n, 3)), axis=1)
+        angle = generator.uniform((n, 1, 1), -max_angle, max_angle)
+        zero = tf.zeros((n,))
+        cross = tf.reshape(tf.stack([zero, -axis[:, 2], axis[:, 1],
+                                     axis[:, 2], zero, -axis[:, 0],
+                                     -axis[:, 1], axis[:, 0], zero], axis=1), (n, 3, 3))
+        # Rodrigues: R = I + sin(a) K + (1 - cos(a)) K^2
+        rotation = (tf.eye(3, batch_shape=[n]) + tf.sin(angle) * cross
+                    + (1.0 - tf.cos(angle)) * tf.matmul(cross, cross))
+        turned = [tf.einsum("ntj,nij->nti", tf.gather(raw, list(g), axis=2), rotation)
+                  for g in groups]
+        kept = [tf.gather(raw, others, axis=2)] if len(others) else []
+        return tf.gather(tf.concat(turned + kept, axis=2), order, axis=2) * scale + offset
+
+    return augment
+
+
+def chain_augmenters(*augmenters):
+    """One map applying the given augmenters in turn, skipping ``None``; ``None`` if none."""
+    chain = [a for a in augmenters if a is not None]
+    if not chain:
+        return None
+    if len(chain) == 1:
+        return chain[0]
+
+    def augment(windows):
+        for step in chain:
+            windows = step(windows)
+        return windows
 
     return augment
 

@@ -31,6 +31,7 @@ import numpy as np
 from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
+from .datasets import vector_groups
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line"]
@@ -94,6 +95,7 @@ class TrainConfig:
     noise_dim: int = 100
     warm_start_epochs: int = 0             # supervised epochs of the discriminator first
     augment_scale: float = 0.0             # random amplitude factor in [1-s, 1+s] per window
+    augment_rotation: float = 0.0          # random rotation of the 3-axis vectors, degrees
     generator_architecture: str = "conv"   # "conv" (fast) or "lstm" (the original's)
     generator_filters: tuple[int, int] = (64, 32)
     ema_decay: float = 0.0                 # moving average of the discriminator's weights
@@ -142,6 +144,8 @@ class TrainConfig:
             bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= float(self.augment_scale) < 1.0:
             bad("augment_scale", f"must be in [0, 1), got {self.augment_scale}")
+        if not 0.0 <= float(self.augment_rotation) <= 180.0:
+            bad("augment_rotation", f"must be in [0, 180] degrees, got {self.augment_rotation}")
         if int(self.warm_start_epochs) < 0:
             bad("warm_start_epochs", f"must be >= 0, got {self.warm_start_epochs}")
         if int(self.batch_size) < 2:
@@ -504,6 +508,11 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     if not np.all(np.isfinite(window_set.windows)):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
+    if config.augment_rotation and not vector_groups(window_set.features):
+        raise ExermoteInputError(
+            f"augment_rotation needs 3-axis vector features named x<Name>, y<Name>, z<Name>; "
+            f"the windows have {', '.join(window_set.features)}", path=config.windows_path,
+            column="features")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
@@ -531,8 +540,11 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     weights = class_weights[labels[labeled_idx]]
     steps = datasets.steps_per_epoch(len(fit_idx), config.batch_size,
                                      limit=config.steps_per_epoch)
-    augment = datasets.amplitude_augmenter(scaler.offset_, scale=config.augment_scale,
-                                           seed=config.seed)
+    augment = datasets.chain_augmenters(
+        datasets.amplitude_augmenter(scaler.offset_, scale=config.augment_scale,
+                                     seed=config.seed),
+        datasets.rotation_augmenter(scaler.scale_, scaler.offset_, window_set.features,
+                                    max_degrees=config.augment_rotation, seed=config.seed + 1))
     if config.model == "baseline":
         data = datasets.baseline_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
                                          batch_size=config.batch_size, seed=config.seed,
