@@ -422,6 +422,21 @@ def test_rotation_augmenter_turns_every_vector_of_a_window_by_one_rotation():
     assert np.std(angles) > 5
 
 
+def test_chain_augmenters_applies_each_in_turn_and_skips_none():
+    from exermote_sgan.training.datasets import chain_augmenters
+
+    def double(x):
+        return x * 2
+
+    def add_one(x):
+        return x + 1
+
+    assert chain_augmenters(None, None) is None
+    assert chain_augmenters(None, double) is double
+    assert chain_augmenters(double, None, add_one)(5) == 11
+    assert chain_augmenters(add_one, double)(5) == 12
+
+
 def test_adaptation_sessions_join_the_unlabeled_pool_and_leave_the_test(windows_path, tmp_path):
     """--adapt-sessions: a test subject's first sessions train without labels, the rest test."""
     from exermote_sgan.data.windows_file import load_windows

@@ -79,7 +79,7 @@ def vector_groups(features) -> list[tuple[int, int, int]]:
 def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int):
     """A tf.data map that turns each window's 3-axis vectors by one random rotation.
 
-    A phone strapped on a little differently sees the same movement in a rotated frame: every
+    A phone strapped on at another angle sees the same movement in a rotated frame: every
     vector of a window (gravity, acceleration, rotation rate) turns by the same rotation.  Each
     window gets a rotation about a uniformly random axis by an angle drawn uniformly from
     ``[-max_degrees, max_degrees]``; the other features are left as they are.  Windows are
