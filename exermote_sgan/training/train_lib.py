@@ -31,7 +31,7 @@ import numpy as np
 from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from .datasets import vector_groups
+from . import datasets
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line"]
@@ -508,7 +508,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     if not np.all(np.isfinite(window_set.windows)):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
-    if config.augment_rotation and not vector_groups(window_set.features):
+    if config.augment_rotation and not datasets.vector_groups(window_set.features):
         raise ExermoteInputError(
             f"augment_rotation needs 3-axis vector features named x<Name>, y<Name>, z<Name>; "
             f"the windows have {', '.join(window_set.features)}", path=config.windows_path,
@@ -523,7 +523,6 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
 
     from ..data.scaler import MinMaxScaler
     from ..runs import Preprocessing, save_run
-    from . import datasets
 
     _set_determinism(config.seed)
     scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
