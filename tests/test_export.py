@@ -69,7 +69,7 @@ def _make_run(run_dir, classifier, window_set, windows_path, *, model="baseline"
               test_subject=None, timesteps=T):
     train = window_set.subjects != test_subject
     scaler = MinMaxScaler().fit(window_set.windows[train])
-    prep = Preprocessing(CLASSES, FEATURES, timesteps, 20, 10.0, scaler, model=model,
+    prep = Preprocessing(CLASSES, window_set.features, timesteps, 20, 10.0, scaler, model=model,
                          training_command=f"exermote-sgan train --model {model}",
                          extra={"windows_path": str(windows_path),
                                 "test_subjects": [] if test_subject is None
@@ -242,6 +242,83 @@ def test_app_model_has_the_exermote_app_interface(baseline_run, real_windows, tm
     assert "PREDICTION_MANAGER_SCALING_COEFFICIENTS" in report.swift_scaling
 
 
+def _vector_feature_run(real_windows, tmp_path, features):
+    """A briefly trained run reading only ``features`` (a subset of the 12, any order)."""
+    import keras
+
+    from exermote_sgan.models.networks import build_baseline
+
+    _, window_set = real_windows
+    columns = [FEATURES.index(f) for f in features]
+    subset = replace(window_set, windows=np.ascontiguousarray(window_set.windows[..., columns]),
+                     features=tuple(features))
+    path = save_windows(tmp_path / "subset.h5", subset)
+    keras.utils.set_random_seed(4)
+    scaler = MinMaxScaler().fit(subset.windows)
+    classifier = _train_briefly(build_baseline(T, len(features), K),
+                                scaler.transform(subset.windows), subset.labels)
+    run_dir = tmp_path / "subset_run"
+    _make_run(run_dir, classifier, subset, path, test_subject=int(subset.subjects.max()))
+    return run_dir, subset
+
+
+def test_app_model_of_a_feature_subset_reads_the_apps_12_features(real_windows, tmp_path,
+                                                                  capsys):
+    import coremltools as ct
+
+    from exermote_sgan.export.nn_evaluator import NeuralNetworkEvaluator
+    from exermote_sgan.runs import load_run
+
+    # the nine 3-axis vectors, rotation rates first: not the app's order
+    vectors = [FEATURES[k] for k in (9, 10, 11, 0, 1, 2, 3, 4, 5)]
+    run_dir, subset = _vector_feature_run(real_windows, tmp_path, vectors)
+    assert _cli(run_dir, "--out", tmp_path / "PredictionModel", "--precision", "fp32",
+                "--app-model", "yes") == 0
+    out = capsys.readouterr().out
+    assert "does not read pitch, roll, yaw" in out and "OK:" in out
+    spec = ct.utils.load_spec(str(tmp_path / "PredictionModel.mlmodel"))
+    assert list(spec.description.input[0].type.multiArrayType.shape) == [12]
+
+    # fed exactly as the app does: all 12 raw features, scaled with the printed coefficients
+    from exermote_sgan.export.exporter import export_run
+
+    report = export_run(run_dir, tmp_path / "again", precision="fp32", max_windows=30)
+    assert report.app_unused_features == ["pitch", "roll", "yaw"]
+    multiply, add = (np.array(c) for c in report.scaling_coefficients)
+    assert multiply.shape == (12,) and not multiply[6:9].any() and not add[6:9].any()
+    _, window_set = real_windows
+    run = load_run(run_dir)
+    evaluator = NeuralNetworkEvaluator(spec)
+    for k in (3, 77, 140):
+        app_input = window_set.windows[k] * multiply + add
+        expected = run.classifier.predict(
+            run.preprocessing.scaler.transform(subset.windows[k])[None], verbose=0)
+        scores = evaluator.evaluate({"accelerations": app_input.reshape(T, 1, 12)})["scores"]
+        assert np.abs(scores - expected).max() <= 1e-5
+        # whatever arrives in the unused inputs, the scores stay the same
+        app_input[:, 6:9] = np.random.default_rng(k).normal(0, 3, (T, 3))
+        noisy = evaluator.evaluate({"accelerations": app_input.reshape(T, 1, 12)})["scores"]
+        assert np.abs(noisy - scores).max() <= 1e-12
+
+
+def test_app_model_refuses_features_the_app_does_not_feed(real_windows, tmp_path, capsys):
+    features = list(FEATURES[:6]) + ["heartRate"]
+    _, window_set = real_windows
+    renamed = replace(window_set, windows=np.ascontiguousarray(window_set.windows[..., :7]),
+                      features=tuple(features))
+    path = save_windows(tmp_path / "renamed.h5", renamed)
+    from exermote_sgan.models.networks import build_baseline
+
+    run_dir = tmp_path / "renamed_run"
+    _make_run(run_dir, build_baseline(T, 7, K), renamed, path, test_subject=None)
+    assert _cli(run_dir, "--out", tmp_path / "m", "--app-model", "yes") == 2
+    assert "heartRate" in capsys.readouterr().err and not list(tmp_path.glob("m.*"))
+    assert _cli(run_dir, "--out", tmp_path / "m", "--max-windows", "20") == 0
+    out = capsys.readouterr().out
+    assert "no Exermote app model: features are" in out and "the app feeds only" in out
+    assert (tmp_path / "m.mlpackage").is_dir() and not (tmp_path / "m.mlmodel").exists()
+
+
 def _swap_lstm1_input_and_forget_gates(weights):
     lstm = weights.lstm1
     u = lstm.units
@@ -382,7 +459,7 @@ def test_unwritable_output_and_unfit_app_model_exit_2(tmp_path, baseline_run, re
 def test_verification_windows_must_match_the_classifier(tmp_path, baseline_run, real_windows,
                                                         capsys):
     path, window_set = real_windows
-    renamed = replace(window_set, features=tuple(reversed(window_set.features)))
+    renamed = replace(window_set, features=window_set.features[:-1] + ("heartRate",))
     other = save_windows(tmp_path / "other.h5", renamed)
     assert _cli(baseline_run, "--out", tmp_path / "m", "--windows", other) == 2
     assert "classifier reads 40 steps of" in capsys.readouterr().err

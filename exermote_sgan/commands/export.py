@@ -91,6 +91,9 @@ def run(args) -> int:
     if report.app_model is not None:
         print(f"wrote {report.app_model} (Exermote app model, fp32): "
               f"{report.app_model_check.summary()}")
+        if report.app_unused_features:
+            print(f"The classifier does not read {', '.join(report.app_unused_features)}: "
+                  "the app model gives them zero weights and zero scaling coefficients.")
         print("The app scales each sample itself; paste into Constants.swift "
               "(multiply, then add, per feature):")
         print(report.swift_scaling)

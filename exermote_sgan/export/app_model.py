@@ -8,10 +8,15 @@ reading ``scores`` (Break, Burpee, Situp, Squat).  That model came from coremlto
 converter: a neural network (specification version 1) whose input ``accelerations`` is a
 sequence of 12-vectors, i.e. Core ML's (Seq, Batch, C) convention, with optional LSTM states.
 This module rebuilds exactly that interface from a trained classifier's weights.
+
+A classifier trained on only some of the app's 12 features (e.g. the nine 3-axis vectors, which
+rotation augmentation needs) still fits: the app keeps feeding all 12, and the model gives the
+features it never saw zero weights and zero scaling coefficients, so they cannot change a score.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +25,9 @@ from ..atomic import atomic_output
 from .weights import ClassifierWeights, LSTMWeights
 
 __all__ = ["APP_CLASSES", "APP_FEATURES", "APP_TIMESTEPS", "APP_LSTM_UNITS", "APP_STATE_NAMES",
-           "app_model_problems", "build_app_spec", "save_app_spec", "save_app_model",
-           "app_scaling_coefficients", "swift_scaling_constant"]
+           "app_feature_positions", "app_model_problems", "unused_app_features",
+           "widen_to_app_features", "app_windows", "build_app_spec", "save_app_spec",
+           "save_app_model", "app_scaling_coefficients", "swift_scaling_constant"]
 
 APP_CLASSES = ("Break", "Burpee", "Situp", "Squat")
 APP_FEATURES = ("xGravity", "yGravity", "zGravity", "xAcceleration", "yAcceleration",
@@ -40,14 +46,33 @@ def _feature_suffix(name: str) -> str:
     return name.split(":")[-1].strip().lower()
 
 
+def app_feature_positions(features) -> tuple[int, ...] | None:
+    """Index among :data:`APP_FEATURES` of each classifier feature, in the classifier's order.
+
+    Names match with any ``"Device: "``-style prefix removed, ignoring case.  ``None`` when a
+    feature is not one the app feeds, or two features are the same app feature.
+    """
+    app = [f.lower() for f in APP_FEATURES]
+    suffixes = [_feature_suffix(f) for f in features]
+    if not suffixes or any(s not in app for s in suffixes) or len(set(suffixes)) < len(suffixes):
+        return None
+    return tuple(app.index(s) for s in suffixes)
+
+
+def unused_app_features(features) -> list[str]:
+    """The app's features a classifier of ``features`` does not read (empty when it reads all)."""
+    positions = app_feature_positions(features) or ()
+    return [name for k, name in enumerate(APP_FEATURES) if k not in positions]
+
+
 def app_model_problems(weights: ClassifierWeights, preprocessing) -> list[str]:
     """Why the classifier cannot replace the app's model (empty when it can)."""
     problems = []
     if weights.timesteps != APP_TIMESTEPS:
         problems.append(f"timesteps is {weights.timesteps}, the app feeds {APP_TIMESTEPS}")
-    if [_feature_suffix(f) for f in preprocessing.features] != [f.lower() for f in APP_FEATURES]:
-        problems.append(f"features are {list(preprocessing.features)}, the app feeds "
-                        f"{list(APP_FEATURES)} in that order")
+    if app_feature_positions(preprocessing.features) is None:
+        problems.append(f"features are {list(preprocessing.features)}, the app feeds only "
+                        f"{list(APP_FEATURES)}, each once")
     if [c.lower() for c in preprocessing.classes] != [c.lower() for c in APP_CLASSES]:
         problems.append(f"classes are {list(preprocessing.classes)}, the app decodes "
                         f"{list(APP_CLASSES)} in that order")
@@ -55,6 +80,31 @@ def app_model_problems(weights: ClassifierWeights, preprocessing) -> list[str]:
         problems.append(f"LSTM units are {weights.lstm_units}, the app passes states of "
                         f"{APP_LSTM_UNITS}")
     return problems
+
+
+def widen_to_app_features(weights: ClassifierWeights, positions) -> ClassifierWeights:
+    """The same classifier reading the app's 12 features, in the app's order.
+
+    ``positions`` (from :func:`app_feature_positions`) says where each trained feature sits;
+    the first convolution's weights of every other feature are zero.
+    """
+    positions = list(positions)
+    if len(positions) != weights.features:
+        raise ValueError(f"{len(positions)} positions for a classifier of {weights.features} "
+                         f"features")
+    width, _, filters = weights.conv1.kernel.shape
+    kernel = np.zeros((width, len(APP_FEATURES), filters), dtype=np.float32)
+    kernel[:, positions, :] = weights.conv1.kernel
+    return replace(weights, features=len(APP_FEATURES),
+                   conv1=replace(weights.conv1, kernel=kernel))
+
+
+def app_windows(scaled: np.ndarray, positions) -> np.ndarray:
+    """Scaled windows ``(N, T, F)`` as the app feeds them: all 12 features, unused ones 0."""
+    scaled = np.asarray(scaled)
+    out = np.zeros(scaled.shape[:-1] + (len(APP_FEATURES),), dtype=scaled.dtype)
+    out[..., list(positions)] = scaled
+    return out
 
 
 def _lstm_parameters(lstm: LSTMWeights):
@@ -128,14 +178,23 @@ def save_app_model(spec, destination) -> Path:
     return Path(destination)
 
 
-def app_scaling_coefficients(scaler) -> tuple[list[float], list[float]]:
-    """``(multiply, add)`` per feature: what ``PREDICTION_MANAGER_SCALING_COEFFICIENTS`` holds."""
-    return ([float(v) for v in scaler.scale_], [float(v) for v in scaler.offset_])
+def app_scaling_coefficients(scaler, positions=None) -> tuple[list[float], list[float]]:
+    """``(multiply, add)`` per feature: what ``PREDICTION_MANAGER_SCALING_COEFFICIENTS`` holds.
+
+    With ``positions`` (see :func:`app_feature_positions`) both lists cover the app's 12
+    features in its order, and are 0 for the features the classifier does not read.
+    """
+    multiply, add = np.asarray(scaler.scale_, float), np.asarray(scaler.offset_, float)
+    if positions is not None:
+        positions = list(positions)
+        multiply, add = np.zeros(len(APP_FEATURES)), np.zeros(len(APP_FEATURES))
+        multiply[positions], add[positions] = scaler.scale_, scaler.offset_
+    return [float(v) for v in multiply], [float(v) for v in add]
 
 
-def swift_scaling_constant(scaler) -> str:
+def swift_scaling_constant(scaler, positions=None) -> str:
     """The Swift constant to paste into the app's ``Constants.swift``."""
-    multiply, add = app_scaling_coefficients(scaler)
+    multiply, add = app_scaling_coefficients(scaler, positions)
 
     def row(values):
         return "[" + ", ".join(f"{v:.10g}" for v in values) + "]"

@@ -2,7 +2,7 @@
 
 :func:`export_run` writes ``NAME.mlpackage`` (raw input, scaler inside, classifier outputs) and,
 when the model's shape fits the public Exermote app, ``NAME.mlmodel`` (the app's interface, on
-scaled input), optionally ``NAME.tflite``; each file is read back, evaluated in NumPy (or the
+scaled input, reading the app's 12 features even when the classifier uses fewer), optionally ``NAME.tflite``; each file is read back, evaluated in NumPy (or the
 TFLite interpreter) on real test windows and compared with the Keras classifier.  If any file
 fails its check, none is written and the export raises.
 """
@@ -35,6 +35,7 @@ class ExportReport:
     app_model: Path | None = None
     app_model_check: Verification | None = None
     app_model_skipped: list[str] = field(default_factory=list)
+    app_unused_features: list[str] = field(default_factory=list)
     tflite: Path | None = None
     tflite_check: Verification | None = None
     scaling_coefficients: tuple[list[float], list[float]] | None = None
@@ -49,6 +50,7 @@ class ExportReport:
             "app_model": str(self.app_model) if self.app_model else None,
             "app_model_check": self.app_model_check.to_dict() if self.app_model_check else None,
             "app_model_skipped": list(self.app_model_skipped),
+            "app_unused_features": list(self.app_unused_features),
             "tflite": str(self.tflite) if self.tflite else None,
             "tflite_check": self.tflite_check.to_dict() if self.tflite_check else None,
             "scaling_coefficients": ({"multiply": self.scaling_coefficients[0],
@@ -81,8 +83,9 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
     match the Keras classifier; then no file is written.
     """
     from ..runs import CLASSIFIER_FILE, load_run
-    from .app_model import (app_model_problems, app_scaling_coefficients, build_app_spec,
-                            save_app_spec, swift_scaling_constant)
+    from .app_model import (app_feature_positions, app_model_problems, app_scaling_coefficients,
+                            app_windows, build_app_spec, save_app_spec, swift_scaling_constant,
+                            unused_app_features, widen_to_app_features)
     from .coreml_package import build_mlpackage, stage_mlpackage
     from .mil_evaluator import UnsupportedOpError
     from .tflite import build_tflite, stage_tflite
@@ -118,14 +121,18 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
     scaled = prep.scaler.transform(raw)
     expected = keras_scores(run.classifier, scaled)
 
+    write_app = app_model != "no" and not problems
+    # the app feeds its 12 features; coefficients are given in its order when the model fits
+    positions = app_feature_positions(prep.features) if write_app else None
     report = ExportReport(Path(run_dir), precision, source,
-                          scaling_coefficients=app_scaling_coefficients(prep.scaler),
-                          swift_scaling=swift_scaling_constant(prep.scaler))
+                          scaling_coefficients=app_scaling_coefficients(prep.scaler, positions),
+                          swift_scaling=swift_scaling_constant(prep.scaler, positions))
     if app_model == "no":
         report.app_model_skipped = ["not requested"]
     elif problems:
         report.app_model_skipped = problems
-    write_app = app_model != "no" and not problems
+    else:
+        report.app_unused_features = unused_app_features(prep.features)
     model = build_mlpackage(weights, prep, metrics=run.metrics, options=options)
     # Every file is staged, read back and verified before any replaces anything: a failed
     # check leaves no output (and any earlier export of the same name) behind.
@@ -140,14 +147,16 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
                                     path=package_path) from None
         report.mlpackage_check = _checked(check, package_path, precision=precision)
         if write_app:
-            spec = build_app_spec(weights, description=(
+            ignored = (f"; ignores {', '.join(report.app_unused_features)} (scaling "
+                       f"coefficients 0)" if report.app_unused_features else "")
+            spec = build_app_spec(widen_to_app_features(weights, positions), description=(
                 model.short_description + "; SCALED input: multiply by scaler_scale, then "
-                "add scaler_offset, per feature"))
+                "add scaler_offset, per feature" + ignored))
             staged = staging.enter_context(atomic_output(app_path))
             save_app_spec(spec, staged)
             report.app_model_check = _checked(
-                verify_app_model(staged, scaled, expected, precision="fp32"), app_path,
-                precision="fp32")
+                verify_app_model(staged, app_windows(scaled, positions), expected,
+                                 precision="fp32"), app_path, precision="fp32")
         if tflite:
             staged = staging.enter_context(atomic_output(tflite_path))
             stage_tflite(build_tflite(weights, prep.scaler), staged)
