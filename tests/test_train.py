@@ -54,7 +54,13 @@ def test_sgan_run_writes_every_artifact(sgan_run, windows_path):
     run = load_run(run_dir)
     assert run.preprocessing.model == "sgan"
     assert run.classifier.output_shape == (None, 4)
+    # by default: the nine 3-axis vector features, turned by rotations of up to 180 degrees
+    assert run.preprocessing.features == tuple(
+        f"{axis}{name}" for name in ("Gravity", "Acceleration", "RotationRate")
+        for axis in "xyz")
+    assert run.classifier.input_shape == (None, 40, 9)
     extra = run.preprocessing.extra
+    assert extra["augment_rotation"] == 180.0
     assert extra["windows_path"] == str(windows_path.resolve())
     assert extra["test_subjects"] == [3] and extra["labeled_fraction"] == 0.3
     assert 3 not in extra["training_subjects"] and 3 not in extra["validation_subjects"]
@@ -86,7 +92,7 @@ def _validation_macro_f1(config, run_dir, windows_path) -> float:
     from exermote_sgan.runs import load_run
 
     run = load_run(run_dir)
-    ws = load_windows(windows_path)
+    ws = load_windows(windows_path).select_features(run.preprocessing.features)
     train_pool, _ = subject_split(ws, list(config.test_subjects))
     _, val_idx = validation_split(ws, train_pool, fraction=config.validation_fraction,
                                   seed=config.seed)
@@ -115,7 +121,7 @@ def test_with_a_moving_average_the_saved_classifier_is_the_validated_average(win
     assert _validation_macro_f1(config, result.run_dir, windows_path) == pytest.approx(
         result.history["val_macro_f1"].max(), abs=1e-6)
     # the classifier holds the best checkpoint's averages, not its raw weights
-    sgan = build_models(config, timesteps=40, features=12, num_classes=4)
+    sgan = build_models(config, timesteps=40, features=9, num_classes=4)
     sgan.load_weights(str(result.run_dir / "checkpoints" / "best.weights.h5"))
     kernel = load_run(result.run_dir).classifier.get_layer("conv1").get_weights()[0]
     raw = sgan.discriminator.get_layer("conv1").get_weights()[0]
@@ -225,6 +231,11 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"adapt_sessions": -1, "test_subjects": (3,)}, "adapt_sessions.*>= 0"),
     ({"prior_weight": -0.5}, "prior_weight.*>= 0"),
     ({"augment_rotation": 181}, "augment_rotation.*0, 180"),
+    ({"features": "vectors"}, "features.*auto or all or a list"),
+    ({"features": ("xGravity", "xGravity")}, "features.*distinct"),
+    ({"features": ("xGravity", "heartRate")}, "no feature heartRate; they have xGravity"),
+    ({"features": ("pitch", "roll"), "augment_rotation": 90},
+     "augment_rotation needs 3-axis vector.*trained on are pitch, roll"),
 ])
 def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overrides, message):
     config = TrainConfig(windows_path=windows_path, out_dir=tmp_path / "run",
@@ -285,6 +296,18 @@ def test_cli_parses_into_the_config_and_command_line_round_trips():
         [*command_line(config).split()[1:], "--quiet"]))
     for f in fields(TrainConfig):
         assert getattr(again, f.name) == getattr(config, f.name), f.name
+
+    parsed = config_from_args(build_parser().parse_args(
+        ["train", "w.h5", "--features", "xGravity,yGravity,zGravity", "--augment-rotation", "30"]))
+    assert parsed.features == ("xGravity", "yGravity", "zGravity")
+    assert parsed.augment_rotation == 30.0
+    again = config_from_args(build_parser().parse_args(command_line(parsed).split()[1:]))
+    assert (again.features, again.augment_rotation) == (parsed.features, 30.0)
+    auto = config_from_args(build_parser().parse_args(
+        ["train", "w.h5", "--features", "auto", "--augment-rotation", "auto"]))
+    assert (auto.features, auto.augment_rotation) == ("auto", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "w.h5", "--augment-rotation", "lots"])
 
 
 def test_cli_reports_bad_input_with_exit_status_2(windows_path, tmp_path, capsys):
@@ -389,6 +412,46 @@ def test_vector_groups_are_the_x_y_z_triples_of_a_name():
     assert vector_groups(["zAcc", "pitch", "xAcc", "yAcc"]) == [(2, 3, 0)]
     assert vector_groups(["xAcc", "yAcc", "pitch"]) == []
     assert vector_groups(["x", "y", "z"]) == []
+
+
+def test_training_features_and_rotation_follow_the_options():
+    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.training.train_lib import rotation_degrees, training_features
+
+    def config(**options):
+        return TrainConfig(windows_path="w.h5", **options)
+
+    vectors = tuple(f for f in EXERMOTE_FEATURES if f not in ("pitch", "roll", "yaw"))
+    assert training_features(config(), EXERMOTE_FEATURES) == vectors
+    assert training_features(config(features="all"), EXERMOTE_FEATURES) == EXERMOTE_FEATURES
+    assert training_features(config(features=["roll", "xGravity"]), EXERMOTE_FEATURES) == (
+        "roll", "xGravity")
+    # without any x/y/z triple, auto keeps every feature and rotates nothing
+    assert training_features(config(), ("hr", "xAcc", "yAcc")) == ("hr", "xAcc", "yAcc")
+    assert rotation_degrees(config(), vectors) == 180.0
+    assert rotation_degrees(config(), ("hr", "xAcc", "yAcc")) == 0.0
+    assert rotation_degrees(config(augment_rotation=0), vectors) == 0.0
+    assert rotation_degrees(config(augment_rotation=45), EXERMOTE_FEATURES) == 45.0
+
+
+def test_a_run_on_all_features_without_rotation_evaluates_on_the_same_file(windows_path,
+                                                                              tmp_path):
+    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.data.windows_file import load_windows
+    from exermote_sgan.runs import load_run
+    from exermote_sgan.training.evaluation import evaluate_classifier
+
+    config = TrainConfig(windows_path=windows_path, model="baseline", out_dir=tmp_path / "r",
+                         test_subjects=(3,), features="all", augment_rotation=0, **FAST)
+    result = train(config)
+    run = load_run(result.run_dir)
+    assert run.preprocessing.features == EXERMOTE_FEATURES
+    assert run.preprocessing.extra["augment_rotation"] == 0.0
+    command = run.preprocessing.training_command
+    assert "--features all" in command and "--augment-rotation 0" in command
+    again = evaluate_classifier(run.classifier, run.preprocessing, load_windows(windows_path),
+                                subjects=[3])
+    assert again == result.metrics
 
 
 def test_rotation_augmenter_turns_every_vector_of_a_window_by_one_rotation():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .train import _degrees, _features
+
 __all__ = ["add_parser", "run"]
 
 
@@ -41,10 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "windows (default: sets)")
     parser.add_argument("--batch-size", type=int, default=100, metavar="N",
                         help="training batch size (default: 100)")
-    parser.add_argument("--augment-rotation", type=float, default=0.0, metavar="DEG",
+    parser.add_argument("--features", type=_features, default="auto", metavar="auto|all|A,B,...",
+                        help="features to train on, for both models (see 'train --help'; "
+                             "default: auto, the 3-axis vectors)")
+    parser.add_argument("--augment-rotation", type=_degrees, default=None, metavar="DEG|auto",
                         help="turn the training windows' 3-axis vectors by random rotations of "
                              "up to DEG degrees, for both models (see 'train --help'; "
-                             "default: 0, off)")
+                             "default: auto, 180 with vector features)")
     parser.set_defaults(run=run)
     return parser
 
@@ -65,7 +70,8 @@ def run(args) -> int:
                       out_dir=args.out, models=tuple(args.models), epochs=args.epochs,
                       train_options={"labeled_unit": args.labeled_unit,
                                      "batch_size": args.batch_size, "verbose": 0,
-                                     "augment_rotation": args.augment_rotation},
+                                     "augment_rotation": args.augment_rotation,
+                                     "features": args.features},
                       progress=True)
     print(format_summary(results))
     print(f"results, summary and plot written to {args.out}")

@@ -17,7 +17,29 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 fake_logit="zero", label_smoothing=0.1, unsupervised_weight=1.0,
                 entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
                 generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
-                augment_scale=0.0, augment_rotation=0.0, ema_decay=0.0, adapt_sessions=0)
+                augment_scale=0.0, augment_rotation=None, ema_decay=0.0, adapt_sessions=0,
+                features="auto")
+
+
+def _features(text: str):
+    """``--features``: auto, all, or comma-separated names."""
+    if text in ("auto", "all"):
+        return text
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected auto, all or comma-separated feature "
+                                         f"names, got {text!r}")
+    return names
+
+
+def _degrees(text: str):
+    """``--augment-rotation``: auto or a number of degrees."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or degrees, got {text!r}") from None
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -41,6 +63,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--test-subjects", type=int, nargs="+", default=(), metavar="ID",
                         help="subjects held out for the final test (default: none; every "
                              "subject trains and no metrics.json is written)")
+    parser.add_argument("--features", type=_features, default=d["features"],
+                        metavar="auto|all|A,B,...",
+                        help="features of the windows file to train on: auto = the 3-axis "
+                             "vectors (x<Name>, y<Name>, z<Name>; for Core Motion gravity, "
+                             "user acceleration and rotation rate, i.e. not pitch, roll, yaw), "
+                             "or every feature when there are none; all = every feature; or "
+                             "the names, comma-separated (default: auto)")
     parser.add_argument("--labeled-fraction", type=float, default=d["labeled_fraction"],
                         metavar="F", help="fraction of the training windows whose labels are "
                                           f"used, in (0, 1] (default: {d['labeled_fraction']})")
@@ -126,13 +155,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--augment-scale", type=float, default=d["augment_scale"], metavar="S",
                         help="multiply each training window's raw values by a random factor "
                              f"in [1-S, 1+S] (default: {d['augment_scale']}, off)")
-    tuning.add_argument("--augment-rotation", type=float, default=d["augment_rotation"],
-                        metavar="DEG",
+    tuning.add_argument("--augment-rotation", type=_degrees, default=d["augment_rotation"],
+                        metavar="DEG|auto",
                         help="turn each training window's 3-axis vectors (gravity, "
                              "acceleration, rotation rate) by one random rotation of up to DEG "
                              "degrees, as a phone worn at a different angle would see them; "
-                             "pitch, roll and yaw are left as they are (default: "
-                             f"{d['augment_rotation']})")
+                             "other features (pitch, roll, yaw) are left as they are; auto = "
+                             "180 when the features trained on hold 3-axis vectors, else 0 "
+                             "(default: auto)")
     tuning.add_argument("--adapt-sessions", type=int, default=d["adapt_sessions"], metavar="N",
                         help="per test subject, lend its first N sessions (by name) to the "
                              "SGAN's unlabeled pool without labels, as a new user's own "
@@ -155,7 +185,8 @@ def config_from_args(args):
 
     return TrainConfig(
         windows_path=Path(args.windows), model=args.model, out_dir=Path(args.out),
-        test_subjects=tuple(args.test_subjects), labeled_fraction=args.labeled_fraction,
+        test_subjects=tuple(args.test_subjects), features=args.features,
+        labeled_fraction=args.labeled_fraction,
         labeled_unit=args.labeled_unit, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, resume=args.resume, verbose=0 if args.quiet else 1,
         validation_fraction=args.validation_fraction, patience=args.patience,

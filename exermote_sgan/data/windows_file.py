@@ -69,6 +69,27 @@ class WindowSet:
                        subjects=self.subjects[index], sessions=self.sessions[index],
                        end_index=self.end_index[index])
 
+    def select_features(self, names, *, path=None) -> "WindowSet":
+        """The same windows with only the features ``names``, in that order.
+
+        Raises :class:`ExermoteInputError` (naming ``path``) for a name the windows lack or a
+        name given twice.
+        """
+        names = tuple(str(n) for n in names)
+        if names == tuple(self.features):
+            return self
+        missing = [n for n in names if n not in self.features]
+        if missing:
+            raise ExermoteInputError(
+                f"windows have no feature {', '.join(missing)}; they have "
+                f"{', '.join(self.features)}", path=path, column="features")
+        if not names or len(set(names)) != len(names):
+            raise ExermoteInputError(f"features must be distinct names, got {list(names)}",
+                                     path=path, column="features")
+        columns = [self.features.index(n) for n in names]
+        return replace(self, windows=np.ascontiguousarray(self.windows[..., columns]),
+                       features=names)
+
     def session_name(self, session: int) -> str:
         """The recording name of session id ``session`` (``"session N"`` when it has none)."""
         names = self.session_names

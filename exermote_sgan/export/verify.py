@@ -99,11 +99,12 @@ def select_verification_windows(preprocessing, *, windows_path=None, max_windows
                                  "preprocessing.json); pass --windows FILE to verify on")
     window_set = load_windows(path)
     if (window_set.timesteps != preprocessing.timesteps
-            or tuple(window_set.features) != tuple(preprocessing.features)):
+            or not set(preprocessing.features) <= set(window_set.features)):
         raise ExermoteInputError(
             f"windows are {window_set.timesteps} steps of {list(window_set.features)}, the "
             f"classifier reads {preprocessing.timesteps} steps of {list(preprocessing.features)}",
             path=path)
+    window_set = window_set.select_features(preprocessing.features, path=path)
     subjects = list(preprocessing.extra.get("test_subjects") or [])
     source = f"{Path(path).name}"
     if subjects:

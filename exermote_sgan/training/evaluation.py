@@ -13,22 +13,30 @@ import numpy as np
 from ..errors import ExermoteInputError
 
 __all__ = ["evaluate_classifier", "metrics_from_predictions", "predict_labels",
-           "check_compatible", "select_subjects", "format_metrics_table"]
+           "windows_for_run", "select_subjects", "format_metrics_table"]
 
 
-def check_compatible(preprocessing, window_set, *, path=None) -> None:
-    """Raise :class:`ExermoteInputError` unless the windows are what the run was trained on."""
+def windows_for_run(preprocessing, window_set, *, path=None):
+    """``window_set`` with the run's features, in the run's order, ready for its classifier.
+
+    The windows may hold more features than the run read (a run trained on the nine vector
+    features evaluates on a file of all 12).  Raises :class:`ExermoteInputError` unless the
+    classes and timesteps are the run's and every feature the run read is there.
+    """
     checks = (
         ("classes", tuple(preprocessing.classes), tuple(window_set.classes)),
-        ("features", tuple(preprocessing.features), tuple(window_set.features)),
         ("timesteps", int(preprocessing.timesteps), int(window_set.timesteps)),
     )
+    missing = [f for f in preprocessing.features if f not in window_set.features]
+    if missing:
+        checks += (("features", tuple(preprocessing.features), tuple(window_set.features)),)
     for name, expected, found in checks:
         if expected != found:
             raise ExermoteInputError(
                 f"windows have {name} {_short(found)}, but the run was trained on {name} "
                 f"{_short(expected)}; preprocess the recordings with the run's settings",
                 path=path, column=name)
+    return window_set.select_features(preprocessing.features, path=path)
 
 
 def _short(value) -> str:
@@ -120,7 +128,7 @@ def evaluate_classifier(classifier, preprocessing, window_set, *, subjects=None,
     those subjects' windows.  ``path`` (the windows file) only serves error messages.  Returns
     the JSON-serialisable dict described in :func:`metrics_from_predictions`.
     """
-    check_compatible(preprocessing, window_set, path=path)
+    window_set = windows_for_run(preprocessing, window_set, path=path)
     selected = select_subjects(window_set, subjects, path=path)
     y_pred = predict_labels(classifier, preprocessing, selected.windows, batch_size=batch_size)
     return metrics_from_predictions(selected.labels, y_pred, classes=preprocessing.classes,
