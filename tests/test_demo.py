@@ -26,6 +26,11 @@ def test_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     assert (out / "plots" / "history_baseline_vs_sgan.png").stat().st_size > 10_000
     assert (out / "sgan" / "plots" / "generated_vs_real.png").is_file()
     assert summary["repetitions"]["ours"]["sets_true"] == 3  # one set per exercise
+    # the synthetic people wear the phone alike: all 12 features, no rotation (see demo --help)
+    from exermote_sgan.runs import load_run
+
+    prep = load_run(out / "sgan", load_classifier=False).preprocessing
+    assert len(prep.features) == 12 and prep.extra["augment_rotation"] == 0.0
 
 
 def test_demo_checks_its_options_before_any_work(tmp_path, capsys):
