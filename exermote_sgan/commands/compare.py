@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .train import _degrees, _features
+from .train import parse_features, parse_rotation
 
 __all__ = ["add_parser", "run"]
 
@@ -43,10 +43,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "windows (default: sets)")
     parser.add_argument("--batch-size", type=int, default=100, metavar="N",
                         help="training batch size (default: 100)")
-    parser.add_argument("--features", type=_features, default="auto", metavar="auto|all|A,B,...",
+    parser.add_argument("--features", type=parse_features, default="auto",
+                        metavar="auto|all|A,B,...",
                         help="features to train on, for both models (see 'train --help'; "
                              "default: auto, the 3-axis vectors)")
-    parser.add_argument("--augment-rotation", type=_degrees, default=None, metavar="DEG|auto",
+    parser.add_argument("--augment-rotation", type=parse_rotation, default=None, metavar="DEG|auto",
                         help="turn the training windows' 3-axis vectors by random rotations of "
                              "up to DEG degrees, for both models (see 'train --help'; "
                              "default: auto, 180 with vector features)")

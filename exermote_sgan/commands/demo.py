@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from .train import _degrees, _features
+from .train import parse_features, parse_rotation
 
 DEFAULT_OUT = "demo_run"
 
@@ -44,10 +44,11 @@ def add_parser(subparsers):
                         help="training epochs for both models (default: a short schedule "
                              "for the demo)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--features", type=_features, default="all", metavar="auto|all|A,B,...",
+    parser.add_argument("--features", type=parse_features, default="all",
+                        metavar="auto|all|A,B,...",
                         help="features both models train on, as for 'train' (default: all; "
                              "the synthetic people wear the phone alike, see above)")
-    parser.add_argument("--augment-rotation", type=_degrees, default=0.0, metavar="DEG|auto",
+    parser.add_argument("--augment-rotation", type=parse_rotation, default=0.0, metavar="DEG|auto",
                         help="rotation augmentation of both models, as for 'train' "
                              "(default: 0, none)")
     parser.add_argument("--no-export", action="store_true",

@@ -21,7 +21,7 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 features="auto")
 
 
-def _features(text: str):
+def parse_features(text: str):
     """``--features``: auto, all, or comma-separated names."""
     if text in ("auto", "all"):
         return text
@@ -32,7 +32,7 @@ def _features(text: str):
     return names
 
 
-def _degrees(text: str):
+def parse_rotation(text: str):
     """``--augment-rotation``: auto or a number of degrees."""
     if text == "auto":
         return None
@@ -63,7 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--test-subjects", type=int, nargs="+", default=(), metavar="ID",
                         help="subjects held out for the final test (default: none; every "
                              "subject trains and no metrics.json is written)")
-    parser.add_argument("--features", type=_features, default=d["features"],
+    parser.add_argument("--features", type=parse_features, default=d["features"],
                         metavar="auto|all|A,B,...",
                         help="features of the windows file to train on: auto = the 3-axis "
                              "vectors (x<Name>, y<Name>, z<Name>; for Core Motion gravity, "
@@ -155,7 +155,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--augment-scale", type=float, default=d["augment_scale"], metavar="S",
                         help="multiply each training window's raw values by a random factor "
                              f"in [1-S, 1+S] (default: {d['augment_scale']}, off)")
-    tuning.add_argument("--augment-rotation", type=_degrees, default=d["augment_rotation"],
+    tuning.add_argument("--augment-rotation", type=parse_rotation, default=d["augment_rotation"],
                         metavar="DEG|auto",
                         help="turn each training window's 3-axis vectors (gravity, "
                              "acceleration, rotation rate) by one random rotation of up to DEG "

@@ -2,9 +2,10 @@
 
 :func:`export_run` writes ``NAME.mlpackage`` (raw input, scaler inside, classifier outputs) and,
 when the model's shape fits the public Exermote app, ``NAME.mlmodel`` (the app's interface, on
-scaled input, reading the app's 12 features even when the classifier uses fewer), optionally ``NAME.tflite``; each file is read back, evaluated in NumPy (or the
-TFLite interpreter) on real test windows and compared with the Keras classifier.  If any file
-fails its check, none is written and the export raises.
+scaled input, reading the app's 12 features even when the classifier uses fewer), optionally
+``NAME.tflite``; each file is read back, evaluated in NumPy (or the TFLite interpreter) on real
+test windows and compared with the Keras classifier.  If any file fails its check, none is
+written and the export raises.
 """
 
 from __future__ import annotations
