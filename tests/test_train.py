@@ -332,6 +332,7 @@ def test_cli_trains_a_baseline(windows_path, tmp_path, capsys):
     assert status == 0
     out = capsys.readouterr().out
     assert "run directory" in out and "accuracy" in out.lower()
+    assert "features (9): xGravity, " in out and "rotated by up to 180 degrees" in out
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 

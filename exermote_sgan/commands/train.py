@@ -212,6 +212,9 @@ def run(args) -> int:
     result = train(config)
     print(f"trained {config.model} on {result.n_labeled} labeled + {result.n_unlabeled} "
           f"unlabeled windows; run directory: {result.run_dir}")
+    rotation = (f"rotated by up to {result.augment_rotation:g} degrees"
+                if result.augment_rotation else "no rotation augmentation")
+    print(f"features ({len(result.features)}): {', '.join(result.features)}; {rotation}")
     if result.metrics is not None:
         print(f"test subjects {', '.join(map(str, config.test_subjects))}:")
         print(format_metrics_table(result.metrics))

@@ -225,6 +225,8 @@ class TrainResult:
     n_labeled: int
     n_unlabeled: int
     split: dict = field(default_factory=dict)
+    features: tuple[str, ...] = ()       # the features trained on
+    augment_rotation: float = 0.0        # the rotation augmentation's largest angle (degrees)
 
 
 # -- settings that must not change when a run is resumed --------------------------------------
@@ -676,7 +678,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     history = pd.read_csv(run_dir / HISTORY_FILE)
     _plot(run_dir, config, history, trained, window_set, scaled, fit_idx)
     return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
-                       n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split)
+                       n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split,
+                       features=tuple(window_set.features), augment_rotation=rotation)
 
 
 def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scaled,
