@@ -59,9 +59,8 @@ def app_feature_positions(features) -> tuple[int, ...] | None:
     return tuple(app.index(s) for s in suffixes)
 
 
-def unused_app_features(features) -> list[str]:
-    """The app's features a classifier of ``features`` does not read (empty when it reads all)."""
-    positions = app_feature_positions(features) or ()
+def unused_app_features(positions) -> list[str]:
+    """The app's features a classifier does not read, given its :func:`app_feature_positions`."""
     return [name for k, name in enumerate(APP_FEATURES) if k not in positions]
 
 
@@ -184,8 +183,9 @@ def app_scaling_coefficients(scaler, positions=None) -> tuple[list[float], list[
     With ``positions`` (see :func:`app_feature_positions`) both lists cover the app's 12
     features in its order, and are 0 for the features the classifier does not read.
     """
-    multiply, add = np.asarray(scaler.scale_, float), np.asarray(scaler.offset_, float)
-    if positions is not None:
+    if positions is None:
+        multiply, add = scaler.scale_, scaler.offset_
+    else:
         positions = list(positions)
         multiply, add = np.zeros(len(APP_FEATURES)), np.zeros(len(APP_FEATURES))
         multiply[positions], add[positions] = scaler.scale_, scaler.offset_

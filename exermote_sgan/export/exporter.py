@@ -133,7 +133,7 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
     elif problems:
         report.app_model_skipped = problems
     else:
-        report.app_unused_features = unused_app_features(prep.features)
+        report.app_unused_features = unused_app_features(positions)
     model = build_mlpackage(weights, prep, metrics=run.metrics, options=options)
     # Every file is staged, read back and verified before any replaces anything: a failed
     # check leaves no output (and any earlier export of the same name) behind.
