@@ -23,14 +23,18 @@ class ExermoteInputError(ValueError):
     path, row, column:
         Where the problem is, as far as it is known.  ``row`` is 1-based and counts the header
         as row 1, like a spreadsheet or ``sed -n`` would show the file.
+    option:
+        The setting at fault (a configuration field such as ``labeled_fraction``), when the
+        problem is an option rather than the data.
     """
 
     def __init__(self, message: str, *, path=None, row: int | None = None,
-                 column: str | None = None):
+                 column: str | None = None, option: str | None = None):
         self.message = message
         self.path = os.fspath(path) if path is not None else None
         self.row = row
         self.column = column
+        self.option = option
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -41,6 +45,8 @@ class ExermoteInputError(ValueError):
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
+        if self.option is not None:
+            where.append(f"option {self.option!r}")
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 

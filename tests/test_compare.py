@@ -257,10 +257,12 @@ def test_cli(windows_path, tmp_path, fake, capsys):
     out = tmp_path / "cli"
     status = main(["compare", str(windows_path), "--test-subjects", "3", "--labeled-fractions",
                    "0.25", "--seeds", "4", "--out", str(out), "--models", "baseline",
-                   "--epochs", "1", "--labeled-unit", "windows", "--augment-rotation", "90"])
+                   "--epochs", "1", "--labeled-unit", "windows", "--augment-rotation", "90",
+                   "--lstm-units", "16", "--conv-filters", "8"])
     assert status == 0
-    assert [(c.model, c.seed, c.labeled_fraction, c.epochs, c.augment_rotation)
-            for c in fake.configs] == [("baseline", 4, 0.25, 1, 90.0)]
+    assert [(c.model, c.seed, c.labeled_fraction, c.epochs, c.augment_rotation, c.lstm_units,
+             c.conv_filters, c.kernel_size) for c in fake.configs] == [
+        ("baseline", 4, 0.25, 1, 90.0, 16, 8, 3)]
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 1
     stdout = capsys.readouterr().out
@@ -268,6 +270,9 @@ def test_cli(windows_path, tmp_path, fake, capsys):
     assert main(["compare", str(windows_path), "--test-subjects", "9", "--out",
                  str(tmp_path / "bad")]) == 2
     assert "test subject(s) 9" in capsys.readouterr().err
+    assert main(["compare", str(windows_path), "--test-subjects", "3", "--out",
+                 str(tmp_path / "bad"), "--lstm-units", "0"]) == 2
+    assert "option 'lstm_units': must be at least 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def test_generator_output_matches_the_scaled_data_range(output_range):
 
 
 def test_classifier_from_discriminator_renormalises_real_classes():
-    disc = build_discriminator(20, 3, 4, lstm_units=8, conv_filters=4)
+    disc = build_discriminator(20, 3, 4, lstm_units=8, conv_filters=4, kernel_size=5)
     rng = np.random.default_rng(0)
     # make the heads non-trivial so the fake class carries real probability mass
     kernel, bias = disc.get_layer("scores_logits").get_weights()
@@ -41,6 +41,21 @@ def test_classifier_from_discriminator_renormalises_real_classes():
     expected = scores[:, :4] / scores[:, :4].sum(axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(classifier(x)), expected, rtol=1e-5, atol=1e-6)
     assert classifier.output_shape == (None, 4)
+    assert classifier.get_layer("conv2").kernel_size == (5,)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    (dict(kernel_size=8), "20 timesteps are too short for convolutions of width 8; they need "
+                          "at least 22"),
+    (dict(lstm_units=0), "build_baseline: lstm_units must be at least 1, got 0"),
+    (dict(conv_filters=0), "conv_filters must be at least 1"),
+    (dict(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+])
+def test_trunk_sizes_are_checked(sizes, message):
+    with pytest.raises(ValueError, match=message):
+        build_baseline(20, 3, 4, **sizes)
+    # the shortest window each width allows: conv2 sees exactly kernel_size steps
+    assert build_baseline(22, 3, 4, kernel_size=8).get_layer("conv2").output.shape[1] == 1
 
 
 def _preprocessing(features=3, timesteps=20):

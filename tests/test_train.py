@@ -230,6 +230,9 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"adapt_sessions": 3, "test_subjects": (3,)}, "test subject 3 has 3 session.*at least one"),
     ({"adapt_sessions": -1, "test_subjects": (3,)}, "adapt_sessions.*>= 0"),
     ({"prior_weight": -0.5}, "prior_weight.*>= 0"),
+    ({"lstm_units": 0}, "lstm_units.*at least 1"),
+    ({"dropout": 1.0}, r"dropout.*\[0, 1\)"),
+    ({"kernel_size": 15}, "40 timesteps are too short for convolutions of width 15.*at least 43"),
     ({"augment_rotation": 181}, "augment_rotation.*0, 180"),
     ({"features": "vectors"}, "features.*auto or all or a list"),
     ({"features": ("xGravity", "xGravity")}, "features.*distinct"),
@@ -243,6 +246,13 @@ def test_bad_arguments_are_refused_before_training(windows_path, tmp_path, overr
     with pytest.raises(ExermoteInputError, match=message):
         train(config)
     assert not (tmp_path / "run" / "checkpoints" / "backup").exists()
+
+
+def test_a_bad_option_is_named_as_an_option_not_a_column(tmp_path):
+    with pytest.raises(ExermoteInputError) as info:
+        TrainConfig(windows_path=tmp_path / "w.h5", dropout=1.5).validate()
+    assert (info.value.option, info.value.column) == ("dropout", None)
+    assert str(info.value) == "option 'dropout': must be in [0, 1), got 1.5"
 
 
 def test_missing_windows_file_and_nothing_to_resume(tmp_path, windows_path):
@@ -273,6 +283,23 @@ def test_too_short_windows_for_the_networks(tmp_path):
     assert not (tmp_path / "run2").exists()
 
 
+@pytest.mark.parametrize("model", ["baseline", "sgan"])
+def test_network_sizes_reach_the_saved_classifier(windows_path, tmp_path, model):
+    from exermote_sgan.runs import load_run
+
+    config = TrainConfig(windows_path=windows_path, model=model, out_dir=tmp_path / model,
+                         test_subjects=(3,), labeled_fraction=0.5, conv_filters=5,
+                         kernel_size=4, lstm_units=7, dropout=0.3, **FAST)
+    train(config)
+    classifier = load_run(config.out_dir).classifier
+    conv1, conv2 = classifier.get_layer("conv1"), classifier.get_layer("conv2")
+    assert (conv1.filters, conv1.kernel_size, conv2.filters, conv2.kernel_size) == (
+        5, (4,), 5, (4,))
+    assert classifier.get_layer("lstm1").units == classifier.get_layer("lstm2").units == 7
+    assert classifier.get_layer("dropout").rate == pytest.approx(0.3)
+    assert classifier.output_shape == (None, 4)
+
+
 def test_cli_defaults_match_train_config():
     from exermote_sgan.commands.train import DEFAULTS
 
@@ -287,11 +314,14 @@ def test_cli_parses_into_the_config_and_command_line_round_trips():
 
     argv = ["train", "w.h5", "--model", "baseline", "--out", "r", "--test-subjects", "4", "2",
             "--labeled-fraction", "0.05", "--epochs", "7", "--seed", "3", "--entropy-weight",
-            "0.1", "--generator-filters", "32", "16", "--quiet"]
+            "0.1", "--generator-filters", "32", "16", "--lstm-units", "64", "--kernel-size",
+            "5", "--dropout", "0.1", "--quiet"]
     config = config_from_args(build_parser().parse_args(argv))
     assert (config.model, config.test_subjects, config.labeled_fraction, config.epochs,
             config.seed, config.entropy_weight, config.generator_filters, config.verbose) == \
         ("baseline", (4, 2), 0.05, 7, 3, 0.1, (32, 16), 0)
+    assert (config.conv_filters, config.kernel_size, config.lstm_units, config.dropout) == (
+        32, 5, 64, 0.1)
     again = config_from_args(build_parser().parse_args(
         [*command_line(config).split()[1:], "--quiet"]))
     for f in fields(TrainConfig):

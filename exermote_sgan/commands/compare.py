@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .train import parse_features, parse_rotation
+from .train import NETWORK_OPTIONS, add_network_arguments, parse_features, parse_rotation
 
 __all__ = ["add_parser", "run"]
 
@@ -51,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="turn the training windows' 3-axis vectors by random rotations of "
                              "up to DEG degrees, for both models (see 'train --help'; "
                              "default: auto, 180 with vector features)")
+    add_network_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -72,7 +73,8 @@ def run(args) -> int:
                       train_options={"labeled_unit": args.labeled_unit,
                                      "batch_size": args.batch_size, "verbose": 0,
                                      "augment_rotation": args.augment_rotation,
-                                     "features": args.features},
+                                     "features": args.features,
+                                     **{name: getattr(args, name) for name in NETWORK_OPTIONS}},
                       progress=True)
     print(format_summary(results))
     print(f"results, summary and plot written to {args.out}")

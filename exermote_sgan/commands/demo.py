@@ -67,12 +67,12 @@ def run(args) -> int:
 
     if args.subjects < 2:
         raise ExermoteInputError("needs at least 2 subjects (one is held out for testing)",
-                                 column="--subjects")
+                                 option="--subjects")
     if args.sessions_per_subject < 1:
-        raise ExermoteInputError("must be at least 1", column="--sessions-per-subject")
+        raise ExermoteInputError("must be at least 1", option="--sessions-per-subject")
     if not 0 < args.labeled_fraction <= 1:
         raise ExermoteInputError(f"must be in (0, 1], got {args.labeled_fraction}",
-                                 column="--labeled-fraction")
+                                 option="--labeled-fraction")
     from ..atomic import atomic_write_text, ensure_writable_dir
     from ..data.pipeline import preprocess
     from ..data.synthetic import write_synthetic_recordings

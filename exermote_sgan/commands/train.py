@@ -18,7 +18,7 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
                 generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
                 augment_scale=0.0, augment_rotation=None, ema_decay=0.0, adapt_sessions=0,
-                features="auto")
+                features="auto", conv_filters=32, kernel_size=3, lstm_units=32, dropout=0.2)
 
 
 def parse_features(text: str):
@@ -40,6 +40,27 @@ def parse_rotation(text: str):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or degrees, got {text!r}") from None
+
+
+NETWORK_OPTIONS = ("conv_filters", "kernel_size", "lstm_units", "dropout")
+
+
+def add_network_arguments(parser) -> None:
+    """``--conv-filters``, ``--kernel-size``, ``--lstm-units``, ``--dropout`` (NETWORK_OPTIONS)."""
+    d = DEFAULTS
+    network = parser.add_argument_group(
+        "network sizes (baseline and discriminator; the defaults are the original Exermote's)")
+    network.add_argument("--conv-filters", type=int, default=d["conv_filters"], metavar="N",
+                         help=f"filters of each of the two convolutions (default: "
+                              f"{d['conv_filters']})")
+    network.add_argument("--kernel-size", type=int, default=d["kernel_size"], metavar="N",
+                         help=f"width of the convolutions, in timesteps (default: "
+                              f"{d['kernel_size']})")
+    network.add_argument("--lstm-units", type=int, default=d["lstm_units"], metavar="N",
+                         help="units of each of the two LSTMs; the Exermote app's .mlmodel "
+                              f"interface needs {d['lstm_units']} (default: {d['lstm_units']})")
+    network.add_argument("--dropout", type=float, default=d["dropout"], metavar="P",
+                         help=f"dropout rate before the heads (default: {d['dropout']})")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -91,6 +112,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "completed epoch (same settings required)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
 
+    add_network_arguments(parser)
     tuning = parser.add_argument_group("tuning (the defaults are the recommended settings)")
     tuning.add_argument("--validation-fraction", type=float, default=d["validation_fraction"],
                         metavar="F", help="share of the training subjects' windows held out "
@@ -189,6 +211,7 @@ def config_from_args(args):
         labeled_fraction=args.labeled_fraction,
         labeled_unit=args.labeled_unit, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, resume=args.resume, verbose=0 if args.quiet else 1,
+        **{name: getattr(args, name) for name in NETWORK_OPTIONS},
         validation_fraction=args.validation_fraction, patience=args.patience,
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
         d_learning_rate=args.d_learning_rate, g_learning_rate=args.g_learning_rate,

@@ -23,7 +23,25 @@ def _check_window_shape(timesteps: int, features: int, *, who: str):
                          "too small; the trunk needs at least 7 timesteps and 1 feature")
 
 
-def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float):
+def _check_trunk(timesteps: int, *, conv_filters: int, kernel_size: int, lstm_units: int,
+                 dropout: float, who: str):
+    for name, value in (("conv_filters", conv_filters), ("kernel_size", kernel_size),
+                        ("lstm_units", lstm_units)):
+        if int(value) < 1:
+            raise ValueError(f"{who}: {name} must be at least 1, got {value}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"{who}: dropout must be in [0, 1), got {dropout}")
+    # conv1 (stride 2) must leave conv2 at least kernel_size steps
+    shortest = 3 * int(kernel_size) - 2
+    if int(timesteps) < shortest:
+        raise ValueError(f"{who}: windows of {timesteps} timesteps are too short for "
+                         f"convolutions of width {kernel_size}; they need at least {shortest}")
+
+
+def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float,
+           who: str):
+    _check_trunk(inputs.shape[1], conv_filters=conv_filters, kernel_size=kernel_size,
+                 lstm_units=lstm_units, dropout=dropout, who=who)
     x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
     x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
     x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
@@ -43,7 +61,7 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
     _check_window_shape(timesteps, features, who="build_discriminator")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout)
+                   lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
     valid_logit = layers.Dense(1, name="valid_logit")(feats)
     scores_logits = layers.Dense(num_classes + 1, name="scores_logits")(feats)
     outputs = {
@@ -66,7 +84,7 @@ def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4
     _check_window_shape(timesteps, features, who="build_baseline")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout)
+                   lstm_units=lstm_units, dropout=dropout, who="build_baseline")
     scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
     return keras.Model(inputs, scores, name=name)
 

@@ -58,28 +58,28 @@ def run_name(model: str, fraction: float, seed: int) -> str:
 def _check_options(windows_path, test_subjects, labeled_fractions, seeds, models, epochs):
     if not test_subjects:
         raise ExermoteInputError("give at least one test subject: the comparison evaluates on "
-                                 "subjects that no model trains on", column="test_subjects")
+                                 "subjects that no model trains on", option="test_subjects")
     fractions = [float(f) for f in labeled_fractions]
     if not fractions:
         raise ExermoteInputError("give at least one labeled fraction",
-                                 column="labeled_fractions")
+                                 option="labeled_fractions")
     bad = [f for f in fractions if not (0.0 < f <= 1.0) or math.isnan(f)]
     if bad:
         raise ExermoteInputError(f"labeled fractions must lie in (0, 1], got "
                                  f"{', '.join(f'{f:g}' for f in bad)}",
-                                 column="labeled_fractions")
+                                 option="labeled_fractions")
     if len({f"{f:g}" for f in fractions}) != len(fractions):
-        raise ExermoteInputError("labeled fractions repeat", column="labeled_fractions")
+        raise ExermoteInputError("labeled fractions repeat", option="labeled_fractions")
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ExermoteInputError("give one or more distinct seeds", column="seeds")
+        raise ExermoteInputError("give one or more distinct seeds", option="seeds")
     models = [str(m) for m in models]
     unknown = sorted(set(models) - set(MODELS))
     if unknown or not models or len(set(models)) != len(models):
         raise ExermoteInputError(f"models must be distinct names among {', '.join(MODELS)}, "
-                                 f"got {', '.join(models) or '(none)'}", column="models")
+                                 f"got {', '.join(models) or '(none)'}", option="models")
     if epochs is not None and int(epochs) < 1:
-        raise ExermoteInputError(f"epochs must be at least 1, got {epochs}", column="epochs")
+        raise ExermoteInputError(f"epochs must be at least 1, got {epochs}", option="epochs")
     test_subjects = [int(s) for s in test_subjects]
     from ..data.windows_file import check_subjects, read_subjects
 

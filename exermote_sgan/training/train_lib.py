@@ -89,6 +89,11 @@ class TrainConfig:
     validation_fraction: float = 0.15
     patience: int | None = None
     steps_per_epoch: int | None = None
+    # -- the classifier's trunk (baseline and discriminator), sizes of the original ---------
+    conv_filters: int = 32
+    kernel_size: int = 3
+    lstm_units: int = 32                 # the Exermote app's .mlmodel passes states of 32
+    dropout: float = 0.2
     # -- optimisation ----------------------------------------------------------------------
     learning_rate: float = 1e-3          # baseline (Adam)
     # SGAN discriminator and generator (Adam, beta_1 below).  The original's 2e-4 learned the
@@ -137,7 +142,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ExermoteInputError` for any option out of its range."""
         def bad(option, message):
-            raise ExermoteInputError(message, column=option)
+            raise ExermoteInputError(message, option=option)
 
         if self.model not in MODELS:
             bad("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
@@ -157,6 +162,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 bad(name, f"must be at least 1, got {value}")
+        for name in ("conv_filters", "kernel_size", "lstm_units"):
+            if int(getattr(self, name)) < 1:
+                bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= float(self.ema_decay) < 1.0:
             bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= float(self.augment_scale) < 1.0:
@@ -336,7 +346,7 @@ def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
             raise ExermoteInputError(
                 f"test subject {subject} has {len(sessions)} session(s); --adapt-sessions "
                 f"{count} must leave at least one to test on", path=config.windows_path,
-                column="adapt_sessions")
+                option="adapt_sessions")
         adapt.append(own[np.isin(window_set.sessions[own], sessions[:count])])
     adapt_idx = np.sort(np.concatenate(adapt)).astype(np.int64)
     return adapt_idx, np.setdiff1d(test_idx, adapt_idx)
@@ -391,9 +401,11 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
     from ..models.networks import build_baseline, build_discriminator, build_generator
 
     model = model or config.model
+    trunk = dict(conv_filters=int(config.conv_filters), kernel_size=int(config.kernel_size),
+                 lstm_units=int(config.lstm_units), dropout=float(config.dropout))
     try:
         if model == "baseline":
-            classifier = build_baseline(timesteps, features, num_classes)
+            classifier = build_baseline(timesteps, features, num_classes, **trunk)
             classifier.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -402,7 +414,7 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
             return classifier
         from .sgan import SGAN
 
-        discriminator = build_discriminator(timesteps, features, num_classes)
+        discriminator = build_discriminator(timesteps, features, num_classes, **trunk)
         generator = build_generator(timesteps, features, noise_dim=config.noise_dim,
                                     architecture=config.generator_architecture,
                                     conv_filters=tuple(config.generator_filters),
@@ -572,7 +584,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         raise ExermoteInputError(
             f"augment_rotation needs 3-axis vector features named x<Name>, y<Name>, z<Name>; "
             f"the features trained on are {', '.join(window_set.features)}",
-            path=config.windows_path, column="features")
+            path=config.windows_path, option="augment_rotation")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
