@@ -315,13 +315,13 @@ def test_cli_parses_into_the_config_and_command_line_round_trips():
     argv = ["train", "w.h5", "--model", "baseline", "--out", "r", "--test-subjects", "4", "2",
             "--labeled-fraction", "0.05", "--epochs", "7", "--seed", "3", "--entropy-weight",
             "0.1", "--generator-filters", "32", "16", "--lstm-units", "64", "--kernel-size",
-            "5", "--dropout", "0.1", "--quiet"]
+            "5", "--dropout", "0.1", "--conv-filters", "16", "--quiet"]
     config = config_from_args(build_parser().parse_args(argv))
     assert (config.model, config.test_subjects, config.labeled_fraction, config.epochs,
             config.seed, config.entropy_weight, config.generator_filters, config.verbose) == \
         ("baseline", (4, 2), 0.05, 7, 3, 0.1, (32, 16), 0)
     assert (config.conv_filters, config.kernel_size, config.lstm_units, config.dropout) == (
-        32, 5, 64, 0.1)
+        16, 5, 64, 0.1)
     again = config_from_args(build_parser().parse_args(
         [*command_line(config).split()[1:], "--quiet"]))
     for f in fields(TrainConfig):

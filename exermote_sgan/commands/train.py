@@ -18,7 +18,7 @@ DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_s
                 entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
                 generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
                 augment_scale=0.0, augment_rotation=None, ema_decay=0.0, adapt_sessions=0,
-                features="auto", conv_filters=32, kernel_size=3, lstm_units=32, dropout=0.2)
+                features="auto", conv_filters=64, kernel_size=3, lstm_units=32, dropout=0.2)
 
 
 def parse_features(text: str):
@@ -49,10 +49,10 @@ def add_network_arguments(parser) -> None:
     """``--conv-filters``, ``--kernel-size``, ``--lstm-units``, ``--dropout`` (NETWORK_OPTIONS)."""
     d = DEFAULTS
     network = parser.add_argument_group(
-        "network sizes (baseline and discriminator; the defaults are the original Exermote's)")
+        "network sizes (baseline and discriminator alike)")
     network.add_argument("--conv-filters", type=int, default=d["conv_filters"], metavar="N",
                          help=f"filters of each of the two convolutions (default: "
-                              f"{d['conv_filters']})")
+                              f"{d['conv_filters']}; the original Exermote model had 32)")
     network.add_argument("--kernel-size", type=int, default=d["kernel_size"], metavar="N",
                          help=f"width of the convolutions, in timesteps (default: "
                               f"{d['kernel_size']})")
