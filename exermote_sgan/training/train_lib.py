@@ -91,10 +91,11 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     # -- the classifier's trunk (baseline and discriminator) --------------------------------
     # 64 convolution filters, twice the original's: with rotation augmentation the network
-    # must learn movements in any orientation.  Chosen on individuals 1-3 held out in turn
-    # (all labels, seeds 0-2, never scored on individual 4): mean macro-F1 0.840 against 0.824
-    # with 32, better in 7 of 9 runs; 64 LSTM units as well gave 0.843 (6 of 9) and would no
-    # longer fit the Exermote app's .mlmodel.
+    # must learn movements in any orientation.  Chosen on individuals 1-3 held out in turn,
+    # never scored on individual 4: the baseline with all labels (seeds 0-2) reached a mean
+    # macro-F1 of 0.840 against 0.824 with 32, better in 7 of 9 runs; the SGAN with 5% labels
+    # (seeds 0-1) 0.818 against 0.809.  64 LSTM units as well gave 0.843 (6 of 9) and would
+    # no longer fit the Exermote app's .mlmodel.
     conv_filters: int = 64
     kernel_size: int = 3
     lstm_units: int = 32                 # the Exermote app's .mlmodel passes states of 32
