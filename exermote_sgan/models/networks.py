@@ -20,13 +20,15 @@ TRUNK_LAYERS = ("conv1", "conv2", "lstm1", "lstm2", "dropout")
 def _check_window_shape(timesteps: int, features: int, *, who: str):
     if int(timesteps) < 7 or int(features) < 1:
         raise ValueError(f"{who}: windows of (timesteps={timesteps}, features={features}) are "
-                         "too small; the trunk needs at least 7 timesteps and 1 feature")
+                         "too small; the discriminator's trunk needs at least 7 timesteps "
+                         "and 1 feature")
 
 
-def _check_trunk(timesteps: int, *, conv_filters: int, kernel_size: int, lstm_units: int,
-                 dropout: float, who: str):
-    for name, value in (("conv_filters", conv_filters), ("kernel_size", kernel_size),
-                        ("lstm_units", lstm_units)):
+def _check_trunk(timesteps: int, features: int, *, conv_filters: int, kernel_size: int,
+                 lstm_units: int, dropout: float, who: str):
+    """The trunk's sizes, and windows long enough for its convolutions."""
+    for name, value in (("features", features), ("conv_filters", conv_filters),
+                        ("kernel_size", kernel_size), ("lstm_units", lstm_units)):
         if int(value) < 1:
             raise ValueError(f"{who}: {name} must be at least 1, got {value}")
     if not 0.0 <= float(dropout) < 1.0:
@@ -35,13 +37,11 @@ def _check_trunk(timesteps: int, *, conv_filters: int, kernel_size: int, lstm_un
     shortest = 3 * int(kernel_size) - 2
     if int(timesteps) < shortest:
         raise ValueError(f"{who}: windows of {timesteps} timesteps are too short for "
-                         f"convolutions of width {kernel_size}; they need at least {shortest}")
+                         f"convolutions of width {kernel_size}; they need at least {shortest} "
+                         "timesteps")
 
 
-def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float,
-           who: str):
-    _check_trunk(inputs.shape[1], conv_filters=conv_filters, kernel_size=kernel_size,
-                 lstm_units=lstm_units, dropout=dropout, who=who)
+def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float):
     x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
     x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
     x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
@@ -58,10 +58,11 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
     the model also returns their pre-activation logits (``valid_logit``, ``scores_logits``)
     and the trunk's ``features``, which numerically stable losses and feature matching need.
     """
-    _check_window_shape(timesteps, features, who="build_discriminator")
+    _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
+                 lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
+                   lstm_units=lstm_units, dropout=dropout)
     valid_logit = layers.Dense(1, name="valid_logit")(feats)
     scores_logits = layers.Dense(num_classes + 1, name="scores_logits")(feats)
     outputs = {
@@ -81,10 +82,11 @@ def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4
 
     This is both the supervised baseline and the architecture of every inference classifier.
     """
-    _check_window_shape(timesteps, features, who="build_baseline")
+    _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
+                 lstm_units=lstm_units, dropout=dropout, who="build_baseline")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout, who="build_baseline")
+                   lstm_units=lstm_units, dropout=dropout)
     scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
     return keras.Model(inputs, scores, name=name)
 

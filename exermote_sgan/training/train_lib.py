@@ -164,13 +164,11 @@ class TrainConfig:
         if int(self.adapt_sessions) and not self.test_subjects:
             bad("adapt_sessions", "needs test subjects: it lends some of their sessions, "
                                   "without labels, to the unlabeled pool")
-        for name in ("epochs", "patience", "steps_per_epoch", "generated_batch_size"):
+        for name in ("epochs", "patience", "steps_per_epoch", "generated_batch_size",
+                     "conv_filters", "kernel_size", "lstm_units"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 bad(name, f"must be at least 1, got {value}")
-        for name in ("conv_filters", "kernel_size", "lstm_units"):
-            if int(getattr(self, name)) < 1:
-                bad(name, f"must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= float(self.dropout) < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= float(self.ema_decay) < 1.0:
