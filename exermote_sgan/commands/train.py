@@ -1,24 +1,21 @@
 """``exermote-sgan train``: train a baseline or an SGAN on a windows file into a run directory.
 
-A thin flag parser: it builds a :class:`~exermote_sgan.training.train_lib.TrainConfig` and calls
+A thin flag parser: it builds a :class:`~exermote_sgan.training.config.TrainConfig` and calls
 :func:`~exermote_sgan.training.train_lib.train`; every default is the recommended setting.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-# TrainConfig's defaults, repeated here so that ``--help`` stays fast (no TensorFlow import);
-# tests/test_train.py checks that both agree.
-DEFAULTS = dict(model="sgan", labeled_fraction=1.0, labeled_unit="sets", batch_size=100,
-                seed=0, validation_fraction=0.15, learning_rate=1e-3, d_learning_rate=1e-3,
-                g_learning_rate=1e-3, beta_1=0.5, generator_loss="feature_matching",
-                fake_logit="zero", label_smoothing=0.1, unsupervised_weight=1.0,
-                entropy_weight=0.0, prior_weight=0.0, noise_dim=100,
-                generator_architecture="conv", generator_filters=(64, 32), warm_start_epochs=0,
-                augment_scale=0.0, augment_rotation=None, ema_decay=0.0, adapt_sessions=0,
-                features="auto", conv_filters=64, kernel_size=3, lstm_units=32, dropout=0.2)
+from ..training.config import MODELS, TrainConfig
+
+#: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
+#: stays fast)
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING}
 
 
 def parse_features(text: str):
@@ -75,7 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "split.json, plots/, tensorboard/ and checkpoints/.")
     parser.add_argument("windows", metavar="WINDOWS.h5",
                         help="windows file written by 'exermote-sgan preprocess'")
-    parser.add_argument("--model", choices=("baseline", "sgan"), default=d["model"],
+    parser.add_argument("--model", choices=MODELS, default=d["model"],
                         help="baseline: supervised classifier on the labeled windows; sgan: "
                              "semi-supervised GAN that also learns from the unlabeled ones "
                              f"(default: {d['model']})")
@@ -203,8 +200,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def config_from_args(args):
     """The :class:`TrainConfig` the parsed arguments describe."""
-    from ..training.train_lib import TrainConfig
-
     return TrainConfig(
         windows_path=Path(args.windows), model=args.model, out_dir=Path(args.out),
         test_subjects=tuple(args.test_subjects), features=args.features,

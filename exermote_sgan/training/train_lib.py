@@ -22,10 +22,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import shlex
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,27 +33,14 @@ from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
 from . import datasets
+from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
+                     MODELS, TrainConfig, command_line, rotation_degrees, training_features)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES"]
 
-MODELS = ("baseline", "sgan")
-LABELED_UNITS = ("sets", "windows")
-#: recommended number of epochs (one epoch = one pass over the training windows) per model
-DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
-#: epochs without a better validation macro-F1 before training stops, per model
-DEFAULT_PATIENCE = {"baseline": 8, "sgan": 10}
 MONITOR = "val_macro_f1"
-#: ``TrainConfig.features`` besides a list of names: the 3-axis vectors when there are any
-#: ("auto", the default), or every feature of the windows file ("all")
-FEATURE_CHOICES = ("auto", "all")
-#: rotation augmentation when the training features hold 3-axis vectors and none is asked for:
-#: any angle, i.e. any way of wearing the phone.  Chosen on individuals 1-3 (train on two, test
-#: on the third; mean macro-F1 0.720 without, 0.753 at 30, 0.803 at 60, 0.767 at 90, 0.826 at
-#: 180 degrees), never on individual 4.
-AUTO_ROTATION_DEGREES = 180.0
-
 CHECKPOINTS_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 BEST_WEIGHTS = "best.weights.h5"
@@ -63,170 +49,6 @@ HISTORY_FILE = "history.csv"
 SPLIT_FILE = "split.json"
 PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tensorboard"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run; the defaults are the recommended settings."""
-
-    windows_path: Path
-    model: str = "sgan"
-    out_dir: Path = Path("run")
-    test_subjects: tuple[int, ...] = ()
-    # "auto": the 3-axis vector features (all features when there are none); "all"; or names
-    features: str | tuple[str, ...] = "auto"
-    labeled_fraction: float = 1.0
-    labeled_unit: str = "sets"
-    # per test subject, this many sessions (the first by name) join the SGAN's unlabeled pool
-    # without labels, as a new user's own recordings would; the test metrics cover the others
-    adapt_sessions: int = 0
-    epochs: int | None = None
-    batch_size: int = 100
-    seed: int = 0
-    resume: bool = False
-    verbose: int = 1
-    # -- validation, model selection ---------------------------------------------------------
-    validation_fraction: float = 0.15
-    patience: int | None = None
-    steps_per_epoch: int | None = None
-    # -- the classifier's trunk (baseline and discriminator) --------------------------------
-    # 64 convolution filters, twice the original's: with rotation augmentation the network
-    # must learn movements in any orientation.  Chosen on individuals 1-3 held out in turn,
-    # never scored on individual 4: the baseline with all labels (seeds 0-2) reached a mean
-    # macro-F1 of 0.840 against 0.824 with 32, better in 7 of 9 runs; the SGAN with 5% labels
-    # (seeds 0-1) 0.818 against 0.809.  64 LSTM units as well gave 0.843 (6 of 9) and would
-    # no longer fit the Exermote app's .mlmodel.
-    conv_filters: int = 64
-    kernel_size: int = 3
-    lstm_units: int = 32                 # the Exermote app's .mlmodel passes states of 32
-    dropout: float = 0.2
-    # -- optimisation ----------------------------------------------------------------------
-    learning_rate: float = 1e-3          # baseline (Adam)
-    # SGAN discriminator and generator (Adam, beta_1 below).  The original's 2e-4 learned the
-    # classes too slowly here: 1e-3 gave a better validation macro-F1 (0.795 vs 0.748 at 5%
-    # labels, 15 epochs, seed 0) -- see the experiment in benchmarks/sgan_vs_baseline.py.
-    d_learning_rate: float = 1e-3
-    g_learning_rate: float = 1e-3
-    beta_1: float = 0.5                  # SGAN optimizers, as in the original
-    # -- SGAN ------------------------------------------------------------------------------
-    generator_loss: str = "feature_matching"
-    fake_logit: str = "zero"
-    label_smoothing: float = 0.1
-    unsupervised_weight: float = 1.0
-    entropy_weight: float = 0.0
-    prior_weight: float = 0.0              # keep the unlabeled class mix at the labeled one
-    generated_batch_size: int | None = None
-    noise_dim: int = 100
-    warm_start_epochs: int = 0             # supervised epochs of the discriminator first
-    augment_scale: float = 0.0             # random amplitude factor in [1-s, 1+s] per window
-    # random rotation of the 3-axis vectors, in degrees; None: AUTO_ROTATION_DEGREES when the
-    # training features hold vectors, else 0 (see rotation_degrees)
-    augment_rotation: float | None = None
-    generator_architecture: str = "conv"   # "conv" (fast) or "lstm" (the original's)
-    generator_filters: tuple[int, int] = (64, 32)
-    ema_decay: float = 0.0                 # moving average of the discriminator's weights
-    # -- execution -------------------------------------------------------------------------
-    jit_compile: bool = False             # XLA on CPU was measured slower for these models
-    training_command: str = ""
-
-    def __post_init__(self):
-        self.windows_path = Path(self.windows_path)
-        self.out_dir = Path(self.out_dir)
-        self.test_subjects = tuple(int(s) for s in self.test_subjects)
-        if not isinstance(self.features, str):
-            self.features = tuple(str(f) for f in self.features)
-        self.generator_filters = tuple(int(f) for f in self.generator_filters)
-
-    @property
-    def resolved_epochs(self) -> int:
-        return DEFAULT_EPOCHS[self.model] if self.epochs is None else int(self.epochs)
-
-    @property
-    def resolved_patience(self) -> int:
-        return DEFAULT_PATIENCE[self.model] if self.patience is None else int(self.patience)
-
-    def validate(self) -> None:
-        """Raise :class:`ExermoteInputError` for any option out of its range."""
-        def bad(option, message):
-            raise ExermoteInputError(message, option=option)
-
-        if self.model not in MODELS:
-            bad("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.labeled_unit not in LABELED_UNITS:
-            bad("labeled_unit", f"must be one of {', '.join(LABELED_UNITS)}, "
-                                f"got {self.labeled_unit!r}")
-        if not 0.0 < float(self.labeled_fraction) <= 1.0:
-            bad("labeled_fraction", f"must be in (0, 1], got {self.labeled_fraction}")
-        if not 0.0 < float(self.validation_fraction) < 1.0:
-            bad("validation_fraction", f"must be in (0, 1), got {self.validation_fraction}")
-        if int(self.adapt_sessions) < 0:
-            bad("adapt_sessions", f"must be >= 0, got {self.adapt_sessions}")
-        if int(self.adapt_sessions) and not self.test_subjects:
-            bad("adapt_sessions", "needs test subjects: it lends some of their sessions, "
-                                  "without labels, to the unlabeled pool")
-        for name in ("epochs", "patience", "steps_per_epoch", "generated_batch_size",
-                     "conv_filters", "kernel_size", "lstm_units"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                bad(name, f"must be at least 1, got {value}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            bad("dropout", f"must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= float(self.ema_decay) < 1.0:
-            bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
-        if not 0.0 <= float(self.augment_scale) < 1.0:
-            bad("augment_scale", f"must be in [0, 1), got {self.augment_scale}")
-        if (self.augment_rotation is not None
-                and not 0.0 <= float(self.augment_rotation) <= 180.0):
-            bad("augment_rotation", f"must be in [0, 180] degrees, got {self.augment_rotation}")
-        if isinstance(self.features, str) and self.features not in FEATURE_CHOICES:
-            bad("features", f"must be {' or '.join(FEATURE_CHOICES)} or a list of feature "
-                            f"names, got {self.features!r}")
-        if not isinstance(self.features, str) and (
-                not self.features or len(set(self.features)) != len(self.features)):
-            bad("features", f"must name distinct features, got {list(self.features)}")
-        if int(self.warm_start_epochs) < 0:
-            bad("warm_start_epochs", f"must be >= 0, got {self.warm_start_epochs}")
-        if int(self.batch_size) < 2:
-            bad("batch_size", f"must be at least 2, got {self.batch_size}")
-        if self.generated_batch_size is not None and int(self.generated_batch_size) < 2:
-            bad("generated_batch_size", f"must be at least 2, got {self.generated_batch_size}")
-        if int(self.noise_dim) < 1:
-            bad("noise_dim", f"must be at least 1, got {self.noise_dim}")
-        for name in ("learning_rate", "d_learning_rate", "g_learning_rate"):
-            if not float(getattr(self, name)) > 0:
-                bad(name, f"must be positive, got {getattr(self, name)}")
-        if not 0.0 <= float(self.beta_1) < 1.0:
-            bad("beta_1", f"must be in [0, 1), got {self.beta_1}")
-        if not 0.0 <= float(self.label_smoothing) < 1.0:
-            bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
-        for name in ("unsupervised_weight", "entropy_weight", "prior_weight"):
-            if float(getattr(self, name)) < 0:
-                bad(name, f"must be >= 0, got {getattr(self, name)}")
-        from .sgan import FAKE_LOGITS, GENERATOR_LOSSES
-
-        if self.generator_loss not in GENERATOR_LOSSES:
-            bad("generator_loss", f"must be one of {', '.join(GENERATOR_LOSSES)}, "
-                                  f"got {self.generator_loss!r}")
-        if self.fake_logit not in FAKE_LOGITS:
-            bad("fake_logit", f"must be one of {', '.join(FAKE_LOGITS)}, got {self.fake_logit!r}")
-        if self.generator_architecture not in ("conv", "lstm"):
-            bad("generator_architecture", "must be 'conv' or 'lstm', "
-                                          f"got {self.generator_architecture!r}")
-        if len(self.generator_filters) != 2 or min(self.generator_filters) < 1:
-            bad("generator_filters", "must be two positive numbers of filters, "
-                                     f"got {self.generator_filters}")
-        if len(set(self.test_subjects)) != len(self.test_subjects):
-            bad("test_subjects", f"lists a subject twice: {list(self.test_subjects)}")
-
-    def to_dict(self) -> dict:
-        state = asdict(self)
-        state["windows_path"] = str(Path(self.windows_path).resolve())
-        state["out_dir"] = str(self.out_dir)
-        state["test_subjects"] = list(self.test_subjects)
-        if not isinstance(self.features, str):
-            state["features"] = list(self.features)
-        state["generator_filters"] = list(self.generator_filters)
-        return state
 
 
 @dataclass
@@ -247,65 +69,10 @@ class TrainResult:
 _RESUME_IGNORES = ("out_dir", "resume", "verbose", "epochs", "patience", "training_command")
 
 
-def command_line(config: TrainConfig) -> str:
-    """An ``exermote-sgan train`` command equivalent to ``config`` (options that differ from
-    the defaults only)."""
-    defaults = TrainConfig(windows_path=config.windows_path)
-    words = ["exermote-sgan", "train", str(config.windows_path), "--model", config.model,
-             "--out", str(config.out_dir)]
-    if config.test_subjects:
-        words += ["--test-subjects", *map(str, config.test_subjects)]
-    for f in fields(TrainConfig):
-        if f.name in ("windows_path", "model", "out_dir", "test_subjects", "training_command",
-                      "verbose"):
-            continue
-        value = getattr(config, f.name)
-        if value == getattr(defaults, f.name):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "features" and not isinstance(value, str):
-            words += [flag, ",".join(value)]
-        elif isinstance(value, bool):
-            if value:
-                words.append(flag)
-        elif isinstance(value, (tuple, list)):
-            words += [flag, *map(str, value)]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
-
-
 def labeled_selection_hash(indices) -> str:
     """SHA-256 of the sorted labeled window indices: equal hashes mean the same labeled windows."""
     data = np.sort(np.asarray(indices, dtype=np.int64)).astype("<i8").tobytes()
     return hashlib.sha256(data).hexdigest()
-
-
-# -- features and augmentation -----------------------------------------------------------------
-def training_features(config: TrainConfig, available) -> tuple[str, ...]:
-    """The features a run trains on, among the windows file's ``available`` ones.
-
-    ``"auto"`` keeps the 3-axis vectors (``x<Name>``, ``y<Name>``, ``z<Name>``: gravity, user
-    acceleration and rotation rate for Core Motion), in the file's order, and drops the rest
-    (pitch, roll and yaw describe how the phone is held, which rotation augmentation cannot
-    change consistently); without vectors it keeps every feature.  Measured on leave-one-
-    person-out folds, the nine vectors with rotation beat the 12 features without it for every
-    held-out person (README, "Results").  Names the file lacks are reported by the caller.
-    """
-    available = tuple(available)
-    if config.features == "all":
-        return available
-    if config.features == "auto":
-        columns = sorted(i for group in datasets.vector_groups(available) for i in group)
-        return tuple(available[i] for i in columns) if columns else available
-    return tuple(config.features)
-
-
-def rotation_degrees(config: TrainConfig, features) -> float:
-    """The rotation augmentation's largest angle for a run on ``features`` (0: none)."""
-    if config.augment_rotation is not None:
-        return float(config.augment_rotation)
-    return AUTO_ROTATION_DEGREES if datasets.vector_groups(features) else 0.0
 
 
 # -- splitting ---------------------------------------------------------------------------------
