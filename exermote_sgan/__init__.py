@@ -34,7 +34,7 @@ _PUBLIC = {
     "leave_one_subject_out": ".data.splits",
     "validation_split": ".data.splits",
     "select_labeled": ".data.splits",
-    "TrainConfig": ".training.train_lib",
+    "TrainConfig": ".training.config",
     "train": ".training.train_lib",
     "evaluate_classifier": ".training.evaluation",
     "compare": ".training.compare",
