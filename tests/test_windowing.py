@@ -204,3 +204,36 @@ def test_no_window_crosses_segments(lengths, params, first_rows):
     for k in range(len(lengths)):
         ends = ws.end_index[ws.sessions == k]
         assert np.all(np.diff(ends) == stride)                     # monotone, stride apart
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(0, 40), min_size=1, max_size=6), params=window_params,
+       workers=st.integers(2, 5), seed=st.integers(0, 2**16))
+def test_the_parallel_copy_matches_the_serial_one(lengths, params, workers, seed):
+    """Large outputs are split into one range of windows per core, cutting through segments."""
+    from unittest import mock
+
+    from exermote_sgan.data import windowing
+
+    timesteps, stride, label_offset = params
+    rng = np.random.default_rng(seed)
+    segments = [Segment(values=rng.normal(size=(n, 3)), labels=rng.integers(0, 4, n),
+                        subject=k % 2, session=k, first_row=k) for k, n in enumerate(lengths)]
+    options = dict(classes=CLASSES, features=("a", "b", "c"), timesteps=timesteps,
+                   stride=stride, label_offset=label_offset)
+    with mock.patch.object(windowing.os, "cpu_count", return_value=1):
+        serial = cut_windows(segments, **options)
+    with mock.patch.object(windowing.os, "cpu_count", return_value=workers), \
+            mock.patch.object(windowing, "_PARALLEL_COPY_BYTES", 0):
+        parallel = cut_windows(segments, **options)
+    np.testing.assert_array_equal(parallel.windows, serial.windows)
+    for name in ("labels", "subjects", "sessions", "end_index"):
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
+    position = 0
+    for segment in segments:
+        for start in range(0, len(segment) - timesteps + 1, stride):
+            np.testing.assert_array_equal(
+                parallel.windows[position],
+                segment.values[start:start + timesteps].astype(np.float32))
+            position += 1
+    assert position == len(parallel)

@@ -160,26 +160,33 @@ def _flat_windows(values: np.ndarray, *, timesteps: int, stride: int) -> np.ndar
 
 
 def _copy_windows(windows: np.ndarray, copies, *, timesteps: int, stride: int) -> None:
-    """Fill ``windows`` from each segment's windows.
+    """Fill ``windows`` from each segment's windows (``copies``: ``(output slice, values)``).
 
     The copy is bound by memory bandwidth and page faults on the fresh output array, so large
-    outputs are filled by one thread per core (NumPy releases the GIL while copying).
+    outputs are split into one contiguous range of windows per core, each filled by its own
+    thread (NumPy releases the GIL while copying); a segment may straddle two ranges.  (One
+    thread per segment instead, interleaving the threads' writes, was measured 20% slower.)
     """
     flat_out = windows.reshape(len(windows), timesteps * windows.shape[2])
 
-    def copy(job):
-        part, values = job
-        # cast the rows once, so the window copy moves float32 only
-        values = np.ascontiguousarray(values, dtype=np.float32)
-        flat_out[part] = _flat_windows(values, timesteps=timesteps, stride=stride)
+    def copy_range(lo: int, hi: int) -> None:
+        for part, values in copies:
+            first, last = max(lo, part.start) - part.start, min(hi, part.stop) - part.start
+            if first >= last:
+                continue
+            rows = values[first * stride:(last - 1) * stride + timesteps]
+            # cast the rows once, so the window copy moves float32 only
+            rows = np.ascontiguousarray(rows, dtype=np.float32)
+            flat_out[part.start + first:part.start + last] = _flat_windows(
+                rows, timesteps=timesteps, stride=stride)
 
-    workers = min(len(copies), os.cpu_count() or 1, 8)
+    workers = min(os.cpu_count() or 1, 8)
     if workers < 2 or windows.nbytes < _PARALLEL_COPY_BYTES:
-        for job in copies:
-            copy(job)
+        copy_range(0, len(windows))
         return
+    bounds = np.linspace(0, len(windows), workers + 1).astype(int)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(copy, copies))
+        list(pool.map(copy_range, bounds[:-1], bounds[1:]))
 
 
 def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features: Sequence[str],
