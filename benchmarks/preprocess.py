@@ -69,13 +69,12 @@ def memory_floor(shape, *, workers):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    parts = np.array_split(np.arange(shape[0]), workers)
-    bounds = [slice(int(p[0]), int(p[-1]) + 1) for p in parts if len(p)]
+    bounds = np.linspace(0, shape[0], workers + 1).astype(int)
 
     def write():
         out = np.empty(shape, dtype=np.float32)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda part: out[part].fill(1.0), bounds))
+            list(pool.map(lambda lo, hi: out[lo:hi].fill(1.0), bounds[:-1], bounds[1:]))
         return out
 
     return write

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .train import NETWORK_OPTIONS, add_network_arguments, parse_features, parse_rotation
+from ..training.config import LABELED_UNITS, MODELS
+from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
+                    parse_rotation)
 
 __all__ = ["add_parser", "run"]
 
@@ -35,19 +37,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "runs/")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="training epochs per run (default: the training default)")
-    parser.add_argument("--models", nargs="+", default=["baseline", "sgan"],
-                        choices=["baseline", "sgan"], metavar="MODEL",
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                        metavar="MODEL",
                         help="models to train: baseline, sgan or both (default: both)")
-    parser.add_argument("--labeled-unit", default="sets", choices=["sets", "windows"],
+    parser.add_argument("--labeled-unit", default=DEFAULTS["labeled_unit"], choices=LABELED_UNITS,
                         help="what a labeled fraction counts: whole exercise sets or single "
-                             "windows (default: sets)")
-    parser.add_argument("--batch-size", type=int, default=100, metavar="N",
-                        help="training batch size (default: 100)")
-    parser.add_argument("--features", type=parse_features, default="auto",
+                             f"windows (default: {DEFAULTS['labeled_unit']})")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], metavar="N",
+                        help=f"training batch size (default: {DEFAULTS['batch_size']})")
+    parser.add_argument("--features", type=parse_features, default=DEFAULTS["features"],
                         metavar="auto|all|A,B,...",
                         help="features to train on, for both models (see 'train --help'; "
                              "default: auto, the 3-axis vectors)")
-    parser.add_argument("--augment-rotation", type=parse_rotation, default=None, metavar="DEG|auto",
+    parser.add_argument("--augment-rotation", type=parse_rotation,
+                        default=DEFAULTS["augment_rotation"], metavar="DEG|auto",
                         help="turn the training windows' 3-axis vectors by random rotations of "
                              "up to DEG degrees, for both models (see 'train --help'; "
                              "default: auto, 180 with vector features)")
@@ -57,12 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..errors import ExermoteInputError
-    from ..training.compare import compare, format_summary
-
-    if args.batch_size < 1:
-        raise ExermoteInputError(f"--batch-size must be at least 1, got {args.batch_size}")
     import tensorflow as tf
+
+    from ..training.compare import compare, format_summary
 
     # evaluating a fresh model per run makes TensorFlow warn about retracing; keep the
     # progress bar readable

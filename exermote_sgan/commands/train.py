@@ -10,7 +10,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..training.config import MODELS, TrainConfig
+from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
+                               LABELED_UNITS, MODELS, TrainConfig)
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
 #: stays fast)
@@ -91,7 +92,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--labeled-fraction", type=float, default=d["labeled_fraction"],
                         metavar="F", help="fraction of the training windows whose labels are "
                                           f"used, in (0, 1] (default: {d['labeled_fraction']})")
-    parser.add_argument("--labeled-unit", choices=("sets", "windows"), default=d["labeled_unit"],
+    parser.add_argument("--labeled-unit", choices=LABELED_UNITS, default=d["labeled_unit"],
                         help="label whole exercise sets (realistic) or random windows "
                              f"(optimistic with overlapping windows) (default: "
                              f"{d['labeled_unit']})")
@@ -132,12 +133,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                            f"{d['g_learning_rate']})")
     tuning.add_argument("--beta-1", type=float, default=d["beta_1"],
                         help=f"SGAN Adam beta_1 (default: {d['beta_1']})")
-    tuning.add_argument("--generator-loss", choices=("feature_matching", "adversarial", "both"),
+    tuning.add_argument("--generator-loss", choices=GENERATOR_LOSSES,
                         default=d["generator_loss"],
                         help="feature_matching (Salimans et al. 2016), adversarial (fool the "
                              "valid head, the original's) or both (default: "
                              f"{d['generator_loss']})")
-    tuning.add_argument("--fake-logit", choices=("zero", "learned"), default=d["fake_logit"],
+    tuning.add_argument("--fake-logit", choices=FAKE_LOGITS, default=d["fake_logit"],
                         help="fix the fake class's logit at 0 (Salimans et al.) or learn it "
                              f"(default: {d['fake_logit']})")
     tuning.add_argument("--label-smoothing", type=float, default=d["label_smoothing"],
@@ -158,7 +159,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="windows generated per SGAN step (default: the batch size)")
     tuning.add_argument("--noise-dim", type=int, default=d["noise_dim"], metavar="N",
                         help=f"generator noise size (default: {d['noise_dim']})")
-    tuning.add_argument("--generator-architecture", choices=("conv", "lstm"),
+    tuning.add_argument("--generator-architecture", choices=GENERATOR_ARCHITECTURES,
                         default=d["generator_architecture"],
                         help="conv: small convolutional generator (fast); lstm: the original "
                              "Exermote LSTM generator (about 10x slower per step on CPU) "

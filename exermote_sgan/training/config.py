@@ -14,12 +14,18 @@ from pathlib import Path
 from ..errors import ExermoteInputError
 from . import datasets
 
-__all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE",
-           "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features",
-           "rotation_degrees"]
+__all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
+           "GENERATOR_ARCHITECTURES", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "FEATURE_CHOICES",
+           "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees"]
 
 MODELS = ("baseline", "sgan")
 LABELED_UNITS = ("sets", "windows")
+#: the SGAN generator's objective: Salimans et al.'s feature matching, the original's
+#: "fool the valid head", or both
+GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
+#: the discriminator's fake-class logit: fixed at 0 (Salimans et al.) or a learned output
+FAKE_LOGITS = ("zero", "learned")
+GENERATOR_ARCHITECTURES = ("conv", "lstm")
 #: recommended number of epochs (one epoch = one pass over the training windows) per model
 DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
 #: epochs without a better validation macro-F1 before training stops, per model
@@ -171,15 +177,13 @@ class TrainConfig:
         for name in ("unsupervised_weight", "entropy_weight", "prior_weight"):
             if float(getattr(self, name)) < 0:
                 bad(name, f"must be >= 0, got {getattr(self, name)}")
-        from .sgan import FAKE_LOGITS, GENERATOR_LOSSES
-
         if self.generator_loss not in GENERATOR_LOSSES:
             bad("generator_loss", f"must be one of {', '.join(GENERATOR_LOSSES)}, "
                                   f"got {self.generator_loss!r}")
         if self.fake_logit not in FAKE_LOGITS:
             bad("fake_logit", f"must be one of {', '.join(FAKE_LOGITS)}, got {self.fake_logit!r}")
-        if self.generator_architecture not in ("conv", "lstm"):
-            bad("generator_architecture", "must be 'conv' or 'lstm', "
+        if self.generator_architecture not in GENERATOR_ARCHITECTURES:
+            bad("generator_architecture", f"must be one of {', '.join(GENERATOR_ARCHITECTURES)}, "
                                           f"got {self.generator_architecture!r}")
         if len(self.generator_filters) != 2 or min(self.generator_filters) < 1:
             bad("generator_filters", "must be two positive numbers of filters, "

@@ -16,11 +16,9 @@ import numpy as np
 from keras import ops
 
 from . import losses
+from .config import FAKE_LOGITS, GENERATOR_LOSSES
 
 __all__ = ["SGAN", "GENERATOR_LOSSES", "FAKE_LOGITS"]
-
-GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
-FAKE_LOGITS = ("zero", "learned")
 
 
 class SGAN(keras.Model):
