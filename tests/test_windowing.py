@@ -134,6 +134,24 @@ def test_cut_windows_names_session_and_row_of_a_missing_value():
                     label_offset=1, session_names=("rec.csv",))
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_missing_value_is_refused_while_the_windows_are_copied(workers):
+    """The finiteness check runs during the (threaded) copy; a bad segment still stops the cut,
+    wherever it is, even one too short to give a window."""
+    from unittest import mock
+
+    from exermote_sgan.data import windowing
+
+    long_rows, short_rows = np.zeros((50, 2)), np.zeros((2, 2))
+    short_rows[1, 0] = np.inf
+    segments = [_segment(long_rows), _segment(short_rows, session=1), _segment(long_rows)]
+    with mock.patch.object(windowing.os, "cpu_count", return_value=workers), \
+            mock.patch.object(windowing, "_PARALLEL_COPY_BYTES", 0), \
+            pytest.raises(ExermoteInputError, match=r"segment 1 \(b\.csv.*row 1, feature 0"):
+        cut_windows(segments, classes=CLASSES, features=FEATURES, timesteps=3, label_offset=1,
+                    session_names=("a.csv", "b.csv"))
+
+
 @pytest.mark.parametrize("segment, message", [
     (_segment(np.zeros((10, 3))), "3 features|expected"),
     (_segment(labels=np.zeros(9, dtype=int)), "one label per row"),
