@@ -216,31 +216,30 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
     segments = list(segments)
     checked = [_validated(s, i, num_features=len(features), num_classes=len(classes),
                           session_names=session_names) for i, s in enumerate(segments)]
-    counts = [window_count(len(v), timesteps=timesteps, stride=stride) for v, _ in checked]
-    total = int(sum(counts))
+    bounds = np.cumsum([0] + [window_count(len(v), timesteps=timesteps, stride=stride)
+                              for v, _ in checked]).tolist()
+    parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]  # each segment's windows
+    total = bounds[-1]
     windows = np.empty((total, timesteps, len(features)), dtype=np.float32)
     labels = np.empty(total, dtype=np.int64)
     subjects = np.empty(total, dtype=np.int64)
     sessions = np.empty(total, dtype=np.int64)
     end_index = np.empty(total, dtype=np.int64)
-    parts = np.cumsum([0] + counts)
-    copies = [(slice(lo, hi), values) for lo, hi, (values, _) in zip(parts[:-1], parts[1:], checked)
-              if hi > lo]
 
-    def fill_the_rest() -> None:
-        for position, (segment, (values, row_labels), lo, hi) in enumerate(
-                zip(segments, checked, parts[:-1], parts[1:])):
+    def fill_labels_and_metadata() -> None:
+        for position, (segment, (values, row_labels), part) in enumerate(
+                zip(segments, checked, parts)):
             _check_finite(segment, values, position, session_names)
-            if hi == lo:
+            if part.start == part.stop:
                 continue
-            part = slice(lo, hi)
             labels[part], local_end = window_targets(row_labels, timesteps=timesteps,
                                                      stride=stride, label_offset=label_offset)
             end_index[part] = local_end + int(segment.first_row)
             subjects[part] = int(segment.subject)
             sessions[part] = int(segment.session)
 
-    _copy_windows(windows, copies, timesteps=timesteps, stride=stride, meanwhile=fill_the_rest)
+    _copy_windows(windows, [(part, values) for part, (values, _) in zip(parts, checked)],
+                  timesteps=timesteps, stride=stride, meanwhile=fill_labels_and_metadata)
     return WindowSet(windows=windows, labels=labels, subjects=subjects, sessions=sessions,
                      end_index=end_index, classes=classes, features=features,
                      timesteps=timesteps, stride=stride, label_offset=label_offset,
