@@ -7,13 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.runs import Preprocessing, save_run
 from exermote_sgan.training.evaluation import (evaluate_classifier, format_metrics_table,
-                                               metrics_from_predictions)
+                                               metrics_from_predictions, timing_errors)
 
 CLASSES = ("A", "B", "C", "D")  # D never occurs and is never predicted
 FEATURES = ("f0", "f1", "f2", "f3")
@@ -26,6 +28,10 @@ SUBJ = [1, 1, 2, 2, 1, 2, 2, 1, 2, 2]
 # Worked out by hand:
 #   accuracy 7/10; A: P 3/4 R 3/4; B: P 2/4 R 2/3 F1 4/7; C: P 2/2 R 2/3 F1 4/5
 #   subject 1 gets all 4 right, subject 2 gets 3 of 6.
+#   The windows are consecutive rows of one session.  Errors: window 3 (A called B; window 4,
+#   one row later, is B), window 6 (B called A; the nearest A is window 3, three rows earlier)
+#   and window 9 (C called B; the nearest B is window 6, three rows earlier).  So within 0.2 s
+#   (two rows at 10 Hz) one of the three errors is a timing error; within 0.3 s all three are.
 EXPECTED_CONFUSION = [[3, 1, 0, 0], [1, 2, 0, 0], [0, 1, 2, 0], [0, 0, 0, 0]]
 
 
@@ -90,7 +96,66 @@ def test_metrics_match_hand_computation(controlled):
     assert metrics["macro_f1"] == pytest.approx((0.75 + 4 / 7 + 0.8) / 3)
     assert metrics["confusion_matrix"] == EXPECTED_CONFUSION
     assert metrics["per_subject"] == pytest.approx({"1": 1.0, "2": 0.5})
+    assert metrics["timing"] == pytest.approx({"tolerance_s": 0.2, "errors": 3,
+                                               "timing_errors": 1,
+                                               "accuracy_within_tolerance": 0.8})
     json.dumps(metrics)  # plain JSON
+
+
+@pytest.mark.parametrize("tolerance_s, timing, accuracy", [(0.0, 0, 0.7), (0.1, 1, 0.8),
+                                                           (0.3, 3, 1.0), (5.0, 3, 1.0)])
+def test_timing_tolerance(controlled, tolerance_s, timing, accuracy):
+    metrics = evaluate_classifier(*controlled, tolerance_s=tolerance_s)
+    assert metrics["timing"]["timing_errors"] == timing
+    assert metrics["timing"]["accuracy_within_tolerance"] == pytest.approx(accuracy)
+    assert metrics["accuracy"] == pytest.approx(0.7)  # the plain figures do not change
+
+
+@pytest.mark.parametrize("tolerance_s", [-0.1, float("nan"), float("inf"), "soon", True])
+def test_bad_timing_tolerance_is_refused(controlled, tolerance_s):
+    with pytest.raises(ExermoteInputError, match="timing tolerance") as info:
+        evaluate_classifier(*controlled, tolerance_s=tolerance_s)
+    assert info.value.option == "tolerance"
+
+
+def test_timing_errors_stay_within_a_session_and_ignore_order():
+    # Two sessions whose rows overlap in number; windows every two rows (stride 2).
+    true = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    pred = np.array([0, 1, 1, 1, 0, 2, 2, 1])
+    sessions = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    rows = np.array([10, 12, 14, 16, 10, 12, 14, 16])
+    # window 1 (A called B) has the B of window 2 two rows later; window 4 (C called A) would
+    # find session 0's A at the same row number, but that is another session; window 7 (C
+    # called B) has no B in its session at all.
+    expected = {0: [], 1: [], 2: [1], 4: [1], 100: [1]}
+    for tolerance, timing in expected.items():
+        mask = timing_errors(true, pred, sessions=sessions, rows=rows, tolerance_rows=tolerance)
+        assert np.flatnonzero(mask).tolist() == timing
+    shuffled = np.random.default_rng(0).permutation(len(true))
+    mask = timing_errors(true[shuffled], pred[shuffled], sessions=sessions[shuffled],
+                         rows=rows[shuffled], tolerance_rows=2)
+    assert np.flatnonzero(mask).tolist() == [int(np.flatnonzero(shuffled == 1)[0])]
+    with pytest.raises(ValueError, match="tolerance_rows"):
+        timing_errors(true, pred, sessions=sessions, rows=rows, tolerance_rows=1.5)
+    with pytest.raises(ValueError, match="equal length"):
+        timing_errors(true, pred[:-1], sessions=sessions, rows=rows, tolerance_rows=1)
+    assert timing_errors([], [], sessions=[], rows=[], tolerance_rows=2).shape == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2),
+                          st.integers(0, 30)),
+                min_size=1, max_size=40, unique_by=lambda w: (w[2], w[3])),
+       st.integers(0, 6))
+def test_timing_errors_match_a_direct_search(windows, tolerance):
+    """Against the definition, window by window: wrong, and some window of the same session
+    within ``tolerance`` rows has the predicted class as its true class."""
+    true, pred, sessions, rows = (np.array(column) for column in zip(*windows))
+    expected = [bool(p != t and np.any((sessions == s) & (np.abs(rows - r) <= tolerance)
+                                       & (true == p)))
+                for t, p, s, r in windows]
+    mask = timing_errors(true, pred, sessions=sessions, rows=rows, tolerance_rows=tolerance)
+    assert mask.tolist() == expected
 
 
 def test_scaler_is_applied_before_prediction(controlled):
@@ -182,6 +247,8 @@ def test_table_shows_every_figure(controlled):
     b_rows = [line.split()[1:] for line in table.splitlines() if line.startswith("B ")]
     assert b_rows == [["0.500", "0.667", "0.571", "3"], ["1", "2", "0", "0"]]  # figures, confusion
     assert "1: 1.000, 2: 0.500" in table
+    assert ("errors: 3, of which 1 are timing errors (the predicted class is the true one "
+            "within 0.2 s); counting those as right, accuracy 0.800") in table
 
 
 # -- the command line -------------------------------------------------------------------------
@@ -214,7 +281,7 @@ def test_cli_defaults_to_the_runs_test_subjects(saved_run, capsys):
     written = json.loads((root / "m.json").read_text())
     expected = evaluate_classifier(model, preprocessing, window_set, subjects=[2])
     assert set(written) == {"accuracy", "macro_f1", "per_class", "confusion_matrix", "classes",
-                            "per_subject", "n_windows"}
+                            "per_subject", "n_windows", "timing"}
     assert written["n_windows"] == 6 and list(written["per_subject"]) == ["2"]
     assert written == json.loads(json.dumps(expected))
     out = capsys.readouterr()
@@ -232,6 +299,12 @@ def test_cli_subjects_option_and_warning_without_test_subjects(saved_run, capsys
                 "--json", root / "one.json") == 0
     one = json.loads((root / "one.json").read_text())
     assert one["n_windows"] == 4 and list(one["per_subject"]) == ["1"]
+    assert _cli("evaluate", root / "run_all", root / "windows.h5", "--tolerance", "0.5",
+                "--json", root / "wide.json") == 0
+    wide = json.loads((root / "wide.json").read_text())["timing"]
+    assert wide["tolerance_s"] == 0.5
+    assert wide == json.loads(json.dumps(evaluate_classifier(
+        *saved_run[1:], tolerance_s=0.5)["timing"]))
 
 
 def test_cli_bad_input_exits_2(saved_run, tmp_path, capsys):
@@ -240,6 +313,9 @@ def test_cli_bad_input_exits_2(saved_run, tmp_path, capsys):
     assert "run directory not found" in capsys.readouterr().err
     assert _cli("evaluate", root / "run", root / "windows.h5", "--subjects", "9") == 2
     assert "subject(s) 9" in capsys.readouterr().err
+    assert _cli("evaluate", root / "run", root / "windows.h5", "--tolerance", "-1") == 2
+    assert ("option 'tolerance': the timing tolerance must be a number of seconds >= 0, "
+            "got -1.0") in capsys.readouterr().err
     _, _, _, window_set = saved_run
     other = replace(window_set, features=("x", "y", "z", "w"))
     save_windows(tmp_path / "other.h5", other)

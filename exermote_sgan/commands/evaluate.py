@@ -15,8 +15,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="evaluate a trained run on a windows file",
         description="Evaluate the classifier of a run directory on the windows of a windows "
                     "file: accuracy, macro F1, precision/recall/F1 per class, confusion "
-                    "matrix and accuracy per subject.  By default only the run's test "
-                    "subjects are evaluated.")
+                    "matrix, accuracy per subject, and how many errors are timing errors "
+                    "(a boundary between two activities placed a little early or late).  By "
+                    "default only the run's test subjects are evaluated.")
     parser.add_argument("run_dir", metavar="RUN_DIR",
                         help="run directory written by 'exermote-sgan train'")
     parser.add_argument("windows", metavar="WINDOWS.h5",
@@ -26,6 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "subjects, or every window if the run recorded none)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write the metrics as JSON to FILE")
+    parser.add_argument("--tolerance", type=float, default=None, metavar="SECONDS",
+                        help="an error is a timing error when the predicted class is the true "
+                             "class of a window of the same session at most this far away "
+                             "(default: 0.2 s, two rows at 10 Hz)")
     parser.add_argument("--batch-size", type=int, default=512, metavar="N",
                         help="windows per prediction batch (default: 512)")
     parser.set_defaults(run=run)
@@ -37,10 +42,13 @@ def run(args) -> int:
     from ..data.windows_file import load_windows
     from ..errors import ExermoteInputError
     from ..runs import load_run
-    from ..training.evaluation import evaluate_classifier, format_metrics_table
+    from ..training.evaluation import (DEFAULT_TOLERANCE_S, check_tolerance,
+                                       evaluate_classifier, format_metrics_table)
 
     if args.batch_size < 1:
         raise ExermoteInputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    tolerance = check_tolerance(DEFAULT_TOLERANCE_S if args.tolerance is None
+                                else args.tolerance)
     # read the cheap files first so a wrong path fails before TensorFlow loads
     load_run(args.run_dir, load_classifier=False)
     window_set = load_windows(args.windows)
@@ -54,7 +62,7 @@ def run(args) -> int:
                   file=sys.stderr)
     metrics = evaluate_classifier(trained.classifier, trained.preprocessing, window_set,
                                   subjects=subjects, batch_size=args.batch_size,
-                                  path=args.windows)
+                                  tolerance_s=tolerance, path=args.windows)
     print(format_metrics_table(metrics))
     if args.json:
         atomic_write_text(args.json, json.dumps(metrics, indent=2) + "\n")
