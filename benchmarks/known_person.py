@@ -96,13 +96,8 @@ def shifted_label_accuracy(labels, sessions, end_index, *, shift_rows: int) -> f
 def _summary(results: dict) -> str:
     import pandas as pd
 
-    rows = []
-    for (setting, day), table in results.items():
-        for _, row in table.iterrows():
-            rows.append({"setting": setting, "day": day, "model": row["model"],
-                         "labeled_fraction": row["labeled_fraction"], "seed": row["seed"],
-                         "accuracy": row["accuracy"], "macro_f1": row["macro_f1"]})
-    frame = pd.DataFrame(rows)
+    frame = pd.concat([table.assign(setting=setting, day=day)
+                       for (setting, day), table in results.items()], ignore_index=True)
     lines = ["| test day | model | labeled | person | runs | accuracy | macro-F1 |",
              "|---|---|---|---|---|---|---|"]
     keys = ["day", "model", "labeled_fraction", "setting"]
@@ -148,14 +143,14 @@ def main(argv=None) -> int:
         days = session_days(window_set, args.subject)
     except ValueError as error:
         parser.error(str(error))
-    mine = window_set.subset(window_set.subjects == args.subject)
-    rows_per_window = int(window_set.stride)
-    print(f"subject {args.subject}: {len(mine)} windows, days "
+    mine = window_set.subjects == args.subject
+    stride = int(window_set.stride)
+    print(f"subject {args.subject}: {np.count_nonzero(mine)} windows, days "
           + ", ".join(f"{day} ({len(ids)} sessions)" for day, ids in days.items()))
     print("\n| labels read later by | accuracy of the true labels |\n|---|---|")
-    for shift in range(rows_per_window, 4 + 1, rows_per_window):
-        accuracy = shifted_label_accuracy(mine.labels, mine.sessions, mine.end_index,
-                                          shift_rows=shift)
+    for shift in range(stride, 4 + 1, stride):
+        accuracy = shifted_label_accuracy(window_set.labels[mine], window_set.sessions[mine],
+                                          window_set.end_index[mine], shift_rows=shift)
         print(f"| {shift / window_set.sample_rate_hz:.1f} s ({shift} rows) | {accuracy:.3f} |")
     if args.timing_only:
         return 0
