@@ -59,12 +59,12 @@ class PathPattern:
         try:
             self.regex = re.compile(pattern)
         except (re.error, TypeError) as exc:
-            raise ExermoteInputError(f"{option} {pattern!r} is not a regular expression "
+            raise ExermoteInputError(f"{option} '{pattern}' is not a regular expression "
                                      f"({exc})") from None
         groups = set(self.regex.groupindex)
         if not groups & {"subject", "session"}:
             raise ExermoteInputError(
-                f"{option} {pattern!r} has no named group (?P<subject>...) or (?P<session>...); "
+                f"{option} '{pattern}' has no named group (?P<subject>...) or (?P<session>...); "
                 f"e.g. 'subject_(?P<subject>\\d+)/(?P<session>[^/]+)\\.csv'")
 
     @property
@@ -76,7 +76,7 @@ class PathPattern:
         text = Path(path).as_posix()
         found = self.regex.search(text)
         if found is None:
-            raise ExermoteInputError(f"path does not match {self.option} {self.pattern!r}; "
+            raise ExermoteInputError(f"path does not match {self.option} '{self.pattern}'; "
                                      f"change the pattern or move the file", path=path)
         subject = None
         if self.gives_subject:
@@ -85,7 +85,7 @@ class PathPattern:
                 subject = int(raw)
             except (TypeError, ValueError):
                 raise ExermoteInputError(
-                    f"{self.option} {self.pattern!r} gives subject {raw!r}, which is not an "
+                    f"{self.option} '{self.pattern}' gives subject {raw!r}, which is not an "
                     f"integer; match only its digits, e.g. (?P<subject>\\d+)",
                     path=path) from None
         session = (found.group("session") if "session" in self.regex.groupindex
