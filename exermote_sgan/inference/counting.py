@@ -331,6 +331,7 @@ class RunCounter(RepetitionCounter):
             raise ValueError("RunCounter: smoothing_s, switch_s and min_set_s must be positive")
         self.min_set_repetitions = 0
         self._window: deque = deque(maxlen=max(1, int(round(smoothing_s * sample_rate_hz))))
+        self._times: deque = deque(maxlen=self._window.maxlen)
         self.switch_steps = max(1, int(round(switch_s * sample_rate_hz)))
         self.min_set_s = float(min_set_s)
         self._current: int | None = None
@@ -339,8 +340,10 @@ class RunCounter(RepetitionCounter):
 
     def update(self, time: float, scores) -> list[Event]:
         self._window.append(np.asarray(scores, dtype=np.float64))
+        self._times.append(float(time))
         label = int(np.argmax(np.mean(self._window, axis=0)))
-        time = float(time)
+        # the trailing mean lags by half its length: use the time it is centred on
+        time = self._times[(len(self._times) - 1) // 2]
         events = []
         if self._current is None:
             self._current, self._start = label, time
@@ -358,7 +361,8 @@ class RunCounter(RepetitionCounter):
         return events
 
     def finish(self) -> list[Event]:
-        events = self._emit(self._last) if self._current is not None else []
+        end = self._times[-1] if self._times else self._last
+        events = self._emit(end) if self._current is not None else []
         self._current = None
         return events
 
