@@ -437,6 +437,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         timesteps=window_set.timesteps, label_offset=window_set.label_offset,
         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
         training_command=config.training_command or command_line(config),
+        rest_class=window_set.rest_class, reader=window_set.reader,
         extra={"windows_path": split["windows_path"],
                "test_subjects": split["test_subjects"],
                "training_subjects": split["training_subjects"],
