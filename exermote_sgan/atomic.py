@@ -35,7 +35,8 @@ _DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # h5py, TensorFlow and zipfile report a full disk in their own words and types
 _DISK_FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|errno = 28\b",
                              re.IGNORECASE)
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.(?:tmp|old)$")
+# ".<name>.<pid>.<random>.tmp" (or ".old"), maybe with a suffix a library insisted on
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.(?:tmp|old)(?:\.[\w.]+)?$")
 
 
 def is_disk_full(exc: BaseException) -> bool:
