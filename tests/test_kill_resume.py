@@ -133,6 +133,7 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
         assert done or (saved is not None and saved.epoch >= completed_seen) or (
             completed_seen == 0), (completed_seen, saved, log)
 
+    print(f"{kills} kills ({inside_backup_write} inside a backup write), {resumes} resumes")
     assert kills == KILLS and resumes >= 5
     assert inside_backup_write >= 1, "no kill landed inside a backup write"
     # the finished run is the reference run: same history, same weights
