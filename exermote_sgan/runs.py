@@ -101,7 +101,7 @@ def save_run(run_dir, classifier, preprocessing: Preprocessing, *,
     """Write the classifier, its preprocessing and (optionally) its metrics, each atomically."""
     run_dir = ensure_writable_dir(run_dir)
     with atomic_output(run_dir / CLASSIFIER_FILE) as tmp:
-        keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
+        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras insists on the extension
         try:
             classifier.save(keras_tmp)
             keras_tmp.replace(tmp)
@@ -146,17 +146,45 @@ def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
     return TrainedRun(run_dir, classifier, preprocessing, metrics)
 
 
+def _archive_damage(path: Path) -> str | None:
+    """Why ``path`` is not a complete ``.keras`` archive (a zip file), or ``None``.
+
+    Keras reports a truncated archive as "File not found", which sends people looking for a
+    file that is there; this names the real problem.
+    """
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except zipfile.BadZipFile:
+        return (f"the file is truncated or corrupt ({size} bytes, not a complete .keras zip "
+                "archive)")
+    except (OSError, EOFError, ValueError) as exc:
+        return f"the file is truncated or corrupt ({exc})"
+    if broken is not None:
+        return f"the file is corrupt (its member {broken} fails its checksum)"
+    return None
+
+
 def _load_classifier(path: Path, preprocessing: Preprocessing):
     if not path.is_file():
         raise ExermoteInputError("missing; is this a run directory written by "
                                  "'exermote-sgan train'?", path=path)
+    fix = ("retrain the run ('exermote-sgan train ... --out RUN_DIR'; the command is "
+           f"training_command in {PREPROCESSING_FILE}) or restore the file from a copy")
+    damage = _archive_damage(path)
+    if damage:
+        raise ExermoteInputError(f"{damage}, so the classifier cannot be loaded; {fix}",
+                                 path=path)
     import keras
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive
         raise ExermoteInputError(f"cannot load the classifier ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}",
                                  path=path) from None
     expected_in = (None, preprocessing.timesteps, len(preprocessing.features))
     expected_out = (None, len(preprocessing.classes))
