@@ -50,7 +50,7 @@ def run(args) -> int:
     tolerance = check_tolerance(DEFAULT_TOLERANCE_S if args.tolerance is None
                                 else args.tolerance)
     if args.json:  # a folder given as --json is refused before anything is computed
-        check_output_file(args.json, option="--json")
+        check_output_file(args.json, option="--json", example="metrics.json")
     # read the cheap files first so a wrong path fails before TensorFlow loads
     load_run(args.run_dir, load_classifier=False)
     window_set = load_windows(args.windows)

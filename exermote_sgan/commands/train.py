@@ -106,8 +106,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seed of the splits, the labeled selection, the initial weights "
                              f"and the noise; same seed, same result (default: {d['seed']})")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted training in RUN_DIR from its last "
-                             "completed epoch (same settings required)")
+                        help="continue an interrupted training of RUN_DIR (kept in "
+                             "RUN_DIR.partial until it completes) from its last completed "
+                             "epoch, with the result an unbroken training would have given "
+                             "(same settings required; --epochs and --patience may change)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
 
     add_network_arguments(parser)
@@ -243,6 +245,7 @@ def show_package_warnings(command: str):
                     shown(message, category, filename, lineno, file, line)
 
             warnings.showwarning = show
+            warnings.simplefilter("default", LabeledFractionWarning)  # shown, whatever -W says
             yield
 
     return showing()
