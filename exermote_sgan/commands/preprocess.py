@@ -205,8 +205,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..atomic import atomic_write_text
-    from ..data.pipeline import PreprocessConfig, preprocess
-    from ..data.windows_file import save_windows
+    from ..data.pipeline import PreprocessConfig, preprocess_to_file
     from ..errors import ExermoteInputError
 
     out = Path(args.out)
@@ -220,9 +219,8 @@ def run(args) -> int:
         squat_edge_rows=args.squat_edge_rows, max_gap=args.max_gap, resample=args.resample,
         expected_rate_hz=args.expected_rate, rate_tolerance=args.rate_tolerance,
         timesteps=args.timesteps, stride=args.stride, label_offset=args.label_offset)
-    windows, report = preprocess(args.inputs, config=config,
-                                 progress=not args.no_progress and sys.stderr.isatty())
-    save_windows(out, windows)
+    report = preprocess_to_file(args.inputs, out, config=config,
+                                progress=not args.no_progress and sys.stderr.isatty())
     if args.report_json:
         atomic_write_text(args.report_json, json.dumps(report.to_dict(), indent=2) + "\n")
     print(format_report(report, out))
