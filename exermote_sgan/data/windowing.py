@@ -206,8 +206,7 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
     used = [k for k, (values, _) in enumerate(checked) if len(values) >= timesteps]
     offsets = np.cumsum([0] + [len(checked[k][0]) for k in used]).astype(np.int64)
     rows = np.empty((int(offsets[-1]), len(features)), dtype=np.float32)
-    parts = {name: [] for name in ("starts", "segments", "labels", "subjects", "sessions",
-                                   "end_index")}
+    parts = {name: [] for name in ("starts", "labels", "subjects", "sessions", "end_index")}
     for number, k in enumerate(used):
         segment, (values, row_labels) = segments[k], checked[k]
         rows[offsets[number]:offsets[number + 1]] = values
@@ -216,15 +215,14 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
                                                      label_offset=label_offset)
         n = len(starts)
         parts["starts"].append(starts + offsets[number])
-        parts["segments"].append(np.full(n, number, dtype=np.int64))
         parts["labels"].append(labels)
         parts["subjects"].append(np.full(n, int(segment.subject), dtype=np.int64))
         parts["sessions"].append(np.full(n, int(segment.session), dtype=np.int64))
         parts["end_index"].append(end_index)
     joined = {name: np.concatenate(p).astype(np.int64) if p else np.zeros(0, np.int64)
               for name, p in parts.items()}
-    windows = RowWindows(rows, starts=joined["starts"], segments=joined["segments"],
-                         segment_offsets=offsets, timesteps=timesteps)
+    windows = RowWindows(rows, starts=joined["starts"], segment_offsets=offsets,
+                         timesteps=timesteps)
     return WindowSet(windows=windows, labels=joined["labels"], subjects=joined["subjects"],
                      sessions=joined["sessions"], end_index=joined["end_index"],
                      classes=classes, features=features, timesteps=timesteps, stride=stride,

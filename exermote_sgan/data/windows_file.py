@@ -60,21 +60,24 @@ class RowWindows:
     of the windows file, so only the windows asked for are ever in memory.
     """
 
-    __slots__ = ("rows", "starts", "segments", "segment_offsets", "timesteps", "columns")
+    __slots__ = ("rows", "starts", "segment_offsets", "timesteps", "columns")
 
-    def __init__(self, rows, *, starts, segments, segment_offsets, timesteps: int,
-                 columns=None):
+    def __init__(self, rows, *, starts, segment_offsets, timesteps: int, columns=None):
         if getattr(rows, "ndim", None) != 2:
             raise ValueError(f"RowWindows: rows must be 2-D (rows, features), got shape "
                              f"{getattr(rows, 'shape', None)}")
         self.rows = rows
         self.starts = np.asarray(starts, dtype=np.int64)
-        self.segments = np.asarray(segments, dtype=np.int64)
         self.segment_offsets = np.asarray(segment_offsets, dtype=np.int64)
         self.timesteps = int(timesteps)
         self.columns = None if columns is None else np.asarray(columns, dtype=np.int64)
-        if self.starts.shape != self.segments.shape or self.starts.ndim != 1:
-            raise ValueError("RowWindows: starts and segments must be 1-D and of equal length")
+        if self.starts.ndim != 1:
+            raise ValueError("RowWindows: starts must be 1-D")
+
+    @property
+    def segments(self) -> np.ndarray:
+        """The segment of each window (computed from its start row: not kept in memory)."""
+        return np.searchsorted(self.segment_offsets, self.starts, side="right") - 1
 
     @classmethod
     def from_array(cls, windows) -> "RowWindows":
@@ -83,8 +86,7 @@ class RowWindows:
         n, timesteps, features = windows.shape
         offsets = np.arange(n + 1, dtype=np.int64) * timesteps
         return cls(windows.reshape(n * timesteps, features), starts=offsets[:-1],
-                   segments=np.arange(n, dtype=np.int64), segment_offsets=offsets,
-                   timesteps=timesteps)
+                   segment_offsets=offsets, timesteps=timesteps)
 
     # -- the array-like surface --------------------------------------------------------------
     @property
@@ -175,7 +177,6 @@ class RowWindows:
         """The windows ``index`` (integer array or boolean mask), sharing the rows."""
         positions = self._positions(index)
         return RowWindows(self.rows, starts=self.starts[positions],
-                          segments=self.segments[positions],
                           segment_offsets=self.segment_offsets, timesteps=self.timesteps,
                           columns=self.columns)
 
@@ -183,7 +184,7 @@ class RowWindows:
         """The same windows with only the feature columns ``columns`` (of this view)."""
         columns = np.asarray(columns, dtype=np.int64)
         base = columns if self.columns is None else self.columns[columns]
-        return RowWindows(self.rows, starts=self.starts, segments=self.segments,
+        return RowWindows(self.rows, starts=self.starts,
                           segment_offsets=self.segment_offsets, timesteps=self.timesteps,
                           columns=base)
 
@@ -203,10 +204,24 @@ class RowWindows:
 
     def iter_rows(self, *, block_rows: int = _BLOCK_ROWS):
         """The rows the windows cover (selected columns), block by block, each once."""
+        mapped = getattr(self.rows, "_mmap", None)
         for lo, hi in self.covered_row_ranges():
             for a in range(int(lo), int(hi), block_rows):
                 block = np.asarray(self.rows[a:min(a + block_rows, int(hi))])
                 yield block if self.columns is None else block[:, self.columns]
+                if mapped is not None:
+                    _forget_pages(self.rows)
+
+
+def _forget_pages(mapped) -> None:
+    """Let the kernel drop the pages of a read-only memory map from this process (they stay
+    in the page cache): a pass over all rows then does not leave them all resident."""
+    import mmap
+
+    try:
+        mapped._mmap.madvise(mmap.MADV_DONTNEED)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -586,8 +601,8 @@ def _read_v2(path: Path, f):
         raise ExermoteInputError("inconsistent windows file: a window reaches outside its "
                                  "segment; write it again with 'exermote-sgan preprocess'",
                                  path=path)
-    windows = RowWindows(rows, starts=offsets[segment] + start, segments=segment,
-                         segment_offsets=offsets, timesteps=timesteps)
+    windows = RowWindows(rows, starts=offsets[segment] + start, segment_offsets=offsets,
+                         timesteps=timesteps)
     return windows, index
 
 
