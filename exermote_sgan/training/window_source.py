@@ -126,7 +126,9 @@ def _gather_map(scaled: ScaledWindows, index: np.ndarray):
 
     def windows(positions):
         out = tf.numpy_function(gather, [positions], tf.float32, stateful=False)
-        out.set_shape((None, timesteps, features))
+        # the static batch size of the positions (drop_remainder) as the windows' own: the
+        # model's graph, and so its arithmetic, is then that of the array path
+        out.set_shape(tuple(positions.shape[:1]) + (timesteps, features))
         return out
 
     return windows
