@@ -130,6 +130,10 @@ def test_row_windows_index_like_the_dense_array():
                                   dense[[9, 2]][..., [2, 0]])
     np.testing.assert_array_equal(np.asarray(ws.subset(mask).windows), dense[mask])
     np.testing.assert_array_equal(ws.select_features(("c", "a")).windows[3], dense[3][:, [2, 0]])
+    np.testing.assert_array_equal(lazy.mean(1), dense.mean(1))  # array methods: all gathered
+    assert lazy.reshape(len(dense), -1).shape == (len(dense), 18)
+    with pytest.raises(AttributeError, match="no attribute 'spam'"):
+        lazy.spam
     with pytest.raises(IndexError):
         lazy[len(dense)]
     with pytest.raises(IndexError):

@@ -168,6 +168,13 @@ class RowWindows:
         for lo in range(0, len(self), 1024):
             yield from self.gather(np.arange(lo, min(lo + 1024, len(self))))
 
+    def __getattr__(self, name):
+        # any other array attribute (windows.mean(1), .reshape, .astype, ...) works on all
+        # the windows, gathered: what code written for the array of every window expects
+        if name.startswith("_") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'RowWindows' object has no attribute {name!r}")
+        return getattr(np.asarray(self), name)
+
     def __array__(self, dtype=None, copy=None):
         out = self.gather(np.arange(len(self)))
         return out if dtype is None else out.astype(dtype, copy=False)
