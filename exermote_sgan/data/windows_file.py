@@ -119,12 +119,26 @@ class RowWindows:
     def gather(self, index) -> np.ndarray:
         """The windows ``index`` (integer array) as a new float32 array ``(n, T, F)``."""
         index = np.asarray(index, dtype=np.int64)
-        out = np.empty((len(index), self.timesteps, self.num_features), dtype=np.float32)
-        steps = np.arange(self.timesteps, dtype=np.int64)
+        timesteps, width = self.timesteps, self.rows.shape[1]
+        rows = self.rows
+        if rows.flags.c_contiguous and len(rows) >= timesteps:
+            # row s of this view is the window starting at row s, as timesteps x width
+            # consecutive numbers: each window is copied as one run, not row by row
+            windows = np.lib.stride_tricks.as_strided(
+                rows, shape=(len(rows) - timesteps + 1, timesteps * width),
+                strides=(rows.strides[0], rows.strides[1]), writeable=False)
+            if self.columns is None:
+                return np.asarray(windows[self.starts[index]], dtype=np.float32).reshape(
+                    len(index), timesteps, width)
+        else:
+            windows = None
+        out = np.empty((len(index), timesteps, self.num_features), dtype=np.float32)
+        steps = np.arange(timesteps, dtype=np.int64)
         for lo in range(0, len(index), _GATHER_WINDOWS):
-            part = index[lo:lo + _GATHER_WINDOWS]
-            rows = self.rows[self.starts[part][:, None] + steps]
-            out[lo:lo + len(part)] = rows if self.columns is None else rows[..., self.columns]
+            starts = self.starts[index[lo:lo + _GATHER_WINDOWS]]
+            part = rows[starts[:, None] + steps] if windows is None else \
+                windows[starts].reshape(len(starts), timesteps, width)
+            out[lo:lo + len(starts)] = part if self.columns is None else part[..., self.columns]
         return out
 
     def _positions(self, key) -> np.ndarray:
