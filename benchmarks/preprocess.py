@@ -98,7 +98,7 @@ def run(raw_dir: Path, *, repeat: int) -> dict:
     from exermote_sgan.data.schema import EXERMOTE_CLASSES, EXERMOTE_FEATURES
     from exermote_sgan.data.windowing import cut_windows
 
-    config = PreprocessConfig()
+    config = PreprocessConfig().resolved()  # rows from the rate-following defaults
     files = find_csv_files([raw_dir])
     segments, names, rows_read = [], [], 0
     for session, path in enumerate(files):

@@ -96,20 +96,6 @@ def test_gathered_batches_equal_those_of_the_array_of_every_window_with_augmenta
     np.testing.assert_array_equal(in_order, scaled[unlabeled[::3]])
 
 
-def test_beyond_the_exact_limit_each_pass_is_a_seeded_permutation():
-    data = window_source.shuffled_positions(50, batch_size=8, seed=4, limit=10)
-    stream = np.concatenate([np.asarray(b) for b in data.take(25)])  # 200 = 4 passes
-    for k in range(4):
-        np.testing.assert_array_equal(stream[50 * k:50 * (k + 1)],
-                                      np.random.default_rng([4, k]).permutation(50))
-    again = window_source.shuffled_positions(50, batch_size=8, seed=4, limit=10)
-    np.testing.assert_array_equal(np.concatenate([np.asarray(b) for b in again.take(25)]),
-                                  stream)
-    exact = window_source.shuffled_positions(50, batch_size=8, seed=4)
-    first = np.concatenate([np.asarray(b) for b in exact.take(6)])
-    assert sorted(first.tolist()) == sorted(set(first.tolist()))  # one pass: no repeats
-
-
 def test_predictions_in_chunks_equal_one_predict_over_all_windows(monkeypatch):
     import keras
 

@@ -15,7 +15,10 @@ Layout, format version 2 (all written atomically):
   ``classes``, ``subjects`` int64, ``sessions`` int64 indexing ``session_names`` and
   ``end_index`` int64 (row of the session at which the window ends, inclusive); compressed;
 - attributes ``format_version`` (2), ``classes``, ``features``, ``timesteps``, ``stride``,
-  ``label_offset``, ``sample_rate_hz``, ``session_names``.
+  ``label_offset``, ``sample_rate_hz``, ``session_names``; optional ``rest_class`` (``""``: no
+  rest class; a file without it has ``Break`` as its rest class when ``Break`` is a class) and
+  ``reader`` (JSON of the reader settings preprocessing used, so a trained run reads the same
+  kind of file).
 
 Version 1 (files written before the row layout, with a ``windows`` dataset of every window's
 copy ``(N, timesteps, features)`` and no ``format_version``) is still read, into memory as it
@@ -24,6 +27,7 @@ always was; :func:`convert_windows` rewrites one in version 2.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -266,8 +270,19 @@ class WindowSet:
     label_offset: int = 20
     sample_rate_hz: float = 10.0
     session_names: tuple[str, ...] = field(default_factory=tuple)
+    #: the class between sets (pauses); None: no rest class, a set is a run of one label.
+    #: "auto": ``Break`` when it is a class, else None (files written before the option).
+    rest_class: str | None = "auto"
+    #: how the recordings were read (format, columns, rate...): see PreprocessConfig.reader
+    reader: dict | None = None
 
     def __post_init__(self):
+        if self.rest_class == "auto":
+            object.__setattr__(self, "rest_class",
+                               "Break" if "Break" in tuple(self.classes) else None)
+        if self.rest_class is not None and self.rest_class not in tuple(self.classes):
+            raise ValueError(f"WindowSet: rest class {self.rest_class!r} is not one of the "
+                             f"classes {', '.join(self.classes)}")
         n = len(self.windows)
         if self.windows.ndim != 3 or self.windows.shape[1:] != (self.timesteps, len(self.features)):
             raise ValueError(
@@ -378,7 +393,8 @@ class WindowsWriter:
     """
 
     def __init__(self, path, *, classes, features, timesteps: int, stride: int = 1,
-                 label_offset: int = 20, sample_rate_hz: float = 10.0, session_names=()):
+                 label_offset: int = 20, sample_rate_hz: float = 10.0, session_names=(),
+                 rest_class: str | None = None, reader: dict | None = None):
         self.path = Path(path)
         self.classes = tuple(classes)
         self.features = tuple(features)
@@ -387,6 +403,8 @@ class WindowsWriter:
         self.label_offset = int(label_offset)
         self.sample_rate_hz = float(sample_rate_hz)
         self.session_names = tuple(session_names)
+        self.rest_class = rest_class
+        self.reader = reader
         self.class_counts = np.zeros(len(self.classes), dtype=np.int64)
         self.subject_counts: dict[int, int] = {}
         self.session_counts: dict[int, int] = {}
@@ -456,6 +474,9 @@ class WindowsWriter:
             f.attrs["stride"] = self.stride
             f.attrs["label_offset"] = self.label_offset
             f.attrs["sample_rate_hz"] = self.sample_rate_hz
+            f.attrs["rest_class"] = self.rest_class or ""
+            if self.reader is not None:
+                f.attrs["reader"] = json.dumps(self.reader)
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -545,8 +566,8 @@ def save_windows(path, window_set: WindowSet) -> Path:
         else _segments_of_dense(ws)
     with WindowsWriter(path, classes=ws.classes, features=ws.features, timesteps=ws.timesteps,
                        stride=ws.stride, label_offset=ws.label_offset,
-                       sample_rate_hz=ws.sample_rate_hz,
-                       session_names=ws.session_names) as writer:
+                       sample_rate_hz=ws.sample_rate_hz, session_names=ws.session_names,
+                       rest_class=ws.rest_class, reader=ws.reader) as writer:
         for values, positions, starts in segments:
             writer.add_segment(values, starts=starts, labels=ws.labels[positions],
                                subject=ws.subjects[positions], session=ws.sessions[positions],
@@ -658,9 +679,18 @@ def load_windows(path) -> WindowSet:
                 windows = f["windows"][()].astype(np.float32, copy=False)
                 index = {n: f[n][()].astype(np.int64, copy=False) for n in _INDEX}
             attrs = {a: f.attrs[a] for a in _ATTRIBUTES}
+            rest = f.attrs.get("rest_class", "auto")
+            reader = f.attrs.get("reader")
     except OSError as exc:
         raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
     session_names = _strings(attrs["session_names"])
+    rest = _strings(rest)[0] or None
+    try:
+        reader = None if reader is None else json.loads(_strings(reader)[0])
+    except json.JSONDecodeError as exc:
+        raise ExermoteInputError(f"the 'reader' attribute is not JSON ({exc}); re-create the "
+                                 "file with 'exermote-sgan preprocess'", path=path) from None
+    _check_labels(index["labels"], _strings(attrs["classes"]), path)
     try:
         return WindowSet(
             windows=windows, **index,
@@ -671,9 +701,21 @@ def load_windows(path) -> WindowSet:
             label_offset=int(attrs["label_offset"]),
             sample_rate_hz=float(attrs["sample_rate_hz"]),
             session_names=() if session_names == ("",) else session_names,
+            rest_class=rest, reader=reader,
         )
     except ValueError as exc:
         raise ExermoteInputError(f"inconsistent windows file: {exc}", path=path) from None
+
+
+def _check_labels(labels: np.ndarray, classes: tuple[str, ...], path) -> None:
+    """Refuse label ids outside ``0 .. len(classes) - 1`` (a file edited or written elsewhere)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= len(classes)))
+    if len(bad):
+        i = int(bad[0])
+        raise ExermoteInputError(
+            f"window {i} has label {int(labels[i])}, but there are only {len(classes)} classes "
+            f"({', '.join(classes)}); re-create the windows file with 'exermote-sgan "
+            f"preprocess' (--classes names every label)", path=path, column="labels")
 
 
 def convert_windows(source, destination) -> Path:

@@ -8,19 +8,19 @@ tf.data asks for it, so only a few batches exist at any time.
 
 The batches are the same, number for number, as those of
 :func:`~exermote_sgan.training.datasets.baseline_dataset` and
-:func:`~exermote_sgan.training.datasets.sgan_dataset` on the scaled array: tf.data shuffles
-window *positions* with the same seed and buffer as it shuffled the windows (its order does not
-depend on what the elements hold), the scaling is the same float64 affine map applied per
-number, and augmentation maps the gathered batches exactly as before.
+:func:`~exermote_sgan.training.datasets.sgan_dataset` on the scaled array: both take the
+window positions of each batch from :func:`~exermote_sgan.training.datasets.index_batches`
+(a seeded permutation per pass, 12 bytes per window while it is drawn), the scaling is the same
+float64 affine map applied per number, and augmentation maps the gathered batch with the same
+key as before.  Only where a batch's windows come from differs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ScaledWindows", "fit_scaler_on_rows", "rows_are_finite", "gathered_batches",
-           "shuffled_positions", "EXACT_SHUFFLE_LIMIT",
-           "baseline_dataset", "sgan_dataset", "prediction_dataset"]
+__all__ = ["ScaledWindows", "fit_scaler_on_rows", "rows_are_finite", "baseline_dataset",
+           "sgan_dataset", "prediction_dataset"]
 
 
 class ScaledWindows:
@@ -75,45 +75,6 @@ def rows_are_finite(row_windows, *, block_rows: int = 1 << 20) -> bool:
     return all(np.all(np.isfinite(block)) for block in row_windows.iter_rows(block_rows=block_rows))
 
 
-#: up to this many windows, positions are shuffled by tf.data exactly as the windows were
-#: (same seed, same order); its shuffle buffer holds about 230 bytes per position, so beyond
-#: it a seeded NumPy permutation per pass (8 bytes per position) orders them instead
-EXACT_SHUFFLE_LIMIT = 1 << 20
-
-
-def shuffled_positions(n: int, *, batch_size: int, seed: int, limit: int | None = None):
-    """Endless batches of the positions ``0 .. n - 1``, reshuffled each pass, as tf.data.
-
-    Up to ``limit`` (default :data:`EXACT_SHUFFLE_LIMIT`) positions the order is that of
-    ``Dataset.shuffle(n, seed).repeat().batch(drop_remainder=True)``, the order in which
-    training always took its windows.  Beyond it, pass ``k`` takes the positions in the order
-    of ``numpy.random.default_rng([seed, k]).permutation(n)``: memory stays at 8 bytes per
-    position, the order is just as reproducible, but it is not tf.data's.  Batches run across
-    the end of a pass, as with ``repeat`` before ``batch``.
-    """
-    import tensorflow as tf
-
-    limit = EXACT_SHUFFLE_LIMIT if limit is None else int(limit)
-    if n <= limit:
-        return (tf.data.Dataset.from_tensor_slices(np.arange(n, dtype=np.int64))
-                .shuffle(n, seed=seed, reshuffle_each_iteration=True)
-                .repeat()
-                .batch(batch_size, drop_remainder=True))
-
-    def batches():
-        carry, epoch = np.zeros(0, dtype=np.int64), 0
-        while True:
-            order = np.concatenate([carry, np.random.default_rng([seed, epoch]).permutation(n)])
-            epoch += 1
-            full = len(order) - len(order) % batch_size
-            for lo in range(0, full, batch_size):
-                yield order[lo:lo + batch_size]
-            carry = order[full:]
-
-    return tf.data.Dataset.from_generator(
-        batches, output_signature=tf.TensorSpec((batch_size,), tf.int64))
-
-
 def _gather_map(scaled: ScaledWindows, index: np.ndarray):
     """A tf.data map from a batch of positions into ``index`` to the scaled windows."""
     import tensorflow as tf
@@ -134,51 +95,63 @@ def _gather_map(scaled: ScaledWindows, index: np.ndarray):
     return windows
 
 
-def gathered_batches(scaled: ScaledWindows, index, *, batch_size: int, seed: int, extras=()):
-    """Endless shuffled batches ``(windows, *extras)`` of the windows ``index``.
-
-    The positions ``0 .. len(index) - 1`` are shuffled and batched by
-    :func:`shuffled_positions` (up to a million windows exactly as
-    :func:`~exermote_sgan.training.datasets.baseline_dataset` shuffles the windows themselves);
-    each batch of positions then becomes the gathered, scaled
-    windows and the matching entries of each array in ``extras`` (labels, weights).
-    """
+def _gather_constants(arrays):
+    """``gather(positions) -> tuple of batches`` of small per-window arrays (labels, weights)."""
     import tensorflow as tf
 
-    windows = _gather_map(scaled, index)
-    extras = tuple(tf.constant(e) for e in extras)
-    data = shuffled_positions(len(index), batch_size=batch_size, seed=seed)
-    if not extras:
-        return data.map(windows)
-    return data.map(lambda p: (windows(p),) + tuple(tf.gather(e, p) for e in extras))
+    constants = tuple(tf.constant(a) for a in arrays)
+    return lambda positions: tuple(tf.gather(c, positions) for c in constants)
 
 
 def baseline_dataset(scaled: ScaledWindows, index, labels, weights, *, batch_size: int,
-                     seed: int, augment=None):
-    """:func:`~exermote_sgan.training.datasets.baseline_dataset` of ``scaled[index]``."""
+                     seed: int, augment=None, start_step: int = 0):
+    """:func:`~exermote_sgan.training.datasets.baseline_dataset` of ``scaled[index]``, gathered.
+
+    The batches of positions are :func:`~exermote_sgan.training.datasets.index_batches` (the
+    same order, augmentation keys and ``start_step`` as the array path); each batch's windows
+    are then gathered from the rows and scaled.
+    """
     import tensorflow as tf
 
-    data = gathered_batches(scaled, index, batch_size=batch_size, seed=seed,
-                            extras=(np.asarray(labels, np.int32), np.asarray(weights, np.float32)))
-    if augment is not None:
-        data = data.map(lambda x, y, w: (augment(x), y, w))
-    return data.prefetch(tf.data.AUTOTUNE)
+    from .datasets import index_batches
+
+    windows = _gather_map(scaled, index)
+    extras = _gather_constants((np.asarray(labels, np.int32), np.asarray(weights, np.float32)))
+
+    def batch(step, positions):
+        x = windows(positions)
+        y, w = extras(positions)
+        return (x if augment is None else augment(x, 2 * step)), y, w
+
+    return (index_batches(len(index), batch_size=batch_size, seed=seed, start_step=start_step)
+            .map(batch).prefetch(tf.data.AUTOTUNE))
 
 
 def sgan_dataset(scaled: ScaledWindows, labeled_index, labels, weights, unlabeled_index, *,
-                 batch_size: int, seed: int, augment=None):
+                 batch_size: int, seed: int, augment=None, start_step: int = 0):
     """:func:`~exermote_sgan.training.datasets.sgan_dataset` of ``scaled[labeled_index]`` and
-    ``scaled[unlabeled_index]``."""
+    ``scaled[unlabeled_index]``, gathered batch by batch."""
     import tensorflow as tf
 
-    labeled = gathered_batches(scaled, labeled_index, batch_size=batch_size, seed=seed,
-                               extras=(np.asarray(labels, np.int32),
-                                       np.asarray(weights, np.float32)))
-    unlabeled = gathered_batches(scaled, unlabeled_index, batch_size=batch_size, seed=seed + 1)
-    if augment is not None:
-        labeled = labeled.map(lambda x, y, w: (augment(x), y, w))
-        unlabeled = unlabeled.map(augment)
-    return tf.data.Dataset.zip(labeled, unlabeled).prefetch(tf.data.AUTOTUNE)
+    from .datasets import index_batches
+
+    labeled = _gather_map(scaled, labeled_index)
+    unlabeled = _gather_map(scaled, unlabeled_index)
+    extras = _gather_constants((np.asarray(labels, np.int32), np.asarray(weights, np.float32)))
+
+    def batch(labeled_batch, unlabeled_batch):
+        (step, lab_pos), (_, unl_pos) = labeled_batch, unlabeled_batch
+        x, u = labeled(lab_pos), unlabeled(unl_pos)
+        y, w = extras(lab_pos)
+        if augment is not None:
+            x, u = augment(x, 2 * step), augment(u, 2 * step + 1)
+        return (x, y, w), u
+
+    return tf.data.Dataset.zip(
+        index_batches(len(labeled_index), batch_size=batch_size, seed=seed,
+                      start_step=start_step),
+        index_batches(len(unlabeled_index), batch_size=batch_size, seed=seed + 1,
+                      start_step=start_step)).map(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def prediction_dataset(scaled: ScaledWindows, index, *, batch_size: int):
