@@ -38,7 +38,7 @@ from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, i
                       replace_directory)
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets
+from . import datasets, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
 
@@ -432,7 +432,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
-    if not np.all(np.isfinite(window_set.windows)):
+    if not window_source.rows_are_finite(window_set.row_windows):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
     window_set = window_set.select_features(training_features(config, window_set.features),
@@ -455,7 +455,9 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     from ..runs import Preprocessing, save_run
 
     _set_determinism(config.seed)
-    scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
+    # fitted on the rows of the training windows, streamed: no window is gathered
+    scaler = window_source.fit_scaler_on_rows(MinMaxScaler(feature_range=(0.0, 1.0)),
+                                              window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
     trained = build_models(config, timesteps=window_set.timesteps,
@@ -463,7 +465,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                            feature_range=scaler.feature_range,
                            class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
-    scaled = scaler.transform(window_set.windows)
+    scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
 
     class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
     weights = class_weights[labels[labeled_idx]]
@@ -474,6 +476,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                      seed=config.seed),
         datasets.rotation_augmenter(scaler.scale_, scaler.offset_, window_set.features,
                                     max_degrees=rotation, seed=config.seed + 1))
+
     from .backup import (BestWeights, EpochSeeds, HistoryFile, ResumableEarlyStopping,
                          TrainingBackup, restore_weights)
 
@@ -498,25 +501,28 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
         backup.restore(restored)
         start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
     elif config.model == "sgan" and config.warm_start_epochs:
-        _warm_start(trained, config, datasets.baseline_dataset(
-            scaled[labeled_idx], labels[labeled_idx], weights, batch_size=config.batch_size,
+        _warm_start(trained, config, window_source.baseline_dataset(
+            scaled, labeled_idx, labels[labeled_idx], weights, batch_size=config.batch_size,
             seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
 
     # the input streams start at the first step of the first epoch still to train
     if config.model == "baseline":
-        data = datasets.baseline_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                         batch_size=config.batch_size, seed=config.seed,
-                                         augment=augment, start_step=start_epoch * steps)
+        data = window_source.baseline_dataset(scaled, labeled_idx, labels[labeled_idx],
+                                              weights, batch_size=config.batch_size,
+                                              seed=config.seed, augment=augment,
+                                              start_step=start_epoch * steps)
     else:
-        data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                     scaled[np.concatenate([fit_idx, adapt_idx])],
-                                     batch_size=config.batch_size, seed=config.seed,
-                                     augment=augment, start_step=start_epoch * steps)
+        data = window_source.sgan_dataset(scaled, labeled_idx, labels[labeled_idx], weights,
+                                          np.concatenate([fit_idx, adapt_idx]),
+                                          batch_size=config.batch_size, seed=config.seed,
+                                          augment=augment, start_step=start_epoch * steps)
 
     # order matters: the backup, last of the package's own, records what the others did
     own_callbacks = [
         EpochSeeds(config.seed),
-        _validation_callback(scaled[val_idx], labels[val_idx], num_classes, model=config.model,
+        _validation_callback(window_source.prediction_dataset(
+                                 scaled, val_idx, batch_size=max(config.batch_size, 256)),
+                             labels[val_idx], num_classes, model=config.model,
                              batch_size=config.batch_size),
         best, early_stopping, history_file, backup,
     ]
