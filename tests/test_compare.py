@@ -148,7 +148,7 @@ def test_every_fraction_seed_and_model_is_trained_and_reported(windows_path, tmp
             config.model, config.labeled_fraction, config.seed)
         assert not config.resume
 
-    on_disk = pd.read_csv(tmp_path / "out" / "results.csv")
+    on_disk = compare_module.read_results(tmp_path / "out" / "results.csv")
     assert list(on_disk.columns) == list(compare_module.RESULT_COLUMNS)
     pd.testing.assert_frame_equal(on_disk, results, check_dtype=False)
     for row in results.itertuples():
