@@ -175,13 +175,38 @@ def _finished(run_dir: Path) -> bool:
     return finished(run_dir)
 
 
+def _settings_options(train_options: dict) -> dict:
+    """The training options that set something: those that differ from the defaults, so a
+    comparison continued from the command line (which passes every default) matches one
+    started from Python (which passes only what it changes)."""
+    from dataclasses import MISSING, fields
+
+    from .config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    chosen = {k: v for k, v in train_options.items()
+              if k != "verbose" and not (k in defaults and _same(v, defaults[k]))}
+    return json.loads(json.dumps(chosen, default=str))
+
+
+def _same(value, default) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    return type(value) is type(default) and value == default or (
+        value is None and default is None)
+
+
 def _check_settings(out_dir: Path, settings: dict) -> None:
     """Refuse to mix finished runs of different settings in one output directory."""
     path = out_dir / SETTINGS_FILE
     runs_dir = out_dir / "runs"
-    finished = runs_dir.is_dir() and any(_finished(d) for d in runs_dir.iterdir() if d.is_dir())
+    # runs/<run>/ for one fold, runs/test<N>/<run>/ when each subject is held out in turn
+    finished = runs_dir.is_dir() and any(_finished(split.parent)
+                                         for split in runs_dir.rglob(SPLIT_FILE))
     if path.is_file() and finished:
         previous = _read_json(path)
+        if isinstance(previous.get("train_options"), dict):  # as written by older versions
+            previous["train_options"] = _settings_options(previous["train_options"])
         changed = sorted(k for k in set(previous) | set(settings)
                          if previous.get(k) != settings.get(k))
         if changed:
@@ -239,9 +264,7 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
     _check_settings(out_dir, {"windows_path": str(Path(windows_path).resolve()),
                               **held_out,
                               "epochs": None if epochs is None else int(epochs),
-                              "train_options": json.loads(json.dumps(
-                                  {k: v for k, v in train_options.items() if k != "verbose"},
-                                  default=str))})
+                              "train_options": _settings_options(train_options)})
     runs_dir = ensure_writable_dir(out_dir / "runs")
 
     def directory(fold):

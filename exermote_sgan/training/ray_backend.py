@@ -102,8 +102,12 @@ def _init(ray, options: RayOptions) -> bool:
 
 
 def _reason(exc) -> str:
-    text = str(getattr(exc, "cause", None) or exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    """One line: the exception the task raised (its type and message), or Ray's own error."""
+    cause = getattr(exc, "cause", None)
+    shown = cause if isinstance(cause, BaseException) else exc
+    text = str(shown).strip().splitlines()
+    message = text[-1] if text else ""
+    return f"{type(shown).__name__}: {message}" if message else type(shown).__name__
 
 
 def run_tasks(function, jobs, *, options: RayOptions, on_result=None, progress=None):
@@ -146,7 +150,7 @@ def run_tasks(function, jobs, *, options: RayOptions, on_result=None, progress=N
                         job, _reason(exc),
                         cause if isinstance(cause, ExermoteInputError) else None))
                 except ray.exceptions.RayError as exc:  # worker or node lost, retries spent
-                    failures.append(TaskFailure(job, f"{type(exc).__name__}: {_reason(exc)}"))
+                    failures.append(TaskFailure(job, _reason(exc)))
                 else:
                     if on_result is not None:
                         on_result(job, value)

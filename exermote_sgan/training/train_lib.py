@@ -32,7 +32,7 @@ import numpy as np
 from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets
+from . import datasets, distribute
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
 
@@ -342,6 +342,9 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     interrupt training).
     """
     config.validate()
+    # before TensorFlow runs anything: a multi-worker strategy must be made first
+    strategy = distribute.make_strategy(config)
+    config = distribute.for_this_worker(config, strategy)
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
@@ -371,10 +374,12 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
     labels = window_set.labels
     num_classes = window_set.num_classes
-    trained = build_models(config, timesteps=window_set.timesteps,
-                           features=len(window_set.features), num_classes=num_classes,
-                           feature_range=scaler.feature_range,
-                           class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
+    with distribute.strategy_scope(strategy):  # variables mirrored on every replica
+        trained = build_models(config, timesteps=window_set.timesteps,
+                               features=len(window_set.features), num_classes=num_classes,
+                               feature_range=scaler.feature_range,
+                               class_prior=np.bincount(labels[labeled_idx],
+                                                       minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the run directory changes
     scaled = scaler.transform(window_set.windows)
 
@@ -423,6 +428,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     else:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
+    distribute.prepare_fit(trained, data, strategy)
     trained.fit(data, epochs=config.resolved_epochs, steps_per_epoch=steps,
                 callbacks=own_callbacks + list(callbacks), verbose=config.verbose,
                 shuffle=False)
