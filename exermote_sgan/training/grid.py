@@ -146,7 +146,11 @@ def _run_on_ray(todo, ray_options, on_finished, bar):
         if on_finished is not None:
             on_finished(run)
 
-    failures = run_tasks(_ray_task, todo, options=ray_options, on_result=done, progress=bar)
+    # longest first: an SGAN step costs 3-4 baseline steps, so starting the SGAN runs first
+    # keeps a lone SGAN run from trailing at the end of the grid (the results keep the plan's
+    # order whatever the order the runs finish in)
+    queue = sorted(todo, key=lambda run: run.model != "sgan")
+    failures = run_tasks(_ray_task, queue, options=ray_options, on_result=done, progress=bar)
     if failures:
         if all(f.input_error is not None for f in failures):
             raise failures[0].input_error
