@@ -133,9 +133,9 @@ def test_two_workers_on_localhost_match_one(tmp_path):
                                 stderr=subprocess.PIPE, text=True,
                                 env={**env, "TF_CONFIG": _tf_config(ports, index)})
 
-    ports = _free_ports(2)
-    workers = [start(tmp_path / "two", ports, i) for i in (0, 1)]
-    single = start(tmp_path / "one", _free_ports(1), 0)
+    ports = _free_ports(3)  # distinct: gRPC servers share a reused port (SO_REUSEPORT)
+    workers = [start(tmp_path / "two", ports[:2], i) for i in (0, 1)]
+    single = start(tmp_path / "one", ports[2:], 0)
     for process in workers + [single]:
         try:
             _, err = process.communicate(timeout=500)
