@@ -160,3 +160,28 @@ def test_two_workers_on_localhost_match_one(tmp_path):
     moved = np.abs(np.subtract(m2["confusion_matrix"], m1["confusion_matrix"])).sum()
     assert moved <= 2
     assert abs(m2["accuracy"] - m1["accuracy"]) <= 1.0 / m1["n_windows"] + 1e-9
+
+
+@pytest.mark.slow
+def test_mirrored_trains_on_the_devices_of_this_machine(tmp_path):
+    """Without GPUs MirroredStrategy holds one replica (the CPU); the run is a complete one."""
+    from test_compare import _window_set
+
+    from exermote_sgan.data.windows_file import WindowSet, save_windows
+    from exermote_sgan.training import train_lib
+
+    ws = _window_set(per_class=3)
+    long = WindowSet(windows=np.repeat(ws.windows, 5, axis=1), labels=ws.labels,
+                     subjects=ws.subjects, sessions=ws.sessions, end_index=ws.end_index + 32,
+                     classes=ws.classes, features=ws.features, timesteps=40,
+                     session_names=ws.session_names)
+    windows = save_windows(tmp_path / "windows.h5", long)
+    config = TrainConfig(windows_path=windows, model="baseline", out_dir=tmp_path / "run",
+                         test_subjects=(3,), epochs=1, steps_per_epoch=2, batch_size=16,
+                         conv_filters=4, lstm_units=4, labeled_unit="windows", verbose=0,
+                         distribute="mirrored")
+    result = train_lib.train(config)
+    assert result.metrics["n_windows"] == 24 and 0.0 <= result.metrics["accuracy"] <= 1.0
+    assert (tmp_path / "run" / "classifier.keras").is_file()
+    saved = json.loads((tmp_path / "run" / "checkpoints" / "train_config.json").read_text())
+    assert saved["distribute"] == "mirrored"
