@@ -146,9 +146,9 @@ def test_two_workers_on_localhost_match_one(tmp_path):
         assert process.returncode == 0, err[-3000:]
 
     two, one = tmp_path / "two", tmp_path / "one"
-    # the chief wrote the run directory; worker 1 its own copy beneath it
+    # the chief wrote the run directory; worker 1 its own copy beside it
     assert (two / "classifier.keras").is_file()
-    assert (two / "workers" / "worker-1" / "history.csv").is_file()
+    assert (tmp_path / "two.worker-1" / "history.csv").is_file()
     h2, h1 = pd.read_csv(two / "history.csv"), pd.read_csv(one / "history.csv")
     assert len(h2) == len(h1) == 2
     for column in ("loss", "val_loss"):

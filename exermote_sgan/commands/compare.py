@@ -8,7 +8,7 @@ import sys
 
 from ..training.config import LABELED_UNITS, MODELS
 from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
-                    parse_rotation)
+                    parse_rotation, show_package_warnings)
 
 __all__ = ["add_parser", "run"]
 
@@ -125,27 +125,34 @@ def run(args) -> int:
     backend, ray_options = backend_options(args)  # before TensorFlow is imported
     import tensorflow as tf
 
-    from ..training.compare import compare, format_summary
+    from ..training.compare import format_summary
     from ..training.grid import GridFailed
 
     # evaluating a fresh model per run makes TensorFlow warn about retracing; keep the
     # progress bar readable
     tf.get_logger().setLevel(logging.ERROR)
-    leave_out = args.leave_each_subject_out
-    train_options = {"labeled_unit": args.labeled_unit, "batch_size": args.batch_size,
-                     "verbose": 0, "augment_rotation": args.augment_rotation,
-                     "features": args.features, "steps_per_epoch": args.steps_per_epoch,
-                     **{name: getattr(args, name) for name in NETWORK_OPTIONS}}
     try:
-        results = compare(
-            args.windows, test_subjects=args.test_subjects,
-            leave_each_subject_out=None if leave_out is None else (leave_out or True),
-            labeled_fractions=args.labeled_fractions, seeds=args.seeds, out_dir=args.out,
-            models=tuple(args.models), epochs=args.epochs, train_options=train_options,
-            progress=True, backend=backend, ray_options=ray_options)
+        with show_package_warnings("compare"):  # e.g. a labeled fraction far from the one asked
+            results = _compare(args, backend, ray_options)
     except GridFailed as exc:
         print(f"exermote-sgan compare: {exc}", file=sys.stderr)
         return 1
     print(format_summary(results))
     print(f"results, summary and plots written to {args.out}")
     return 0
+
+
+def _compare(args, backend, ray_options):
+    from ..training.compare import compare
+
+    leave_out = args.leave_each_subject_out
+    train_options = {"labeled_unit": args.labeled_unit, "batch_size": args.batch_size,
+                     "verbose": 0, "augment_rotation": args.augment_rotation,
+                     "features": args.features, "steps_per_epoch": args.steps_per_epoch,
+                     **{name: getattr(args, name) for name in NETWORK_OPTIONS}}
+    return compare(
+        args.windows, test_subjects=args.test_subjects,
+        leave_each_subject_out=None if leave_out is None else (leave_out or True),
+        labeled_fractions=args.labeled_fractions, seeds=args.seeds, out_dir=args.out,
+        models=tuple(args.models), epochs=args.epochs, train_options=train_options,
+        progress=True, backend=backend, ray_options=ray_options)

@@ -9,7 +9,7 @@
     :class:`tf.distribute.MultiWorkerMirroredStrategy` across processes or machines, each
     started with the same command and its own ``TF_CONFIG`` (the cluster's ``worker``
     addresses and this process's ``task`` index).  Worker 0 (or the ``chief``) writes the run
-    directory; every other worker writes its own copy to ``RUN_DIR/workers/<type>-<index>``
+    directory; every other worker writes its own copy to ``RUN_DIR.<type>-<index>`` beside it
     on its machine, where its backups let ``--resume`` continue all workers together.
 
 ``--batch-size`` stays the *global* batch: each of the ``R`` replicas gets ``batch_size / R``
@@ -131,7 +131,7 @@ def per_replica_batch(batch_size: int, replicas: int) -> int:
 
 
 def for_this_worker(config, strategy):
-    """``config`` for this process: a non-chief worker writes to ``RUN_DIR/workers/...``.
+    """``config`` for this process: a non-chief worker writes to ``RUN_DIR.worker-<i>``.
 
     Checks that the global batch splits over the strategy's replicas.
     """
@@ -143,9 +143,11 @@ def for_this_worker(config, strategy):
     import dataclasses
     from pathlib import Path
 
+    # beside the run directory, not in it: the chief replaces RUN_DIR whole when it finishes
     task = read_tf_config()["task"]
+    out_dir = Path(config.out_dir)
     return dataclasses.replace(
-        config, out_dir=Path(config.out_dir) / "workers" / f"{task['type']}-{task['index']}")
+        config, out_dir=out_dir.with_name(f"{out_dir.name}.{task['type']}-{task['index']}"))
 
 
 def prepare_fit(model, dataset, strategy) -> None:

@@ -4,7 +4,7 @@
 held-out subjects); this module runs it.  Every run is a :class:`GridRun`: everything
 :func:`~exermote_sgan.training.train_lib.train` needs, with its own run directory.  A run whose
 ``metrics.json`` and ``split.json`` exist is finished and never trained again; a run
-interrupted during training continues from its last epoch (``BackupAndRestore``), so a grid
+interrupted during training continues from its last completed epoch, so a grid
 that was stopped, or whose machine died, resumes where it was on either backend.
 
 ``serial`` trains in this process, one run at a time (an error stops the grid, as before).
@@ -71,9 +71,7 @@ def train_run(run: GridRun) -> str:
     """
     from . import train_lib
 
-    checkpoints = Path(run.run_dir) / train_lib.CHECKPOINTS_DIR
-    interrupted = ((checkpoints / train_lib.BACKUP_DIR / "training_metadata.json").is_file()
-                   and (checkpoints / train_lib.CONFIG_FILE).is_file())
+    interrupted = train_lib.can_resume(run.run_dir)
     config = train_lib.TrainConfig(
         windows_path=Path(run.windows_path), model=run.model, out_dir=Path(run.run_dir),
         test_subjects=tuple(run.test_subjects), labeled_fraction=float(run.labeled_fraction),
