@@ -136,7 +136,7 @@ def test_a_run_with_bad_input_stops_only_itself(local_ray, long_windows, tmp_pat
     blocked = out / "runs" / "test2" / run_name("baseline", 0.5, 0)
     blocked.parent.mkdir(parents=True)
     blocked.write_text("in the way")
-    with pytest.raises(ExermoteInputError, match="cannot create output directory"):
+    with pytest.raises(ExermoteInputError, match="is a file; choose a folder"):
         compare(long_windows, leave_each_subject_out=[2, 3], labeled_fractions=[0.5],
                 seeds=[0], epochs=1, models=["baseline"],
                 train_options={**TINY, "steps_per_epoch": 1}, out_dir=out, backend="ray",
