@@ -222,6 +222,33 @@ def config_from_args(args):
         adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
 
 
+def training_summary(model: str, result) -> str:
+    """What a run trained on and which epoch it kept, in two lines.
+
+    The baseline reads the labeled windows only; the SGAN's unlabeled stream is every
+    training window with its label hidden (plus any adaptation sessions), not only the
+    windows that were never labeled.
+    """
+    from ..training.progress import selected_epoch
+
+    split = result.split or {}
+    if model == "baseline":
+        data = f"{result.n_labeled} labeled windows"
+    else:
+        stream = int(split.get("n_training", 0)) + int(split.get("n_adaptation", 0))
+        data = (f"{result.n_labeled} labeled windows, with {stream} unlabeled ones (every "
+                f"training window, label hidden; {result.n_unlabeled} never labeled")
+        if split.get("n_adaptation"):
+            data += f"; {split['n_adaptation']} from the adaptation sessions"
+        data += ")"
+    lines = [f"trained {model} on {data}; run directory: {result.run_dir}"]
+    kept = selected_epoch(result.history)
+    if kept is not None:
+        lines.append(f"kept epoch {kept[0]} of {len(result.history)} (the best validation "
+                     f"macro-F1, {kept[1]:.3f}): classifier.keras holds its weights")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from ..training.evaluation import format_metrics_table
     from ..training.train_lib import train
@@ -229,8 +256,7 @@ def run(args) -> int:
     config = config_from_args(args)
     config.validate()  # before TensorFlow is imported or anything is read
     result = train(config)
-    print(f"trained {config.model} on {result.n_labeled} labeled + {result.n_unlabeled} "
-          f"unlabeled windows; run directory: {result.run_dir}")
+    print(training_summary(config.model, result))
     rotation = (f"rotated by up to {result.augment_rotation:g} degrees"
                 if result.augment_rotation else "no rotation augmentation")
     print(f"features ({len(result.features)}): {', '.join(result.features)}; {rotation}")

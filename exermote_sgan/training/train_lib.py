@@ -35,6 +35,7 @@ from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
 from . import datasets
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
+from .progress import keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
@@ -424,8 +425,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
     trained.fit(data, epochs=config.resolved_epochs, steps_per_epoch=steps,
-                callbacks=own_callbacks + list(callbacks), verbose=config.verbose,
-                shuffle=False)
+                callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
+                verbose=keras_verbose(config.verbose), shuffle=False)
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
@@ -480,4 +481,5 @@ def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scal
                 real_by_class[name] = scaled[rng.choice(members, min(4, len(members)),
                                                         replace=False)]
         plot_generated_vs_real(real_by_class, trained.generate(4, seed=config.seed),
-                               window_set.features, plots / "generated_vs_real.png")
+                               window_set.features, plots / "generated_vs_real.png",
+                               sample_rate_hz=window_set.sample_rate_hz)
