@@ -79,23 +79,32 @@ def is_noise(line: bytes) -> bool:
                                for source, text in FD_NOISE)
 
 
-def _could_become_noise(fragment: bytes) -> bool:
-    """Whether an unfinished line may still turn out to be noise (so it is held back)."""
-    if re.match(rb"^[IWEF]\d{0,4}( [\d:.]*(\s+\d*( \S*)?)?)?$", fragment) or \
-            _CPP_LINE.match(fragment):
+_CPP_ANYWHERE = re.compile(rb"[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] ")
+_CPP_PARTIAL = re.compile(rb"^[IWEF]\d{0,4}( [\d:.]*(\s+\d*( \S*)?)?)?$")
+
+
+def _could_become_noise(fragment: bytes, *, at_line_start: bool = True) -> bool:
+    """Whether an unfinished piece of output may still turn out to be noise (so it is held
+    back until its line ends)."""
+    if _CPP_PARTIAL.match(fragment) or _CPP_LINE.match(fragment):
         return True
-    return any(plain.startswith(fragment) or fragment.startswith(plain)
-               for plain in _PLAIN_NOISE)
+    return at_line_start and any(plain.startswith(fragment) or fragment.startswith(plain)
+                                 for plain in _PLAIN_NOISE)
 
 
 class _Pump:
     """Reads the pipe now behind file descriptor 2 and writes all but the noise to the real
-    stderr."""
+    stderr.
+
+    A C++ log line may also start in the middle of a line, right after a progress bar that
+    redraws itself with a carriage return and never ends its line: such a noise line is cut out and the
+    bar kept.  Output that cannot be the start of noise is passed on at once.
+    """
 
     def __init__(self, read_fd: int, out_fd: int):
         self.read_fd, self.out_fd = read_fd, out_fd
-        self.pending = b""        # the start of a line held back: it may be noise
-        self.passing = False      # the current line's start was already passed on
+        self.pending = b""          # output held back: it may be the start of noise
+        self.at_line_start = True   # whether ``pending`` (or what comes next) starts a line
 
     def _write(self, data: bytes) -> None:
         while data:
@@ -105,28 +114,40 @@ class _Pump:
                 return
             data = data[written:]
 
+    def _clean(self, line: bytes, at_line_start: bool) -> bytes:
+        if at_line_start and is_noise(line):
+            return b""
+        for match in _CPP_ANYWHERE.finditer(line):
+            if is_noise(line[match.start():]):
+                return line[:match.start()]
+        return line
+
+    def _hold_from(self, tail: bytes) -> int:
+        if _could_become_noise(tail, at_line_start=self.at_line_start):
+            return 0
+        for i in range(1, len(tail)):
+            if tail[i] in b"IWEF" and _could_become_noise(tail[i:], at_line_start=False):
+                return i
+        return len(tail)
+
     def feed(self, chunk: bytes) -> None:
         data = self.pending + chunk
         self.pending = b""
         out = []
-        while data:
+        while True:
             end = data.find(b"\n")
-            if self.passing:  # the rest of a line already being passed on
-                piece, data = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
-                out.append(piece)
-                self.passing = end < 0
-                continue
             if end < 0:
-                if _could_become_noise(data):
-                    self.pending = data
-                else:
-                    out.append(data)
-                    self.passing = True
                 break
             line, data = data[:end + 1], data[end + 1:]
-            if not is_noise(line):
-                out.append(line)
-        if out:
+            out.append(self._clean(line, self.at_line_start))
+            self.at_line_start = True
+        if data:
+            keep = self._hold_from(data)
+            out.append(data[:keep])
+            self.pending = data[keep:]
+            if keep:
+                self.at_line_start = False
+        if any(out):
             self._write(b"".join(out))
 
     def run(self) -> None:

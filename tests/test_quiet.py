@@ -124,3 +124,14 @@ def test_tensorflow_and_coremltools_imports_are_quiet_but_real_warnings_show():
                           capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={**env, _quiet.ENV_VERBOSE: "1"})
     assert "oneDNN" in loud.stderr
+
+
+def test_noise_after_a_progress_bar_that_never_ends_its_line_is_cut_out():
+    bar = b"\rRunning TensorFlow Graph Passes:   0%|          | 0/6"
+    noise = (b"I0000 00:00:1795997852.663956   20935 mlir_graph_optimization_pass.cc:437] "
+             b"MLIR V1 optimization pass is not enabled\n")
+    after = b"\rRunning TensorFlow Graph Passes: 100%|##########| 6/6\n"
+    stream = bar + noise + after
+    for size in (1, 5, 64, len(stream)):
+        chunks = [stream[i:i + size] for i in range(0, len(stream), size)]
+        assert _pumped(chunks) == bar + after

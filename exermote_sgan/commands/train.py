@@ -7,6 +7,7 @@ A thin flag parser: it builds a :class:`~exermote_sgan.training.config.TrainConf
 from __future__ import annotations
 
 import argparse
+import sys
 import dataclasses
 from pathlib import Path
 
@@ -161,8 +162,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"generator noise size (default: {d['noise_dim']})")
     tuning.add_argument("--generator-architecture", choices=GENERATOR_ARCHITECTURES,
                         default=d["generator_architecture"],
-                        help="conv: small convolutional generator (fast); lstm: the original "
-                             "Exermote LSTM generator (about 10x slower per step on CPU) "
+                        help="conv: small convolutional generator (an SGAN step costs "
+                             "3.4-3.9x a baseline step); lstm: the original Exermote LSTM "
+                             "generator (15x; benchmarks/train_step.py) "
                              f"(default: {d['generator_architecture']})")
     tuning.add_argument("--generator-filters", type=int, nargs=2,
                         default=list(d["generator_filters"]), metavar=("N1", "N2"),
@@ -255,6 +257,9 @@ def run(args) -> int:
 
     config = config_from_args(args)
     config.validate()  # before TensorFlow is imported or anything is read
+    if config.verbose:  # TensorFlow takes seconds to load: say so rather than stay silent
+        print(f"training {config.model} into {config.out_dir}: loading TensorFlow and "
+              f"{config.windows_path}...", file=sys.stderr, flush=True)
     result = train(config)
     print(training_summary(config.model, result))
     rotation = (f"rotated by up to {result.augment_rotation:g} degrees"
