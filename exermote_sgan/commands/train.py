@@ -7,8 +7,8 @@ A thin flag parser: it builds a :class:`~exermote_sgan.training.config.TrainConf
 from __future__ import annotations
 
 import argparse
-import sys
 import dataclasses
+import sys
 from pathlib import Path
 
 from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
