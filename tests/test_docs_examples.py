@@ -80,11 +80,11 @@ def _scratch(tmp_path: Path) -> tuple[Path, dict]:
         (tmp_path / "shared").symlink_to(shared.resolve())
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
-    (bin_dir / "python3").symlink_to(sys.executable)
-    cli = bin_dir / "exermote-sgan"
-    cli.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m exermote_sgan "$@"\n')
-    cli.chmod(0o755)
+    # scripts, not symlinks: a symlinked venv interpreter would not find its venv
+    for name, command in (("python", ""), ("python3", ""), ("exermote-sgan", " -m exermote_sgan")):
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}"{command} "$@"\n')
+        shim.chmod(0o755)
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
