@@ -107,8 +107,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seed of the splits, the labeled selection, the initial weights "
                              f"and the noise; same seed, same result (default: {d['seed']})")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted training in RUN_DIR from its last "
-                             "completed epoch (same settings required)")
+                        help="continue an interrupted training of RUN_DIR (kept in "
+                             "RUN_DIR.partial until it completes) from its last completed "
+                             "epoch, with the result an unbroken training would have given "
+                             "(same settings required; --epochs and --patience may change)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
 
     add_network_arguments(parser)
@@ -251,6 +253,33 @@ def training_summary(model: str, result) -> str:
     return "\n".join(lines)
 
 
+def show_package_warnings(command: str):
+    """A context in which the package's warnings print as ``exermote-sgan COMMAND: warning:
+    ...`` (one line on stderr) and other warnings as Python shows them."""
+    import contextlib
+    import sys
+    import warnings
+
+    from ..training.train_lib import LabeledFractionWarning
+
+    @contextlib.contextmanager
+    def showing():
+        with warnings.catch_warnings():
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, LabeledFractionWarning):
+                    print(f"exermote-sgan {command}: warning: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            warnings.simplefilter("default", LabeledFractionWarning)  # shown, whatever -W says
+            yield
+
+    return showing()
+
+
 def run(args) -> int:
     from ..training.evaluation import format_metrics_table
     from ..training.train_lib import train
@@ -260,7 +289,8 @@ def run(args) -> int:
     if config.verbose:  # TensorFlow takes seconds to load: say so rather than stay silent
         print(f"training {config.model} into {config.out_dir}: loading TensorFlow and "
               f"{config.windows_path}...", file=sys.stderr, flush=True)
-    result = train(config)
+    with show_package_warnings("train"):
+        result = train(config)
     print(training_summary(config.model, result))
     rotation = (f"rotated by up to {result.augment_rotation:g} degrees"
                 if result.augment_rotation else "no rotation augmentation")
