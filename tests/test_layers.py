@@ -21,8 +21,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "exermote_sgan"
 LAYERS = ("data", "models", "training", "export", "inference")
 BASE = ("errors", "atomic", "_quiet", "__version__")
 HEAVY = ("tensorflow", "keras", "coremltools")
-# modules that subclass Keras classes, so import Keras when they are imported
-HEAVY_AT_MODULE_LEVEL = {"models.networks", "training.losses", "training.sgan"}
+# modules that subclass Keras classes (models, losses, callbacks), so import Keras when
+# they are imported
+HEAVY_AT_MODULE_LEVEL = {"models.networks", "training.losses", "training.sgan",
+                         "training.backup"}
 
 
 def allowed(unit: str) -> set[str]:
