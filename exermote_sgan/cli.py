@@ -26,6 +26,7 @@ COMMANDS = (
     ("export", "export"),
     ("predict", "predict"),
     ("evaluate-reps", "evaluate_reps"),
+    ("personalize", "personalize"),
 )
 
 

@@ -123,6 +123,28 @@ def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
     return adapt_idx, np.setdiff1d(test_idx, adapt_idx)
 
 
+def _extra_unlabeled(config: TrainConfig, window_set) -> np.ndarray:
+    """The raw windows of ``config.unlabeled_windows`` (none: an empty array), in the features
+    of ``window_set``; their labels are never read."""
+    if config.unlabeled_windows is None:
+        return np.empty((0, window_set.timesteps, len(window_set.features)), dtype=np.float32)
+    from ..data.windows_file import load_windows
+
+    path = config.unlabeled_windows
+    extra = load_windows(path)
+    if extra.timesteps != window_set.timesteps:
+        raise ExermoteInputError(
+            f"windows of {extra.timesteps} timesteps, but the training windows have "
+            f"{window_set.timesteps}; window the recordings with the same settings",
+            path=path, option="unlabeled_windows")
+    extra = extra.select_features(window_set.features, path=path)
+    if len(extra) == 0 or not np.all(np.isfinite(extra.windows)):
+        raise ExermoteInputError("holds no windows or NaN/infinite values; expected unlabeled "
+                                 "windows (exermote-sgan personalize writes them)",
+                                 path=path, option="unlabeled_windows")
+    return extra.windows
+
+
 def _subjects(window_set, index) -> list[int]:
     return sorted(int(s) for s in np.unique(window_set.subjects[index]))
 
@@ -358,8 +380,12 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
             path=config.windows_path, option="augment_rotation")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
+    extra = _extra_unlabeled(config, window_set)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
                            unlabeled_idx, adapt_idx)
+    split["unlabeled_windows"] = (None if config.unlabeled_windows is None
+                                  else str(Path(config.unlabeled_windows).resolve()))
+    split["n_extra_unlabeled"] = int(len(extra))
 
     import keras
     import pandas as pd
@@ -393,7 +419,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
                                          augment=augment)
     else:
         data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                     scaled[np.concatenate([fit_idx, adapt_idx])],
+                                     np.concatenate([scaled[np.concatenate([fit_idx, adapt_idx])],
+                                                     scaler.transform(extra)]),
                                      batch_size=config.batch_size,
                                      seed=config.seed, augment=augment)
 
@@ -446,7 +473,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
                "seed": split["seed"],
                "augment_rotation": rotation,
                "labeled_sha256": split["labeled_sha256"],
-               "adaptation_sessions": split["adaptation_sessions"]})
+               "adaptation_sessions": split["adaptation_sessions"],
+               "unlabeled_windows": split["unlabeled_windows"]})
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
