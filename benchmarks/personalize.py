@@ -21,8 +21,10 @@ Four models are scored on exactly the same test sessions, per (person, labeled f
 
 - ``baseline``: the supervised baseline trained on the other people (the generic model);
 - ``sgan``: the SGAN trained on the other people (their unlabeled windows only);
-- ``personalized``: :func:`exermote_sgan.training.personalize.personalize` applied to that
-  SGAN run and the adaptation recordings, read from the raw CSV files (labels never read);
+- ``personalized``: :func:`exermote_sgan.training.personalize.personalize` applied to the
+  baseline run and the adaptation recordings, read from the raw CSV files (labels never
+  read): the SGAN with the generic SGAN's settings and labeled windows (the same seed selects
+  the same ones) whose unlabeled pool also holds the adaptation windows;
 - ``known``: the baseline with the adaptation sessions as one more training person, labelled
   like every other training person (the same labeled fraction): the level of a model that
   knows the person.
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -51,7 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from known_person import DAY, known_person_split  # noqa: E402
 from sgan_vs_baseline import _parse_overrides  # noqa: E402
 
-MODELS = ("baseline", "sgan", "personalized", "known")
+#: run order: the personalised run takes its settings from the baseline run of the same
+#: (person, fraction, seed) and the generic SGAN, needed by nothing else, comes last
+MODELS = ("baseline", "personalized", "known", "sgan")
 COLUMNS = ("dataset", "subject", "model", "labeled_fraction", "seed", "accuracy", "macro_f1",
            "best_val_macro_f1", "epochs_run", "n_adaptation_windows", "n_test", "seconds",
            "run_dir")
@@ -180,12 +185,10 @@ def run_subject(window_set, dataset: str, raw: Path, out: Path, subject: int, *,
                 run_dir = folder / f"{model}_f{fraction:g}_s{seed}"
                 start = time.perf_counter()
                 if model == "personalized":
-                    generic = folder / f"sgan_f{fraction:g}_s{seed}"
+                    generic = folder / f"baseline_f{fraction:g}_s{seed}"
                     if not (generic / "metrics.json").is_file():
-                        continue  # needs the generic SGAN run
+                        continue  # needs the generic run
                     if run_dir.exists():
-                        import shutil
-
                         shutil.rmtree(run_dir)  # an interrupted attempt
                     result = personalize(
                         generic, recordings, out=run_dir,
@@ -216,36 +219,46 @@ def run_subject(window_set, dataset: str, raw: Path, out: Path, subject: int, *,
 
 def summary(results) -> str:
     """Mean ± sd over (person, seed) per labeled fraction and model, the gains and the gap
-    closed, and macro-F1 per person."""
+    closed, and macro-F1 per person.
+
+    The cells are the (person, seed) pairs with a baseline, a personalised and a known run;
+    the generic SGAN is shown over those of them it has (its count says how many).
+    """
+    core = ["baseline", "personalized", "known"]
     lines = []
     for (dataset, fraction), g in results.groupby(["dataset", "labeled_fraction"]):
         table = g.pivot_table(index=["subject", "seed"], columns="model", values="macro_f1")
-        table = table.dropna()  # complete (person, seed) cells only: every model on them
-        acc = g.pivot_table(index=["subject", "seed"], columns="model",
-                            values="accuracy").loc[table.index]
-        lines += [f"### {dataset}, labels {fraction:g}: {len(table)} complete (person, seed) "
-                  f"pairs, persons {sorted(set(table.index.get_level_values(0)))}",
-                  "", "| model | macro-F1 | accuracy | - baseline (wins) |",
-                  "|---|---|---|---|"]
-        for model in [m for m in MODELS if m in table.columns]:
-            f1, a = table[model], acc[model]
+        acc = g.pivot_table(index=["subject", "seed"], columns="model", values="accuracy")
+        have = [m for m in core if m in table.columns]
+        table = table.dropna(subset=have)
+        acc = acc.loc[table.index]
+        persons = sorted(set(table.index.get_level_values(0)))
+        seeds = sorted(set(table.index.get_level_values(1)))
+        lines += [f"### {dataset}, labels {fraction:g}: {len(table)} (person, seed) pairs, "
+                  f"persons {persons}, seeds {seeds}", "",
+                  "| model | runs | macro-F1 | accuracy | - baseline, points (wins) |",
+                  "|---|---|---|---|---|"]
+        for model in [m for m in ("baseline", "sgan", "personalized", "known")
+                      if m in table.columns]:
+            f1, a = table[model].dropna(), acc[model].dropna()
             gain = ""
             if model != "baseline" and "baseline" in table.columns:
-                d = (f1 - table["baseline"]) * 100
+                d = (f1 - table["baseline"].loc[f1.index]) * 100
                 gain = f"{d.mean():+.1f} ± {d.std(ddof=0):.1f} ({int((d > 0).sum())}/{len(d)})"
-            lines.append(f"| {model} | {f1.mean():.3f} ± {f1.std(ddof=0):.3f} | "
+            lines.append(f"| {model} | {len(f1)} | {f1.mean():.3f} ± {f1.std(ddof=0):.3f} | "
                          f"{a.mean():.3f} ± {a.std(ddof=0):.3f} | {gain} |")
-        if {"baseline", "personalized", "known"} <= set(table.columns):
+        if set(core) <= set(table.columns) and len(table):
             gap = table["known"].mean() - table["baseline"].mean()
             closed = (table["personalized"].mean() - table["baseline"].mean()) / gap \
                 if gap > 0 else float("nan")
             lines.append(f"\ngap closed by personalising: {closed:.0%} of the "
                          f"{gap * 100:.1f} points between baseline and known")
         per = table.groupby(level=0).mean()
-        lines += ["", "| person | " + " | ".join(per.columns) + " |",
-                  "|---|" + "---|" * len(per.columns)]
+        columns = [m for m in ("baseline", "sgan", "personalized", "known") if m in per.columns]
+        lines += ["", "| person | " + " | ".join(columns) + " |",
+                  "|---|" + "---|" * len(columns)]
         for subject, row in per.iterrows():
-            lines.append(f"| {subject} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+            lines.append(f"| {subject} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -279,7 +292,7 @@ def main(argv=None) -> int:
         stride = args.stride or (50 if args.dataset == "watch" else 2)
         window_set = prepare(args.dataset, Path(args.raw), out, stride=stride)
         subjects = args.subjects or sorted(np.unique(window_set.subjects).tolist())
-        # the personalised run needs its generic SGAN: keep that order
+        # the personalised run needs its baseline run: keep MODELS' order
         models = [m for m in MODELS if m in args.models]
         for seed in args.seeds:  # seed by seed, so a cut-short experiment has whole seeds
             for subject in subjects:
