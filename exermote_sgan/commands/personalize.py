@@ -8,7 +8,6 @@ never read) joining its unlabeled pool, into a normal run directory.
 from __future__ import annotations
 
 import shlex
-import sys
 
 __all__ = ["add_parser", "run"]
 
@@ -50,6 +49,17 @@ def add_parser(subparsers):
     return parser
 
 
+def _command(args) -> str:
+    """The ``exermote-sgan personalize`` command ``args`` describe (recorded in the run)."""
+    words = ["exermote-sgan", "personalize", str(args.run_dir), *map(str, args.recordings),
+             "--out", str(args.out)]
+    for name in ("windows", "format", "columns_file", "epochs", "steps_per_epoch", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            words += ["--" + name.replace("_", "-"), str(value)]
+    return shlex.join(words)
+
+
 def run(args) -> int:
     from ..data.readers import load_column_spec
     from ..errors import ExermoteInputError
@@ -65,8 +75,7 @@ def run(args) -> int:
         args.run_dir, args.recordings, out=args.out, windows=args.windows, format=args.format,
         columns=columns, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         seed=args.seed, verbose=0 if args.quiet else 1,
-        training_command=shlex.join(["exermote-sgan", "personalize", *sys.argv[2:]])
-        if sys.argv[1:2] == ["personalize"] else "")
+        training_command=_command(args))
     trained = result.train
     print(f"personalised {args.run_dir} with {result.n_windows} unlabeled windows from "
           f"{len(result.recordings)} recording(s); trained the SGAN on {trained.n_labeled} "
