@@ -78,8 +78,9 @@ def run(args) -> int:
         training_command=_command(args))
     trained = result.train
     print(f"personalised {args.run_dir} with {result.n_windows} unlabeled windows from "
-          f"{len(result.recordings)} recording(s); trained the SGAN on {trained.n_labeled} "
-          f"labeled + {trained.n_unlabeled + result.n_windows} unlabeled windows")
+          f"{len(result.recordings)} recording(s): the SGAN trained on {trained.n_labeled} "
+          f"labeled windows, its unlabeled pool the {trained.split['n_training']} training "
+          f"windows and the user's {result.n_windows}")
     if trained.metrics is not None:
         print(f"test subjects {', '.join(map(str, trained.split['test_subjects']))}: "
               f"accuracy {trained.metrics['accuracy']:.3f}, "
