@@ -270,3 +270,32 @@ def test_benchmark_summary_reports_the_gap_closed():
     assert "| personalized | 2 | 0.810 ± 0.010 |" in text
     assert "+9.0 ± 1.0 (2/2)" in text
     assert "gap closed by personalising: 50% of the 18.0 points" in text
+
+
+@pytest.mark.realdata
+def test_real_recording_gives_the_windows_preprocess_cut(real_recordings):
+    """A real Exermote recording (with gaps at its start) read as a new user's: the windows
+    the benchmark and an app get are the ones ``preprocess`` cut from it."""
+    path = real_recordings[0]
+    window_set, _ = preprocess([path], config=PreprocessConfig(stride=4))
+    mine, _ = read_unlabeled_windows([path], features=window_set.features, timesteps=40,
+                                     stride=4, label_offset=20, sample_rate_hz=10.0)
+    assert len(mine) == len(window_set) > 500
+    np.testing.assert_array_equal(mine.windows, window_set.windows)
+    np.testing.assert_array_equal(mine.end_index, window_set.end_index)
+
+
+@pytest.mark.realdata
+def test_watch_recordings_are_windowed_for_the_benchmark():
+    raw = Path(__file__).resolve().parents[2] / "shared" / "data" / "watch" / "raw"
+    if not raw.is_dir():
+        pytest.skip(f"watch recordings not found at {raw}")
+    bench = _benchmark()
+    frame = pd.read_csv(raw / "subject_01" / "ABD_left.csv")
+    ws, _ = read_unlabeled_windows([raw / "subject_01" / "ABD_left.csv"],
+                                   features=bench.WATCH_FEATURES, timesteps=100, stride=50,
+                                   label_offset=50, sample_rate_hz=50.0, format="generic",
+                                   columns=bench.watch_columns())
+    assert len(ws) == (len(frame) - 100) // 50 + 1
+    np.testing.assert_allclose(ws.windows[2, :, 3], frame["gyro_x_rad_s"].to_numpy()[100:200],
+                               rtol=1e-6)
