@@ -83,7 +83,8 @@ def test_generic_recordings_are_read_by_their_columns(tmp_path):
                                      format="generic", columns=spec)
     assert len(mine) == (rows - 50) // 10 + 1
     np.testing.assert_allclose(mine.windows[1, :, 0], values[10:60, 1], rtol=1e-6)
-    with pytest.raises(ExermoteInputError, match="w.csv.*recorded at 50 Hz.*windows are at 25 Hz.*record"):
+    with pytest.raises(ExermoteInputError,
+                       match="w.csv.*recorded at 50 Hz.*windows are at 25 Hz.*record"):
         read_unlabeled_windows([tmp_path / "w.csv"], features=("accB",), timesteps=50,
                                stride=10, label_offset=25, sample_rate_hz=25.0,
                                format="generic", columns=spec)
