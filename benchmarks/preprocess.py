@@ -97,7 +97,7 @@ def run(raw_dir: Path, *, repeat: int) -> dict:
     from exermote_sgan.data.windowing import cut_windows
     from exermote_sgan.data.windows_file import save_windows
 
-    config = PreprocessConfig()
+    config = PreprocessConfig().resolved()  # rows from the rate-following defaults
     files = find_csv_files([raw_dir])
     segments, names, rows_read = [], [], 0
     for session, path in enumerate(files):

@@ -61,6 +61,42 @@ def _step(title: str) -> float:
     return time.perf_counter()
 
 
+def _check_training_options(args) -> None:
+    """Refuse the options ``train`` would refuse, before the demo writes its recordings."""
+    from pathlib import Path
+
+    from ..data.schema import EXERMOTE_FEATURES
+    from ..errors import ExermoteInputError
+    from ..training import datasets
+    from ..training.config import TrainConfig, rotation_degrees, training_features
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ExermoteInputError("is a file; choose a folder for everything the demo writes",
+                                 path=out, option="--out")
+    for model in ("baseline", "sgan"):
+        config = TrainConfig(windows_path=out / "windows.h5", model=model, out_dir=out / model,
+                             test_subjects=(args.subjects,),
+                             labeled_fraction=args.labeled_fraction, epochs=args.epochs,
+                             seed=args.seed, features=args.features,
+                             augment_rotation=args.augment_rotation)
+        try:
+            config.validate()
+        except ExermoteInputError as exc:  # name the demo's own option
+            raise ExermoteInputError(exc.message, option=f"--{exc.option.replace('_', '-')}"
+                                     if exc.option else None) from None
+    features = training_features(config, EXERMOTE_FEATURES)
+    unknown = [f for f in features if f not in EXERMOTE_FEATURES]
+    if unknown:
+        raise ExermoteInputError(f"the synthetic recordings have no feature "
+                                 f"{', '.join(unknown)}; they have "
+                                 f"{', '.join(EXERMOTE_FEATURES)}", option="--features")
+    if rotation_degrees(config, features) and not datasets.vector_groups(features):
+        raise ExermoteInputError(f"rotation needs 3-axis vector features (x<Name>, y<Name>, "
+                                 f"z<Name>); {', '.join(features)} have none; give "
+                                 "--augment-rotation 0", option="--augment-rotation")
+
+
 def run(args) -> int:
     from ..errors import ExermoteInputError
 
@@ -72,6 +108,7 @@ def run(args) -> int:
     if not 0 < args.labeled_fraction <= 1:
         raise ExermoteInputError(f"must be in (0, 1], got {args.labeled_fraction}",
                                  option="--labeled-fraction")
+    _check_training_options(args)  # every option is checked before anything is written
     from ..atomic import atomic_write_text, ensure_writable_dir
     from ..data.pipeline import preprocess
     from ..data.synthetic import write_synthetic_recordings

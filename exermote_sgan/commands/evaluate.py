@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, check_output_file
     from ..data.windows_file import load_windows
     from ..errors import ExermoteInputError
     from ..runs import load_run
@@ -49,6 +49,8 @@ def run(args) -> int:
         raise ExermoteInputError(f"--batch-size must be at least 1, got {args.batch_size}")
     tolerance = check_tolerance(DEFAULT_TOLERANCE_S if args.tolerance is None
                                 else args.tolerance)
+    if args.json:  # a folder given as --json is refused before anything is computed
+        check_output_file(args.json, option="--json")
     # read the cheap files first so a wrong path fails before TensorFlow loads
     load_run(args.run_dir, load_classifier=False)
     window_set = load_windows(args.windows)

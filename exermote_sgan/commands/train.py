@@ -227,13 +227,40 @@ def config_from_args(args):
         jit_compile=args.jit_compile)
 
 
+def show_package_warnings(command: str):
+    """A context in which the package's warnings print as ``exermote-sgan COMMAND: warning:
+    ...`` (one line on stderr) and other warnings as Python shows them."""
+    import contextlib
+    import sys
+    import warnings
+
+    from ..training.train_lib import LabeledFractionWarning
+
+    @contextlib.contextmanager
+    def showing():
+        with warnings.catch_warnings():
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, LabeledFractionWarning):
+                    print(f"exermote-sgan {command}: warning: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            yield
+
+    return showing()
+
+
 def run(args) -> int:
     from ..training.evaluation import format_metrics_table
     from ..training.train_lib import train
 
     config = config_from_args(args)
     config.validate()  # before TensorFlow is imported or anything is read
-    result = train(config)
+    with show_package_warnings("train"):
+        result = train(config)
     print(f"trained {config.model} on {result.n_labeled} labeled + {result.n_unlabeled} "
           f"unlabeled windows; run directory: {result.run_dir}")
     rotation = (f"rotated by up to {result.augment_rotation:g} degrees"

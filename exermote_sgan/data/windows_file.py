@@ -7,13 +7,17 @@ Layout (all written atomically):
   ``sessions`` int64 ``(N,)`` indexing ``session_names``, ``end_index`` int64 ``(N,)``
   (row of the session at which the window ends, inclusive);
 - attributes ``classes``, ``features``, ``timesteps``, ``stride``, ``label_offset``,
-  ``sample_rate_hz``, ``session_names``.
+  ``sample_rate_hz``, ``session_names``; optional ``rest_class`` (``""``: no rest class; a file
+  without it has ``Break`` as its rest class when ``Break`` is a class) and ``reader`` (JSON of
+  the reader settings preprocessing used, so a trained run reads the same kind of file).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import json
 
 import numpy as np
 
@@ -43,8 +47,19 @@ class WindowSet:
     label_offset: int = 20
     sample_rate_hz: float = 10.0
     session_names: tuple[str, ...] = field(default_factory=tuple)
+    #: the class between sets (pauses); None: no rest class, a set is a run of one label.
+    #: "auto": ``Break`` when it is a class, else None (files written before the option).
+    rest_class: str | None = "auto"
+    #: how the recordings were read (format, columns, rate...): see PreprocessConfig.reader
+    reader: dict | None = None
 
     def __post_init__(self):
+        if self.rest_class == "auto":
+            object.__setattr__(self, "rest_class",
+                               "Break" if "Break" in tuple(self.classes) else None)
+        if self.rest_class is not None and self.rest_class not in tuple(self.classes):
+            raise ValueError(f"WindowSet: rest class {self.rest_class!r} is not one of the "
+                             f"classes {', '.join(self.classes)}")
         n = len(self.windows)
         if self.windows.ndim != 3 or self.windows.shape[1:] != (self.timesteps, len(self.features)):
             raise ValueError(
@@ -117,6 +132,9 @@ def save_windows(path, window_set: WindowSet) -> Path:
             f.attrs["stride"] = int(window_set.stride)
             f.attrs["label_offset"] = int(window_set.label_offset)
             f.attrs["sample_rate_hz"] = float(window_set.sample_rate_hz)
+            f.attrs["rest_class"] = window_set.rest_class or ""
+            if window_set.reader is not None:
+                f.attrs["reader"] = json.dumps(window_set.reader)
     return path
 
 
@@ -175,9 +193,18 @@ def load_windows(path) -> WindowSet:
                     f"not a windows file: missing {', '.join(missing)}", path=path)
             arrays = {n: f[n][()] for n in _DATASETS}
             attrs = {a: f.attrs[a] for a in _ATTRIBUTES}
+            rest = f.attrs.get("rest_class", "auto")
+            reader = f.attrs.get("reader")
     except OSError as exc:
         raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
     session_names = _strings(attrs["session_names"])
+    rest = _strings(rest)[0] or None
+    try:
+        reader = None if reader is None else json.loads(_strings(reader)[0])
+    except json.JSONDecodeError as exc:
+        raise ExermoteInputError(f"the 'reader' attribute is not JSON ({exc}); re-create the "
+                                 "file with 'exermote-sgan preprocess'", path=path) from None
+    _check_labels(arrays["labels"], _strings(attrs["classes"]), path)
     try:
         return WindowSet(
             windows=arrays["windows"].astype(np.float32, copy=False),
@@ -192,6 +219,18 @@ def load_windows(path) -> WindowSet:
             label_offset=int(attrs["label_offset"]),
             sample_rate_hz=float(attrs["sample_rate_hz"]),
             session_names=() if session_names == ("",) else session_names,
+            rest_class=rest, reader=reader,
         )
     except ValueError as exc:
         raise ExermoteInputError(f"inconsistent windows file: {exc}", path=path) from None
+
+
+def _check_labels(labels: np.ndarray, classes: tuple[str, ...], path) -> None:
+    """Refuse label ids outside ``0 .. len(classes) - 1`` (a file edited or written elsewhere)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= len(classes)))
+    if len(bad):
+        i = int(bad[0])
+        raise ExermoteInputError(
+            f"window {i} has label {int(labels[i])}, but there are only {len(classes)} classes "
+            f"({', '.join(classes)}); re-create the windows file with 'exermote-sgan "
+            f"preprocess' (--classes names every label)", path=path, column="labels")
