@@ -208,8 +208,15 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
     # same labeled windows and test as the general run: only the unlabeled pool grew
     assert split["labeled_sha256"] == general.split["labeled_sha256"]
     assert split["n_test"] == general.split["n_test"]
+    # built aside and moved in whole: the records point into the run, no leftovers beside it
+    saved = json.loads((mine / "checkpoints" / "train_config.json").read_text())
+    assert saved["unlabeled_windows"] == split["unlabeled_windows"] == str(
+        (mine / "personal_windows.h5").absolute())
+    assert (mine / "personal_windows.h5").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     run = load_run(mine)
     assert run.preprocessing.model == "sgan"
+    assert run.preprocessing.extra["unlabeled_windows"] == saved["unlabeled_windows"]
     assert run.preprocessing.training_command.startswith("exermote-sgan personalize ")
 
     # the user's windows are used: without them the same SGAN ends with other weights
