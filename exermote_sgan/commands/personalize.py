@@ -32,12 +32,13 @@ def add_parser(subparsers):
                         help="the run's windows file, when it is no longer where the run "
                              "recorded it (default: the path in RUN_DIR's train_config.json)")
     parser.add_argument("--format", choices=("exermote", "generic"), default=None,
-                        help="format of the recordings (default: exermote when the run's "
-                             "features are Exermote features, generic with --columns-file "
-                             "otherwise)")
+                        help="format of the recordings (default: as the run's windows file "
+                             "records; for a windows file without that record, exermote when "
+                             "the run's features are Exermote features)")
     parser.add_argument("--columns-file", metavar="FILE", default=None,
-                        help="generic format: the JSON/TOML columns file 'preprocess' read "
-                             "(only its timestamp, features and session columns are read)")
+                        help="generic format: a JSON/TOML columns file, overriding the "
+                             "columns the run's windows file records (label and subject "
+                             "columns may be absent from the recordings)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="maximum epochs (default: the run's)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
