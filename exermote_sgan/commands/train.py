@@ -192,6 +192,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "SGAN's unlabeled pool without labels, as a new user's own "
                              "recordings; the test metrics cover its other sessions only "
                              f"(default: {d['adapt_sessions']})")
+    tuning.add_argument("--unlabeled-windows", type=Path, default=None, metavar="FILE",
+                        help="SGAN: a second windows file whose windows join the unlabeled "
+                             "pool, their labels unread (a new user's own recordings; "
+                             "'exermote-sgan personalize' writes one) (default: none)")
     tuning.add_argument("--ema-decay", type=float, default=d["ema_decay"], metavar="D",
                         help="SGAN: keep an exponential moving average of the discriminator's "
                              "weights with this decay per step and validate and save the "
@@ -223,7 +227,8 @@ def config_from_args(args):
         generator_filters=tuple(args.generator_filters),
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
         augment_rotation=args.augment_rotation, ema_decay=args.ema_decay,
-        adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
+        adapt_sessions=args.adapt_sessions, unlabeled_windows=args.unlabeled_windows,
+        jit_compile=args.jit_compile)
 
 
 def training_summary(model: str, result) -> str:

@@ -158,6 +158,55 @@ def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
     return adapt_idx, np.setdiff1d(test_idx, adapt_idx)
 
 
+def _extra_unlabeled(config: TrainConfig, window_set) -> np.ndarray:
+    """The raw windows of ``config.unlabeled_windows`` (none: an empty array), in the features
+    of ``window_set``; their labels are never read."""
+    if config.unlabeled_windows is None:
+        return np.empty((0, window_set.timesteps, len(window_set.features)), dtype=np.float32)
+    from ..data.windows_file import load_windows
+
+    path = config.unlabeled_windows
+    extra = load_windows(path)
+    if extra.timesteps != window_set.timesteps:
+        raise ExermoteInputError(
+            f"windows of {extra.timesteps} timesteps, but the training windows have "
+            f"{window_set.timesteps}; window the recordings with the same settings",
+            path=path, option="unlabeled_windows")
+    extra = extra.select_features(window_set.features, path=path)
+    windows = extra.row_windows.gather(np.arange(len(extra))) if len(extra) else None
+    if windows is None or not np.all(np.isfinite(windows)):
+        raise ExermoteInputError("holds no windows or NaN/infinite values; expected unlabeled "
+                                 "windows (exermote-sgan personalize writes them)",
+                                 path=path, option="unlabeled_windows")
+    return np.asarray(windows, dtype=np.float32)
+
+
+class _WithExtraWindows:
+    """The file's scaled windows followed by ``extra`` (already scaled) windows, gathered as
+    :class:`~exermote_sgan.training.window_source.ScaledWindows` are: position
+    ``len(scaled) + i`` is ``extra[i]``."""
+
+    def __init__(self, scaled, extra):
+        self.scaled, self.extra = scaled, np.asarray(extra, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.scaled) + len(self.extra)
+
+    @property
+    def shape(self):
+        return (len(self),) + tuple(self.scaled.shape[1:])
+
+    def gather(self, index) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        own = index < len(self.scaled)
+        out = np.empty((len(index),) + tuple(self.scaled.shape[1:]), dtype=np.float32)
+        if own.any():
+            out[own] = self.scaled.gather(index[own])
+        if not own.all():
+            out[~own] = self.extra[index[~own] - len(self.scaled)]
+        return out
+
+
 def _subjects(window_set, index) -> list[int]:
     return sorted(int(s) for s in np.unique(window_set.subjects[index]))
 
@@ -446,8 +495,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
             path=config.windows_path, option="augment_rotation")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
+    extra = _extra_unlabeled(config, window_set)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
                            unlabeled_idx, adapt_idx)
+    split["unlabeled_windows"] = (None if config.unlabeled_windows is None
+                                  else str(Path(config.unlabeled_windows).resolve()))
+    split["n_extra_unlabeled"] = int(len(extra))
 
     import keras
     import pandas as pd
@@ -513,9 +566,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                               seed=config.seed, augment=augment,
                                               start_step=start_epoch * steps)
     else:
-        data = window_source.sgan_dataset(scaled, labeled_idx, labels[labeled_idx], weights,
-                                          np.concatenate([fit_idx, adapt_idx]),
-                                          batch_size=config.batch_size, seed=config.seed,
+        pool, source = np.concatenate([fit_idx, adapt_idx]), scaled
+        if len(extra):  # the user's windows follow the file's, at positions len(scaled)...
+            source = _WithExtraWindows(scaled, scaler.transform(extra))
+            pool = np.concatenate([pool, len(scaled) + np.arange(len(extra))])
+        data = window_source.sgan_dataset(source, labeled_idx, labels[labeled_idx], weights,
+                                          pool, batch_size=config.batch_size, seed=config.seed,
                                           augment=augment, start_step=start_epoch * steps)
 
     # order matters: the backup, last of the package's own, records what the others did
@@ -559,7 +615,8 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                "seed": split["seed"],
                "augment_rotation": rotation,
                "labeled_sha256": split["labeled_sha256"],
-               "adaptation_sessions": split["adaptation_sessions"]})
+               "adaptation_sessions": split["adaptation_sessions"],
+               "unlabeled_windows": split["unlabeled_windows"]})
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
