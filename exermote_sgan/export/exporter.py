@@ -95,9 +95,10 @@ def _output_paths(out, app_model_name: str) -> tuple[Path, Path, Path]:
             out.with_name(app_model_name + ".mlmodel"), out.with_name(out.name + ".tflite"))
 
 
-def _fix(kind: str, precision: str) -> str:
-    """What to do when a file of ``kind`` fails its check."""
-    if kind == "mlpackage" and precision == "fp16":
+def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
+    """What to do when a file of ``kind`` fails ``failed`` checks."""
+    numeric = all(c.graph_ok and c.label_output_consistent for c in failed)
+    if kind == "mlpackage" and precision == "fp16" and numeric:
         return ("re-export with --precision fp32 (float32 compute, checked to 1e-4); if that "
                 "fails too, the conversion is wrong: report it with the run directory")
     if kind == "mlpackage":
@@ -110,8 +111,8 @@ def _fix(kind: str, precision: str) -> str:
 
 
 class _Rejected(Exception):
-    def __init__(self, reason: str):
-        self.reason = reason
+    def __init__(self, reason: str, failed: list[Verification]):
+        self.reason, self.failed = reason, failed
 
 
 def _write_checked(destination: Path, *, directory: bool, stage: Callable,
@@ -125,10 +126,10 @@ def _write_checked(destination: Path, *, directory: bool, stage: Callable,
         try:
             checks = [replace(c, artifact=destination.name) for c in check(staged)]
         except UnsupportedOpError as exc:
-            raise _Rejected(f"{destination.name} cannot be verified: {exc}") from None
+            raise _Rejected(f"{destination.name} cannot be verified: {exc}", []) from None
         failed = [c for c in checks if not c.passed]
         if failed:
-            raise _Rejected("; ".join(c.summary() for c in failed))
+            raise _Rejected("; ".join(c.summary() for c in failed), failed)
     return checks
 
 
@@ -225,7 +226,7 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
             checks = _write_checked(destination, directory=directory, stage=stage, check=check)
         except _Rejected as rejected:
             report.failures[kind] = (f"{destination.name} FAILED, not written: "
-                                     f"{rejected.reason}; fix: {_fix(kind, precision)}")
+                                     f"{rejected.reason}; fix: {_fix(kind, precision, rejected.failed)}")
             say(report.failures[kind])
             return
         setattr(report, kind, destination)
