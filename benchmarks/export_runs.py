@@ -156,29 +156,37 @@ def export(work: Path, run: Run) -> dict:
     out = work / "exports" / run.name
     out.mkdir(parents=True, exist_ok=True)
     done = _cli("export", work / "runs" / run.name, "--out", out / "Exermote", "--tflite",
-                "--json")
+                "--json", "--quiet")
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
         report = {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
     report["returncode"] = done.returncode
-    report["stderr_last"] = (done.stderr or "").strip().splitlines()[-1:] if done.returncode else []
+    report["stderr_last"] = ((done.stderr or "").strip().splitlines()[-1:] if done.returncode
+                             else [])
     return report
 
 
-def _cell(check: dict | None) -> list[str]:
+def _cell(check: dict | None, *, graph: bool) -> list[str]:
     if not check:
-        return ["-", "-", "-", "not written"]
-    return [f"{check['max_abs_diff']:.2g}", f"{100 * check['label_agreement']:.2f}%",
-            str(check.get("near_tie_disagreements", 0)),
-            "pass" if check["passed"] else "FAIL"]
+        return ["-"] * (5 if graph else 4)
+    cells = [f"{check['max_abs_diff']:.2g}"]
+    if graph:
+        value = check.get("graph_max_abs_diff")
+        cells.append("-" if value is None else f"{value:.2g}")
+    cells += [f"{100 * check['label_agreement']:.2f}%",
+              f"{check.get('near_tie_disagreements', 0)}/{check.get('differing_labels', 0)}",
+              "pass" if check["passed"] else "FAIL"]
+    return cells
 
 
 def table(rows: list[tuple[Run, dict]]) -> str:
     head = ["run", "data", "model", "seed", "epochs"]
-    for kind, _ in FILES:
-        head += [f"{kind} max abs diff", f"{kind} labels agree", f"{kind} near-ties",
-                 f"{kind}"]
+    for kind, suffix in FILES:
+        head += [f"{suffix} max abs diff"]
+        if kind == "mlpackage":
+            head += [f"{suffix} diff in fp32 arithmetic"]
+        head += [f"{suffix} labels agree", f"{suffix} near-tie flips/flips", f"{suffix}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run, report in rows:
         cells = [run.name, "watch (50 Hz, 6 f)" if run.data == "watch"
@@ -186,9 +194,11 @@ def table(rows: list[tuple[Run, dict]]) -> str:
                  run.model, str(run.seed), str(run.epochs)]
         for kind, _ in FILES:
             check = report.get(f"{kind}_check")
-            cells += _cell(check)
-            if kind == "app_model" and not check and report.get("app_model_skipped"):
+            cells += _cell(check, graph=kind == "mlpackage")
+            if not check and kind == "app_model" and report.get("app_model_skipped"):
                 cells[-1] = "not applicable"
+            elif not check and kind in report.get("failures", {}):
+                cells[-1] = "FAIL"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -199,6 +209,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phase", choices=("all", "train", "export"), default="all")
     parser.add_argument("--runs", nargs="*", default=None)
     parser.add_argument("--table", type=Path, default=None)
+    parser.add_argument("--reuse-reports", action="store_true",
+                        help="take exports/NAME/report.json where it exists instead of exporting")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     runs = [r for r in RUNS if args.runs is None or r.name in args.runs]
@@ -210,9 +222,13 @@ def main(argv=None) -> int:
         return 0
     rows, failed = [], 0
     for run in runs:
-        print(f"exporting {run.name}", flush=True)
-        report = export(args.work, run)
-        (args.work / "exports" / run.name / "report.json").write_text(json.dumps(report, indent=2))
+        saved = args.work / "exports" / run.name / "report.json"
+        if args.reuse_reports and saved.exists():
+            report = json.loads(saved.read_text())
+        else:
+            print(f"exporting {run.name}", flush=True)
+            report = export(args.work, run)
+            saved.write_text(json.dumps(report, indent=2))
         failed += report["returncode"] != 0
         rows.append((run, report))
     text = table(rows)
