@@ -108,13 +108,13 @@ def run(args) -> int:
                             progress=progress)
     except VerificationError as exc:
         if exc.report is not None:
-            _show(exc.report, as_json=args.json)
+            _show(exc.report, as_json=args.json, quiet=args.quiet)
         raise
-    _show(report, as_json=args.json)
+    _show(report, as_json=args.json, quiet=args.quiet)
     return 0
 
 
-def _show(report, *, as_json: bool) -> None:
+def _show(report, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
         return
@@ -128,7 +128,7 @@ def _show(report, *, as_json: bool) -> None:
             print(f"wrote {path}: " + "; ".join(c.summary() for c in checks if c is not None))
     for failure in report.failures.values():
         print(failure)
-    if report.runtime_note:
+    if report.runtime_note and quiet:  # otherwise a progress line said it
         print(f"Core ML runtime not used: {report.runtime_note}")
     if report.app_model is not None:
         if report.app_unused_features:

@@ -13,6 +13,8 @@ and its fix.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -133,6 +135,21 @@ def _write_checked(destination: Path, *, directory: bool, stage: Callable,
     return checks
 
 
+@contextlib.contextmanager
+def _quiet_converters():
+    """coremltools and TensorFlow log a dozen warnings on import and conversion (no Core ML
+    runtime on Linux, untested versions, int64 constants); the export reports by itself."""
+    loggers = [logging.getLogger(name) for name in ("coremltools", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
                flexible_batch: bool = False, app_model: str = "auto", windows=None,
                max_windows: int = 2000, author: str = "", license: str = "",
@@ -153,6 +170,17 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
     :class:`~exermote_sgan.export.verify.VerificationError` when a file fails its check: that
     file is not written, the others are, and the error's ``report`` says which is which.
     """
+    with _quiet_converters():
+        return _export_run(run_dir, out, precision=precision, target=target,
+                           flexible_batch=flexible_batch, app_model=app_model, windows=windows,
+                           max_windows=max_windows, author=author, license=license,
+                           short_description=short_description, version=version,
+                           tflite=tflite, app_model_name=app_model_name, progress=progress)
+
+
+def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, windows,
+                max_windows, author, license, short_description, version, tflite,
+                app_model_name, progress) -> ExportReport:
     from ..runs import CLASSIFIER_FILE, load_run
     from .app_model import (APP_MODEL_FILE, app_feature_positions, app_model_problems,
                             app_scaling_coefficients, app_windows, build_app_spec,
@@ -220,6 +248,8 @@ def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
     else:
         report.app_unused_features = unused_app_features(positions)
     runtime, report.runtime_note = coreml_runtime_status()
+    if report.runtime_note:
+        say(f"Core ML runtime not used: {report.runtime_note}")
 
     def attempt(kind: str, destination: Path, *, directory: bool, stage, check) -> None:
         try:
