@@ -639,3 +639,13 @@ def test_on_a_mac_core_ml_runs_each_file_too(baseline_run, tmp_path, monkeypatch
     # Core ML was handed copies under the files' own names (it knows a model by its extension)
     assert sorted(Path(p).name for p in _FakeCoreML.loaded) == ["Exermote.mlmodel",
                                                                 "Out.mlpackage"]
+
+
+def test_the_app_model_name_is_an_option_checked_as_a_class_name(baseline_run, tmp_path, capsys):
+    assert _cli(baseline_run, "--out", tmp_path / "m", "--app-model-name", "My Model") == 2
+    assert "Swift class name" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert _cli(baseline_run, "--out", tmp_path / "m", "--app-model-name", "Squats2",
+                "--max-windows", "20", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "generates the class Squats2 instead" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Squats2.mlmodel", "m.mlpackage"]

@@ -126,18 +126,20 @@ def _show(report, *, as_json: bool, quiet: bool) -> None:
                          (report.tflite, (report.tflite_check,))):
         if path is not None:
             print(f"wrote {path}: " + "; ".join(c.summary() for c in checks if c is not None))
-    for failure in report.failures.values():
-        print(failure)
     if report.runtime_note and quiet:  # otherwise a progress line said it
         print(f"Core ML runtime not used: {report.runtime_note}")
     if report.app_model is not None:
         if report.app_unused_features:
             print(f"The classifier does not read {', '.join(report.app_unused_features)}: "
                   "the app model gives them zero weights and zero scaling coefficients.")
-        print(f"In the Exermote app, replace ExermoteCoreML/Model/{report.app_model.name} with "
-              "this file and PREDICTION_MANAGER_SCALING_COEFFICIENTS in "
-              "ExermoteCoreML/Utilities/Constants.swift with (multiply, then add, per "
-              "feature):")
+        app = "ExermoteInference/ExermoteCoreML/ExermoteCoreML"
+        if report.app_model.name != "Exermote.mlmodel":
+            print(f"The Exermote app loads {app}/Model/Exermote.mlmodel (class Exermote); "
+                  f"{report.app_model.name} generates the class {report.app_model.stem} "
+                  "instead.")
+        print(f"In the Exermote app, replace {app}/Model/Exermote.mlmodel with "
+              f"{report.app_model.name} and PREDICTION_MANAGER_SCALING_COEFFICIENTS in "
+              f"{app}/Utilities/Constants.swift with (multiply, then add, per feature):")
         print(report.swift_scaling)
     elif report.app_model_skipped:
         print(f"no Exermote app model: {'; '.join(report.app_model_skipped)}")
