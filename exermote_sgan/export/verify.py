@@ -10,14 +10,16 @@ The rule, for ``N`` windows with Keras probabilities ``P`` and the file's probab
 
 1. **Graph** (FP16 ML Programs).  The saved program is also evaluated with its stored FP16
    weights but float32 arithmetic (:class:`~exermote_sgan.export.mil_evaluator.MILEvaluator`
-   with ``exact=True``); that must match Keras to :data:`GRAPH_TOLERANCE` (1e-3), since storing
-   the weights in FP16 alone moves the probabilities by far less (see
-   ``benchmarks/export_runs.py``).  This catches a wrong graph (permuted LSTM gates, a wrong
-   scaler, swapped classes) however unconfident the model is, which no limit loose enough for
-   FP16 arithmetic can.  FP32 files are held to 1e-4 by rule 2 directly.
+   with ``exact=True``); that must match Keras to :data:`GRAPH_TOLERANCE` (1e-2).  Storing the
+   constants in FP16 moved the probabilities by at most 1.5e-3 on the trained runs of
+   ``benchmarks/export_runs.py``; a wrong graph (permuted LSTM gates, a reversed scaler,
+   swapped class scores) moved them by 0.029-0.17 even in the barely trained model of
+   ``tests/test_export.py``, whose outputs hardly vary.  FP32 files are held to 1e-4 by rule
+   2 directly.
 2. **Scores.**  ``max_abs_diff = max |Q - P|`` over all windows and classes, at the file's own
    precision, must be finite and at most :data:`TOLERANCES`: 1e-4 for FP32 files, 5e-2 for
-   FP16 ML Programs (FP16 arithmetic over 40 LSTM steps; 5x the largest seen on the benchmark).
+   FP16 ML Programs (a bound on FP16 arithmetic over 40 LSTM steps that only a numeric
+   breakdown, such as an overflow, exceeds; rule 1 is what catches wrong graphs).
 3. **Labels.**  Where the file's most likely class ``j`` differs from Keras's ``i``, Keras's
    scores must be a near-tie within the numeric error measured on that file:
    ``P[n, i] - P[n, j] <= 2 * eps``, where ``eps`` is the largest ``|Q - P|`` over the windows
@@ -48,7 +50,7 @@ __all__ = ["TOLERANCES", "GRAPH_TOLERANCE", "Verification", "VerificationError",
 #: precision -> largest allowed |difference| of a class probability
 TOLERANCES = {"fp32": 1e-4, "fp16": 5e-2}
 #: largest allowed |difference| of an FP16 program evaluated in float32 arithmetic (rule 1)
-GRAPH_TOLERANCE = 1e-3
+GRAPH_TOLERANCE = 1e-2
 MLPACKAGE_CHUNK = 256
 
 
