@@ -255,8 +255,9 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
         try:
             checks = _write_checked(destination, directory=directory, stage=stage, check=check)
         except _Rejected as rejected:
+            fix = _fix(kind, precision, rejected.failed)
             report.failures[kind] = (f"{destination.name} FAILED, not written: "
-                                     f"{rejected.reason}; fix: {_fix(kind, precision, rejected.failed)}")
+                                     f"{rejected.reason}; fix: {fix}")
             say(report.failures[kind])
             return
         setattr(report, kind, destination)

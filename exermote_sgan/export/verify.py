@@ -103,8 +103,9 @@ class Verification:
             found.append(f"max |difference| {self.max_abs_diff:.3g} exceeds {self.tolerance:g}")
         wide = self.differing_labels - self.near_tie_disagreements
         if wide:
-            found.append(f"{wide} label(s) differ where Keras's scores are {self.widest_flip_gap:.3g}"
-                         f" apart, more than the near-tie gap {self.near_tie_gap:.3g}")
+            found.append(f"{wide} label(s) differ where Keras's scores are up to "
+                         f"{self.widest_flip_gap:.3g} apart, more than the near-tie gap "
+                         f"{self.near_tie_gap:.3g}")
         if not self.label_output_consistent:
             found.append("classLabel does not name the class of the largest score")
         return found
