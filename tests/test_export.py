@@ -532,16 +532,17 @@ def _wrong_build(kind):
     return wrong
 
 
-@pytest.mark.parametrize("run", ["baseline_run", "sgan_run"])
 @pytest.mark.parametrize("kind", ["permuted LSTM gates", "wrong scaler", "swapped class scores",
                                   "swapped class names"])
-def test_a_wrong_fp16_package_fails_and_only_it_is_not_written(kind, run, request, tmp_path,
+def test_a_wrong_fp16_package_fails_and_only_it_is_not_written(kind, baseline_run, tmp_path,
                                                               monkeypatch, capsys):
+    # the barely trained baseline is the hard case: its outputs hardly vary, so a wrong graph
+    # moves them by hundredths only (the SGAN's perturbed weights move them by tenths)
     import exermote_sgan.export.coreml_package as package
 
     monkeypatch.setattr(package, "build_mlpackage", _wrong_build(kind))
-    assert _cli(request.getfixturevalue(run), "--out", tmp_path / "Out", "--max-windows",
-                "200", "--quiet") == 2
+    assert _cli(baseline_run, "--out", tmp_path / "Out", "--max-windows", "200",
+                "--quiet") == 2
     captured = capsys.readouterr()
     assert "Out.mlpackage FAILED, not written" in captured.err
     # a wrong graph is not FP16 rounding: the fix offered is not --precision fp32
