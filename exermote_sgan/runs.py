@@ -6,7 +6,9 @@
 ``RUN_DIR/preprocessing.json``
     ``classes``, ``features``, ``timesteps``, ``label_offset``, ``sample_rate_hz``, ``scaler``
     (see :class:`~exermote_sgan.data.scaler.MinMaxScaler`), ``model`` (``baseline`` or
-    ``sgan``) and ``training_command``;
+    ``sgan``), ``training_command``, ``rest_class`` (None: no rest class) and ``reader`` (how
+    the training recordings were read: format, columns, path pattern, rate...; absent in runs
+    from before it was recorded, which read the Exermote format);
 ``RUN_DIR/metrics.json``
     the run's evaluation on its test subjects (absent when every subject trained).
 """
@@ -43,12 +45,21 @@ class Preprocessing:
     model: str = "baseline"
     training_command: str = ""
     extra: dict = field(default_factory=dict)
+    #: the class between sets; "auto" (runs from before it was recorded): Break if a class
+    rest_class: str | None = "auto"
+    #: reader settings of the training recordings (None: the Exermote format)
+    reader: dict | None = None
+
+    def __post_init__(self):
+        if self.rest_class == "auto":
+            self.rest_class = "Break" if "Break" in tuple(self.classes) else None
 
     def to_dict(self) -> dict:
         return {"classes": list(self.classes), "features": list(self.features),
                 "timesteps": int(self.timesteps), "label_offset": int(self.label_offset),
                 "sample_rate_hz": float(self.sample_rate_hz), "scaler": self.scaler.to_dict(),
-                "model": self.model, "training_command": self.training_command, **self.extra}
+                "model": self.model, "training_command": self.training_command,
+                "rest_class": self.rest_class, "reader": self.reader, **self.extra}
 
     @classmethod
     def from_dict(cls, state: dict, *, path=None) -> "Preprocessing":
@@ -57,7 +68,7 @@ class Preprocessing:
         missing = [k for k in required if k not in state]
         if missing:
             raise ExermoteInputError(f"missing keys {', '.join(missing)}", path=path)
-        known = set(required) | {"model", "training_command"}
+        known = set(required) | {"model", "training_command", "rest_class", "reader"}
         try:
             scaler = MinMaxScaler.from_dict(state["scaler"])
         except ExermoteInputError as exc:
@@ -71,7 +82,8 @@ class Preprocessing:
                    sample_rate_hz=float(state["sample_rate_hz"]), scaler=scaler,
                    model=state.get("model", "baseline"),
                    training_command=state.get("training_command", ""),
-                   extra={k: v for k, v in state.items() if k not in known})
+                   extra={k: v for k, v in state.items() if k not in known},
+                   rest_class=state.get("rest_class", "auto"), reader=state.get("reader"))
 
 
 @dataclass
@@ -89,7 +101,7 @@ def save_run(run_dir, classifier, preprocessing: Preprocessing, *,
     """Write the classifier, its preprocessing and (optionally) its metrics, each atomically."""
     run_dir = ensure_writable_dir(run_dir)
     with atomic_output(run_dir / CLASSIFIER_FILE) as tmp:
-        keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
+        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras insists on the extension
         try:
             classifier.save(keras_tmp)
             keras_tmp.replace(tmp)
@@ -134,17 +146,45 @@ def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
     return TrainedRun(run_dir, classifier, preprocessing, metrics)
 
 
+def _archive_damage(path: Path) -> str | None:
+    """Why ``path`` is not a complete ``.keras`` archive (a zip file), or ``None``.
+
+    Keras reports a truncated archive as "File not found", which sends people looking for a
+    file that is there; this names the real problem.
+    """
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except zipfile.BadZipFile:
+        return (f"the file is truncated or corrupt ({size} bytes, not a complete .keras zip "
+                "archive)")
+    except (OSError, EOFError, ValueError) as exc:
+        return f"the file is truncated or corrupt ({exc})"
+    if broken is not None:
+        return f"the file is corrupt (its member {broken} fails its checksum)"
+    return None
+
+
 def _load_classifier(path: Path, preprocessing: Preprocessing):
     if not path.is_file():
         raise ExermoteInputError("missing; is this a run directory written by "
                                  "'exermote-sgan train'?", path=path)
+    fix = ("retrain the run ('exermote-sgan train ... --out RUN_DIR'; the command is "
+           f"training_command in {PREPROCESSING_FILE}) or restore the file from a copy")
+    damage = _archive_damage(path)
+    if damage:
+        raise ExermoteInputError(f"{damage}, so the classifier cannot be loaded; {fix}",
+                                 path=path)
     import keras
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive
         raise ExermoteInputError(f"cannot load the classifier ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}",
                                  path=path) from None
     expected_in = (None, preprocessing.timesteps, len(preprocessing.features))
     expected_out = (None, len(preprocessing.classes))

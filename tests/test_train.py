@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from exermote_sgan.errors import ExermoteInputError
-from exermote_sgan.training.train_lib import TrainConfig, command_line, train
+from exermote_sgan.training.train_lib import TrainConfig, can_resume, command_line, train
 
 pytestmark = pytest.mark.slow
 
@@ -197,8 +197,10 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
                          test_subjects=(3,), labeled_fraction=0.3, **{**FAST, "epochs": 3})
     with pytest.raises(Interrupted):
         train(config, callbacks=[Interrupt()])
-    assert (tmp_path / "run" / "checkpoints" / "backup" / "training_metadata.json").is_file()
-    assert not (tmp_path / "run" / "classifier.keras").exists()
+    # the unfinished run waits beside the run directory, which does not exist yet
+    assert can_resume(tmp_path / "run")
+    assert (tmp_path / "run.partial" / "checkpoints" / "backup" / "epoch-00001").is_dir()
+    assert not (tmp_path / "run").exists()
 
     # settings must match the interrupted run
     changed = TrainConfig(**{**config.__dict__, "resume": True, "labeled_fraction": 0.5})
@@ -210,6 +212,7 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     assert epochs.seen == [1, 2]
     assert list(resumed.history["epoch"]) == [0, 1, 2]
     assert (tmp_path / "run" / "classifier.keras").is_file()
+    assert not (tmp_path / "run.partial").exists()
     # nothing left to resume now
     with pytest.raises(ExermoteInputError, match="nothing to resume"):
         train(TrainConfig(**{**config.__dict__, "resume": True}))
@@ -522,16 +525,17 @@ def test_rotation_augmenter_turns_every_vector_of_a_window_by_one_rotation():
 def test_chain_augmenters_applies_each_in_turn_and_skips_none():
     from exermote_sgan.training.datasets import chain_augmenters
 
-    def double(x):
-        return x * 2
+    def double(x, key=0):
+        return x * 2 + key
 
-    def add_one(x):
+    def add_one(x, key=0):
         return x + 1
 
     assert chain_augmenters(None, None) is None
     assert chain_augmenters(None, double) is double
     assert chain_augmenters(double, None, add_one)(5) == 11
     assert chain_augmenters(add_one, double)(5) == 12
+    assert chain_augmenters(add_one, double)(5, 100) == 112  # every step gets the key
 
 
 def test_adaptation_sessions_join_the_unlabeled_pool_and_leave_the_test(windows_path, tmp_path):

@@ -7,7 +7,7 @@ import logging
 
 from ..training.config import LABELED_UNITS, MODELS
 from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
-                    parse_rotation)
+                    parse_rotation, show_package_warnings)
 
 __all__ = ["add_parser", "run"]
 
@@ -62,20 +62,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     import tensorflow as tf
 
-    from ..training.compare import compare, format_summary
+    from ..training.compare import format_summary
 
     # evaluating a fresh model per run makes TensorFlow warn about retracing; keep the
     # progress bar readable
     tf.get_logger().setLevel(logging.ERROR)
-    results = compare(args.windows, test_subjects=args.test_subjects,
-                      labeled_fractions=args.labeled_fractions, seeds=args.seeds,
-                      out_dir=args.out, models=tuple(args.models), epochs=args.epochs,
-                      train_options={"labeled_unit": args.labeled_unit,
-                                     "batch_size": args.batch_size, "verbose": 0,
-                                     "augment_rotation": args.augment_rotation,
-                                     "features": args.features,
-                                     **{name: getattr(args, name) for name in NETWORK_OPTIONS}},
-                      progress=True)
+    with show_package_warnings("compare"):  # e.g. a labeled fraction far from the one asked
+        results = _compare(args)
     print(format_summary(results))
     print(f"results, summary and plot written to {args.out}")
     return 0
+
+
+def _compare(args):
+    from ..training.compare import compare
+
+    return compare(args.windows, test_subjects=args.test_subjects,
+                   labeled_fractions=args.labeled_fractions, seeds=args.seeds,
+                   out_dir=args.out, models=tuple(args.models), epochs=args.epochs,
+                   train_options={"labeled_unit": args.labeled_unit,
+                                  "batch_size": args.batch_size, "verbose": 0,
+                                  "augment_rotation": args.augment_rotation,
+                                  "features": args.features,
+                                  **{name: getattr(args, name) for name in NETWORK_OPTIONS}},
+                   progress=True)

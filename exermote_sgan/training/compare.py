@@ -122,9 +122,7 @@ def _train_one(windows_path, *, model, fraction, seed, run_dir, test_subjects, e
                train_options):
     from . import train_lib
 
-    checkpoints = Path(run_dir) / train_lib.CHECKPOINTS_DIR
-    interrupted = ((checkpoints / train_lib.BACKUP_DIR / "training_metadata.json").is_file()
-                   and (checkpoints / train_lib.CONFIG_FILE).is_file())
+    interrupted = train_lib.can_resume(run_dir)
     config = train_lib.TrainConfig(
         windows_path=Path(windows_path), model=model, out_dir=Path(run_dir),
         test_subjects=tuple(test_subjects), labeled_fraction=float(fraction),

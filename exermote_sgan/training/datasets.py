@@ -4,6 +4,20 @@ An epoch is one pass over the training windows (labeled and unlabeled together),
 labeled fraction: the labeled windows are repeated as often as needed, so a baseline trained
 on 5% of the labels takes as many steps as one trained on all of them, and an SGAN sees every
 unlabeled window once per epoch.  Rare classes are balanced by per-window weights.
+
+Every random draw of the input pipeline is a pure function of ``(seed, position in the
+stream)``, so a resumed training can start the stream at any step and see exactly the batches
+the unbroken training saw (see ``docs/reliability.md``):
+
+- the order: pass ``p`` over ``n`` windows is the permutation drawn statelessly from
+  ``(seed, p)`` (:func:`index_batches`); batch ``k`` holds elements ``k*B .. k*B+B-1`` of the
+  concatenated passes;
+- the augmentation: a map ``augment(windows, key)`` draws from ``(seed, key)`` with TensorFlow's
+  stateless random ops, ``key`` being the batch's step (times two, plus one for the SGAN's
+  unlabeled stream).
+
+Where the windows come from is separate from which windows a batch holds: the streams yield
+window INDICES and :func:`_gather` turns them into arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +27,8 @@ import math
 import numpy as np
 
 __all__ = ["balanced_class_weights", "steps_per_epoch", "baseline_dataset", "sgan_dataset",
-           "amplitude_augmenter", "vector_groups", "rotation_augmenter", "chain_augmenters"]
+           "amplitude_augmenter", "vector_groups", "rotation_augmenter", "chain_augmenters",
+           "index_batches"]
 
 
 def balanced_class_weights(labels, num_classes: int) -> np.ndarray:
@@ -46,19 +61,29 @@ def amplitude_augmenter(zero_point, *, scale: float, seed: int):
     of a raw 0 per feature, i.e. the scaler's ``offset_``): that is multiplying the raw sensor
     values, as a person moving more or less vigorously would.  Gravity is scaled too, which a
     small factor keeps plausible.  ``scale=0`` returns ``None`` (no augmentation).
+
+    The map is ``augment(windows, key=0)``: its factors are drawn statelessly from
+    ``(seed, key)``, so the same key gives the same factors (see the module's docstring).
     """
     if not scale:
         return None
     import tensorflow as tf
 
     zero = tf.constant(np.asarray(zero_point, np.float32))
-    generator = tf.random.Generator.from_seed(seed)
 
-    def augment(windows):
-        factor = generator.uniform((tf.shape(windows)[0], 1, 1), 1.0 - scale, 1.0 + scale)
+    def augment(windows, key=0):
+        factor = tf.random.stateless_uniform((tf.shape(windows)[0], 1, 1), _seed_pair(seed, key),
+                                             1.0 - scale, 1.0 + scale)
         return zero + (windows - zero) * factor
 
     return augment
+
+
+def _seed_pair(seed: int, key):
+    """The shape-[2] seed of TensorFlow's stateless random ops for ``(seed, key)``."""
+    import tensorflow as tf
+
+    return tf.stack([tf.constant(int(seed), tf.int64), tf.cast(key, tf.int64)])
 
 
 def vector_groups(features) -> list[tuple[int, int, int]]:
@@ -85,7 +110,8 @@ def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int
     ``[-max_degrees, max_degrees]``; the other features are left as they are.  Windows are
     min-max scaled (``raw * scale + offset``), so the rotation is applied to the raw values.
     ``max_degrees=0`` returns ``None`` (no augmentation); features without a vector raise
-    ``ValueError``.
+    ``ValueError``.  The map is ``augment(windows, key=0)``, drawing statelessly from
+    ``(seed, key)`` like :func:`amplitude_augmenter`.
     """
     if not max_degrees:
         return None
@@ -100,13 +126,14 @@ def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int
     others = np.setdiff1d(np.arange(len(scale)), np.ravel(groups)).astype(np.int64)
     order = np.argsort(np.concatenate([np.ravel(groups), others]))  # back to feature order
     max_angle = float(np.deg2rad(max_degrees))
-    generator = tf.random.Generator.from_seed(seed)
 
-    def augment(windows):
+    def augment(windows, key=0):
         n = tf.shape(windows)[0]
         raw = (windows - offset) / scale
-        axis = tf.math.l2_normalize(generator.normal((n, 3)), axis=1)
-        angle = generator.uniform((n, 1, 1), -max_angle, max_angle)
+        axis_seed, angle_seed = tf.unstack(
+            tf.random.experimental.stateless_split(_seed_pair(seed, key), num=2))
+        axis = tf.math.l2_normalize(tf.random.stateless_normal((n, 3), axis_seed), axis=1)
+        angle = tf.random.stateless_uniform((n, 1, 1), angle_seed, -max_angle, max_angle)
         zero = tf.zeros((n,))
         cross = tf.reshape(tf.stack([zero, -axis[:, 2], axis[:, 1],
                                      axis[:, 2], zero, -axis[:, 0],
@@ -123,61 +150,109 @@ def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int
 
 
 def chain_augmenters(*augmenters):
-    """One map applying the given augmenters in turn, skipping ``None``; ``None`` if none."""
+    """One map ``augment(windows, key=0)`` applying the given augmenters in turn, each with the
+    same ``key``, skipping ``None``; ``None`` if none."""
     chain = [a for a in augmenters if a is not None]
     if not chain:
         return None
     if len(chain) == 1:
         return chain[0]
 
-    def augment(windows):
+    def augment(windows, key=0):
         for step in chain:
-            windows = step(windows)
+            windows = step(windows, key)
         return windows
 
     return augment
 
 
-def _shuffled_batches(tensors, *, batch_size: int, seed: int):
-    import tensorflow as tf
+# -- the streams: which windows each batch holds --------------------------------------------------
+def index_batches(n: int, *, batch_size: int, seed: int, start_step: int = 0):
+    """Endless ``(step, indices)`` batches over ``n`` windows, from batch ``start_step`` on.
 
-    n = len(tensors[0])
-    return (tf.data.Dataset.from_tensor_slices(tensors)
-            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
-            .repeat()
-            .batch(batch_size, drop_remainder=True))
-
-
-def baseline_dataset(windows, labels, weights, *, batch_size: int, seed: int, augment=None):
-    """Endless shuffled batches ``(windows, labels, weights)`` for ``keras.Model.fit``.
-
-    ``augment`` (e.g. :func:`amplitude_augmenter`) maps a batch of windows to new windows.
+    Pass ``p`` over the windows is the permutation ``argsort(stateless_uniform(n, (seed, p)))``;
+    the passes are concatenated and cut into batches of ``batch_size`` (a batch may straddle two
+    passes).  Starting at ``start_step`` gives exactly the batches an iteration from step 0
+    would give from that step on, which is what lets an interrupted training resume on the
+    same data order.
     """
     import tensorflow as tf
 
-    tensors = (np.asarray(windows, np.float32), np.asarray(labels, np.int32),
-               np.asarray(weights, np.float32))
-    data = _shuffled_batches(tensors, batch_size=batch_size, seed=seed)
-    if augment is not None:
-        data = data.map(lambda x, y, w: (augment(x), y, w))
-    return data.prefetch(tf.data.AUTOTUNE)
+    n, batch_size, start_step = int(n), int(batch_size), int(start_step)
+    if n < 1 or batch_size < 1 or start_step < 0:
+        raise ValueError(f"index_batches: needs n >= 1, batch_size >= 1, start_step >= 0; got "
+                         f"{n}, {batch_size}, {start_step}")
+    first_pass, offset = divmod(start_step * batch_size, n)
+
+    def permutation(p):
+        draws = tf.random.stateless_uniform((n,), tf.stack([tf.constant(int(seed), tf.int64), p]))
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(draws, stable=True))
+
+    return (tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max)
+            .flat_map(permutation)
+            .skip(offset)
+            .batch(batch_size, drop_remainder=True)
+            .enumerate(start=start_step))
+
+
+def _gather(arrays):
+    """``gather(indices) -> tuple of batches``: where the windows of a batch come from."""
+    import tensorflow as tf
+
+    constants = tuple(tf.constant(a) for a in arrays)
+
+    def gather(indices):
+        return tuple(tf.gather(c, indices) for c in constants)
+
+    return gather
+
+
+def baseline_dataset(windows, labels, weights, *, batch_size: int, seed: int, augment=None,
+                     start_step: int = 0):
+    """Endless shuffled batches ``(windows, labels, weights)`` for ``keras.Model.fit``.
+
+    ``augment`` (e.g. :func:`amplitude_augmenter`) maps a batch of windows to new windows; it
+    is given the batch's key ``2 * step``.  ``start_step`` skips to that batch of the stream
+    (a resumed training's first step), without computing the batches before it.
+    """
+    import tensorflow as tf
+
+    gather = _gather((np.asarray(windows, np.float32), np.asarray(labels, np.int32),
+                      np.asarray(weights, np.float32)))
+
+    def batch(step, indices):
+        x, y, w = gather(indices)
+        return (x if augment is None else augment(x, 2 * step)), y, w
+
+    return (index_batches(len(windows), batch_size=batch_size, seed=seed, start_step=start_step)
+            .map(batch).prefetch(tf.data.AUTOTUNE))
 
 
 def sgan_dataset(labeled_windows, labels, weights, unlabeled_windows, *, batch_size: int,
-                 seed: int, augment=None):
+                 seed: int, augment=None, start_step: int = 0):
     """Endless batches ``((labeled, labels, weights), unlabeled)`` for the SGAN's ``train_step``.
 
-    The two streams are shuffled independently (different seeds), so a labeled window also
-    present among the unlabeled ones is not seen twice in the same step.
+    The two streams are shuffled independently (seeds ``seed`` and ``seed + 1``), so a labeled
+    window also present among the unlabeled ones is not seen twice in the same step; their
+    augmentation keys are ``2 * step`` and ``2 * step + 1``.  ``start_step`` as for
+    :func:`baseline_dataset`.
     """
     import tensorflow as tf
 
-    labeled = _shuffled_batches(
-        (np.asarray(labeled_windows, np.float32), np.asarray(labels, np.int32),
-         np.asarray(weights, np.float32)), batch_size=batch_size, seed=seed)
-    unlabeled = _shuffled_batches((np.asarray(unlabeled_windows, np.float32),),
-                                  batch_size=batch_size, seed=seed + 1).map(lambda x: x)
-    if augment is not None:
-        labeled = labeled.map(lambda x, y, w: (augment(x), y, w))
-        unlabeled = unlabeled.map(augment)
-    return tf.data.Dataset.zip(labeled, unlabeled).prefetch(tf.data.AUTOTUNE)
+    labeled = _gather((np.asarray(labeled_windows, np.float32), np.asarray(labels, np.int32),
+                       np.asarray(weights, np.float32)))
+    unlabeled = _gather((np.asarray(unlabeled_windows, np.float32),))
+
+    def batch(labeled_batch, unlabeled_batch):
+        (step, lab_idx), (_, unl_idx) = labeled_batch, unlabeled_batch
+        x, y, w = labeled(lab_idx)
+        (u,) = unlabeled(unl_idx)
+        if augment is not None:
+            x, u = augment(x, 2 * step), augment(u, 2 * step + 1)
+        return (x, y, w), u
+
+    return tf.data.Dataset.zip(
+        index_batches(len(labeled_windows), batch_size=batch_size, seed=seed,
+                      start_step=start_step),
+        index_batches(len(unlabeled_windows), batch_size=batch_size, seed=seed + 1,
+                      start_step=start_step)).map(batch).prefetch(tf.data.AUTOTUNE)

@@ -132,7 +132,7 @@ class SGAN(keras.Model):
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         # the discriminator's optimizer doubles as ``self.optimizer`` for Keras' own machinery
         super().compile(optimizer=self.d_optimizer, **kwargs)
-        # built now so that checkpoints (BackupAndRestore) can restore their state
+        # built now so that a resume (training.backup) can restore their state
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
 

@@ -11,10 +11,15 @@
    :class:`~exermote_sgan.data.scaler.MinMaxScaler` on the training windows only, onto the
    generator's output range;
 3. train with Keras callbacks: validation accuracy/loss/macro-F1 each epoch, the best epoch by
-   validation macro-F1 kept (``ModelCheckpoint``), early stopping, a backup every epoch for
-   ``resume`` (``BackupAndRestore``), ``CSVLogger`` and ``TensorBoard``;
+   validation macro-F1 kept, early stopping, ``history.csv``, ``TensorBoard``, and after every
+   epoch a backup that a kill at any instant cannot damage (:mod:`.backup`), from which
+   ``resume`` continues exactly as the unbroken training would have;
 4. write the run directory (see :mod:`exermote_sgan.runs`) plus ``history.csv``, ``split.json``,
    ``plots/``, ``tensorboard/`` and ``checkpoints/``, and evaluate on the test subjects.
+
+The run is built in the sibling folder ``<RUN_DIR>.partial`` (where an interrupted training
+waits for ``resume``) and replaces ``RUN_DIR`` only once complete, so an interrupted retrain
+leaves the previous run as it was.
 """
 
 from __future__ import annotations
@@ -29,16 +34,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_text, ensure_writable_dir
+from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, is_disk_full,
+                      replace_directory)
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets
+from . import datasets, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
+from .progress import keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
-           "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES"]
+           "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
+           "staging_dir", "can_resume", "LabeledFractionWarning"]
 
 MONITOR = "val_macro_f1"
 CHECKPOINTS_DIR = "checkpoints"
@@ -49,6 +57,11 @@ HISTORY_FILE = "history.csv"
 SPLIT_FILE = "split.json"
 PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tensorboard"
+PARTIAL_SUFFIX = ".partial"
+
+
+class LabeledFractionWarning(UserWarning):
+    """The labeled windows are a very different share of the training windows than asked."""
 
 
 @dataclass
@@ -97,9 +110,31 @@ def _split(window_set, config: TrainConfig):
             f"too few training windows ({len(train_pool)}) for a validation split of "
             f"{config.validation_fraction} and {config.labeled_fraction} labeled",
             path=config.windows_path)
+    _warn_about_labeled_share(config, len(labeled_idx), len(fit_idx))
     adapt_idx, test_idx = _adaptation_split(window_set, np.asarray(test_idx), config)
     return (np.asarray(fit_idx), np.asarray(val_idx), test_idx, np.asarray(labeled_idx),
             np.concatenate([np.asarray(unlabeled_idx, dtype=np.int64), adapt_idx]), adapt_idx)
+
+
+def _warn_about_labeled_share(config: TrainConfig, n_labeled: int, n_training: int) -> None:
+    """Warn when the labeled windows are far from ``labeled_fraction`` of the training windows.
+
+    With whole sets as the unit, every subject labels at least one set (and a set of every
+    class it lacks), so a tiny fraction labels far more than asked.
+    """
+    asked, used = float(config.labeled_fraction), n_labeled / max(1, n_training)
+    if abs(used - asked) <= max(0.5 * asked, 0.02):
+        return
+    why = ("whole exercise sets are the unit, and each training subject labels at least one "
+           "set, plus one of each class it still lacks" if config.labeled_unit == "sets" else
+           "each class keeps at least one labeled window")
+    fix = ("--labeled-unit windows labels single windows (optimistic with overlapping windows)"
+           if config.labeled_unit == "sets" else "choose a larger fraction")
+    warnings.warn(
+        f"--labeled-fraction {asked:g} labels {used:.1%} of the training windows ({n_labeled} of "
+        f"{n_training}), not {asked:.2%}: {why}; the run records the fraction actually used "
+        f"(split.json n_labeled); for fewer labels, {fix}",
+        LabeledFractionWarning, stacklevel=3)
 
 
 def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
@@ -273,31 +308,65 @@ def _validation_callback(windows, labels, num_classes: int, *, model: str, batch
     return ValidationMetrics()
 
 
-def _best_so_far(history_path: Path) -> float | None:
-    import pandas as pd
-
-    if not history_path.is_file():
-        return None
-    try:
-        frame = pd.read_csv(history_path)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
-    if MONITOR not in frame.columns or frame[MONITOR].dropna().empty:
-        return None
-    return float(frame[MONITOR].max())
-
-
 # -- the run directory -------------------------------------------------------------------------
-def _prepare_run_dir(config: TrainConfig) -> Path:
-    run_dir = Path(config.out_dir)
-    checkpoints = run_dir / CHECKPOINTS_DIR
-    backup = checkpoints / BACKUP_DIR
-    saved_config = checkpoints / CONFIG_FILE
+def staging_dir(out_dir) -> Path:
+    """Where the run for ``out_dir`` is built: the sibling folder ``<name>.partial``.
+
+    It replaces ``out_dir`` when the run is complete; until then it holds the backups that
+    ``resume`` continues from.
+    """
+    out = Path(out_dir).absolute()
+    if not out.name or out.name in (".", ".."):
+        raise ExermoteInputError("choose a named run directory (such as runs/baseline)",
+                                 path=out_dir, option="out_dir")
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+def can_resume(out_dir) -> bool:
+    """Whether an interrupted training of ``out_dir`` has a completed epoch to continue from."""
+    from .backup import latest_backup
+
+    checkpoints = staging_dir(out_dir) / CHECKPOINTS_DIR
+    return (checkpoints / CONFIG_FILE).is_file() and \
+        latest_backup(checkpoints / BACKUP_DIR) is not None
+
+
+def _is_run_dir(path: Path) -> bool:
+    """An empty folder or one a training wrote: the only folders a new run may replace."""
+    try:
+        empty = not any(path.iterdir())
+    except OSError:
+        return False
+    return empty or any((path / name).exists() for name in (
+        PREPROCESSING_FILE, CLASSIFIER_FILE, HISTORY_FILE, f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
+
+
+def _check_run_dir(config: TrainConfig) -> None:
+    """Refuse an output folder a run must not replace, before any work is done."""
+    out = Path(config.out_dir)
+    staging_dir(out)
     if config.resume:
-        if not (backup / "training_metadata.json").is_file() or not saved_config.is_file():
+        if not can_resume(out):
             raise ExermoteInputError(
-                "nothing to resume: no interrupted training in this run directory (its "
-                f"{CHECKPOINTS_DIR}/{BACKUP_DIR} is missing or complete)", path=run_dir)
+                f"nothing to resume: no interrupted training of this run directory (its "
+                f"unfinished copy {staging_dir(out).name} is missing or has no completed epoch); "
+                "train without --resume", path=out)
+        return
+    if out.exists() and not out.is_dir():
+        raise ExermoteInputError("is a file; choose a folder for the run directory", path=out,
+                                 option="out_dir")
+    if out.is_dir() and not _is_run_dir(out):
+        raise ExermoteInputError(
+            "exists and is not a run directory (no preprocessing.json, classifier.keras or "
+            "history.csv): a new run would replace everything in it; choose a new or empty "
+            "folder", path=out, option="out_dir")
+
+
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    """The staging folder the run is built in (see :func:`staging_dir`), ready to write."""
+    staging = staging_dir(config.out_dir)
+    saved_config = staging / CHECKPOINTS_DIR / CONFIG_FILE
+    if config.resume:
         try:
             previous = json.loads(saved_config.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -311,19 +380,19 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
                 "cannot resume with different settings: " + ", ".join(
                     f"{k} was {previous.get(k)!r}, now {current[k]!r}" for k in changed),
                 path=saved_config)
-        return run_dir
-    ensure_writable_dir(run_dir)
-    # a fresh run replaces whatever an earlier run left here, so nothing stale survives
-    for stale in (backup, run_dir / TENSORBOARD_DIR, run_dir / PLOTS_DIR):
-        if stale.exists():
-            shutil.rmtree(stale)
-    for stale in (run_dir / HISTORY_FILE, checkpoints / BEST_WEIGHTS, run_dir / SPLIT_FILE,
-                  run_dir / CLASSIFIER_FILE, run_dir / PREPROCESSING_FILE,
-                  run_dir / METRICS_FILE):
-        if stale.exists():
-            stale.unlink()
-    ensure_writable_dir(checkpoints)
+        return staging
+    ensure_writable_dir(staging.parent)
+    if staging.exists():  # an earlier unfinished run of this directory: a fresh run starts over
+        shutil.rmtree(staging)
+    ensure_writable_dir(staging / CHECKPOINTS_DIR)
     atomic_write_text(saved_config, json.dumps(config.to_dict(), indent=2) + "\n")
+    return staging
+
+
+def _publish(staging: Path, out_dir) -> Path:
+    """Put the complete run in place of ``out_dir`` (one step on Linux); drop its backups."""
+    run_dir = replace_directory(staging, out_dir)
+    shutil.rmtree(run_dir / CHECKPOINTS_DIR / BACKUP_DIR, ignore_errors=True)
     return run_dir
 
 
@@ -339,13 +408,32 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     """Train the model ``config`` describes; write and return its run directory and metrics.
 
     ``callbacks`` are extra Keras callbacks appended after the package's own (tests use one to
-    interrupt training).
+    interrupt training).  A full disk is reported as one :class:`ExermoteInputError`; the
+    unfinished run is kept for ``resume`` when it has a completed epoch, else removed.
     """
     config.validate()
+    _check_run_dir(config)
+    try:
+        return _train(config, callbacks)
+    except BaseException as exc:
+        resumable = can_resume(config.out_dir)
+        staging = staging_dir(config.out_dir)
+        if not resumable and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)  # nothing in it worth keeping
+        if isinstance(exc, Exception) and (getattr(exc, "disk_full", False)
+                                           or is_disk_full(exc)):
+            fix = (f"free some space and continue with --resume (the completed epochs are kept "
+                   f"in {staging})" if resumable else
+                   "free some space (or choose another disk) and run the command again")
+            raise disk_full_error(config.out_dir, fix=fix) from None
+        raise
+
+
+def _train(config: TrainConfig, callbacks) -> TrainResult:
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
-    if not np.all(np.isfinite(window_set.windows)):
+    if not window_source.rows_are_finite(window_set.row_windows):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
     window_set = window_set.select_features(training_features(config, window_set.features),
@@ -368,15 +456,17 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     from ..runs import Preprocessing, save_run
 
     _set_determinism(config.seed)
-    scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
+    # fitted on the rows of the training windows, streamed: no window is gathered
+    scaler = window_source.fit_scaler_on_rows(MinMaxScaler(feature_range=(0.0, 1.0)),
+                                              window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
     trained = build_models(config, timesteps=window_set.timesteps,
                            features=len(window_set.features), num_classes=num_classes,
                            feature_range=scaler.feature_range,
                            class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
-    run_dir = _prepare_run_dir(config)  # every check passed: now the run directory changes
-    scaled = scaler.transform(window_set.windows)
+    run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
+    scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
 
     class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
     weights = class_weights[labels[labeled_idx]]
@@ -387,35 +477,55 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
                                      seed=config.seed),
         datasets.rotation_augmenter(scaler.scale_, scaler.offset_, window_set.features,
                                     max_degrees=rotation, seed=config.seed + 1))
-    if config.model == "baseline":
-        data = datasets.baseline_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                         batch_size=config.batch_size, seed=config.seed,
-                                         augment=augment)
-    else:
-        data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                     scaled[np.concatenate([fit_idx, adapt_idx])],
-                                     batch_size=config.batch_size,
-                                     seed=config.seed, augment=augment)
 
-    if config.model == "sgan" and config.warm_start_epochs and not config.resume:
-        _warm_start(trained, config, datasets.baseline_dataset(
-            scaled[labeled_idx], labels[labeled_idx], weights, batch_size=config.batch_size,
-            seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
+    from .backup import (BestWeights, EpochSeeds, HistoryFile, ResumableEarlyStopping,
+                         TrainingBackup, restore_weights)
 
     checkpoints = run_dir / CHECKPOINTS_DIR
     best_path = checkpoints / BEST_WEIGHTS
+    history_file = HistoryFile(run_dir / HISTORY_FILE)
+    best = BestWeights(best_path, monitor=MONITOR)
+    early_stopping = ResumableEarlyStopping(monitor=MONITOR, mode="max",
+                                            patience=config.resolved_patience)
+    backup = TrainingBackup(checkpoints / BACKUP_DIR, best_path=best_path,
+                            parts={"history": history_file, "best": best,
+                                   "early_stopping": early_stopping})
+    start_epoch, stopped = 0, False
+    if config.resume:  # the newest complete backup: weights, optimizers, history, counters
+        if getattr(trained, "optimizer", None) is not None and not trained.optimizer.built:
+            trained.optimizer.build(trained.trainable_variables)
+        restored = restore_weights(trained, checkpoints / BACKUP_DIR)
+        if restored is None:
+            raise ExermoteInputError("cannot resume: no backup in this folder could be read; "
+                                     "train again without --resume",
+                                     path=checkpoints / BACKUP_DIR)
+        backup.restore(restored)
+        start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
+    elif config.model == "sgan" and config.warm_start_epochs:
+        _warm_start(trained, config, window_source.baseline_dataset(
+            scaled, labeled_idx, labels[labeled_idx], weights, batch_size=config.batch_size,
+            seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
+
+    # the input streams start at the first step of the first epoch still to train
+    if config.model == "baseline":
+        data = window_source.baseline_dataset(scaled, labeled_idx, labels[labeled_idx],
+                                              weights, batch_size=config.batch_size,
+                                              seed=config.seed, augment=augment,
+                                              start_step=start_epoch * steps)
+    else:
+        data = window_source.sgan_dataset(scaled, labeled_idx, labels[labeled_idx], weights,
+                                          np.concatenate([fit_idx, adapt_idx]),
+                                          batch_size=config.batch_size, seed=config.seed,
+                                          augment=augment, start_step=start_epoch * steps)
+
+    # order matters: the backup, last of the package's own, records what the others did
     own_callbacks = [
-        _validation_callback(scaled[val_idx], labels[val_idx], num_classes, model=config.model,
+        EpochSeeds(config.seed),
+        _validation_callback(window_source.prediction_dataset(
+                                 scaled, val_idx, batch_size=max(config.batch_size, 256)),
+                             labels[val_idx], num_classes, model=config.model,
                              batch_size=config.batch_size),
-        keras.callbacks.BackupAndRestore(str(checkpoints / BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor=MONITOR, mode="max", save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=_best_so_far(run_dir / HISTORY_FILE)
-            if config.resume and best_path.is_file() else None),
-        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max",
-                                      patience=config.resolved_patience),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=config.resume),
+        best, early_stopping, history_file, backup,
     ]
     if importlib.util.find_spec("tensorboard") is not None:
         own_callbacks.append(keras.callbacks.TensorBoard(
@@ -423,9 +533,11 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     else:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
-    trained.fit(data, epochs=config.resolved_epochs, steps_per_epoch=steps,
-                callbacks=own_callbacks + list(callbacks), verbose=config.verbose,
-                shuffle=False)
+    if not stopped and start_epoch < config.resolved_epochs:
+        trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
+                    steps_per_epoch=steps,
+                    callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
+                    verbose=keras_verbose(config.verbose), shuffle=False)
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
@@ -437,6 +549,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         timesteps=window_set.timesteps, label_offset=window_set.label_offset,
         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
         training_command=config.training_command or command_line(config),
+        rest_class=window_set.rest_class, reader=window_set.reader,
         extra={"windows_path": split["windows_path"],
                "test_subjects": split["test_subjects"],
                "training_subjects": split["training_subjects"],
@@ -460,6 +573,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
 
     history = pd.read_csv(run_dir / HISTORY_FILE)
     _plot(run_dir, config, history, trained, window_set, scaled, fit_idx)
+    run_dir = _publish(run_dir, config.out_dir)  # the complete run replaces the old one
     return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
                        n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split,
                        features=tuple(window_set.features), augment_rotation=rotation)
@@ -480,4 +594,5 @@ def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scal
                 real_by_class[name] = scaled[rng.choice(members, min(4, len(members)),
                                                         replace=False)]
         plot_generated_vs_real(real_by_class, trained.generate(4, seed=config.seed),
-                               window_set.features, plots / "generated_vs_real.png")
+                               window_set.features, plots / "generated_vs_real.png",
+                               sample_rate_hz=window_set.sample_rate_hz)
