@@ -52,6 +52,9 @@ __all__ = sorted(_PUBLIC) + ["__version__"]
 
 def __getattr__(name: str):
     if name in _PUBLIC:
+        from ._quiet import install
+
+        install()  # TensorFlow's and coremltools' known noise is filtered from their first import
         value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
         globals()[name] = value
         return value

@@ -6,7 +6,9 @@
 ``RUN_DIR/preprocessing.json``
     ``classes``, ``features``, ``timesteps``, ``label_offset``, ``sample_rate_hz``, ``scaler``
     (see :class:`~exermote_sgan.data.scaler.MinMaxScaler`), ``model`` (``baseline`` or
-    ``sgan``) and ``training_command``;
+    ``sgan``), ``training_command``, ``rest_class`` (None: no rest class) and ``reader`` (how
+    the training recordings were read: format, columns, path pattern, rate...; absent in runs
+    from before it was recorded, which read the Exermote format);
 ``RUN_DIR/metrics.json``
     the run's evaluation on its test subjects (absent when every subject trained).
 """
@@ -43,12 +45,21 @@ class Preprocessing:
     model: str = "baseline"
     training_command: str = ""
     extra: dict = field(default_factory=dict)
+    #: the class between sets; "auto" (runs from before it was recorded): Break if a class
+    rest_class: str | None = "auto"
+    #: reader settings of the training recordings (None: the Exermote format)
+    reader: dict | None = None
+
+    def __post_init__(self):
+        if self.rest_class == "auto":
+            self.rest_class = "Break" if "Break" in tuple(self.classes) else None
 
     def to_dict(self) -> dict:
         return {"classes": list(self.classes), "features": list(self.features),
                 "timesteps": int(self.timesteps), "label_offset": int(self.label_offset),
                 "sample_rate_hz": float(self.sample_rate_hz), "scaler": self.scaler.to_dict(),
-                "model": self.model, "training_command": self.training_command, **self.extra}
+                "model": self.model, "training_command": self.training_command,
+                "rest_class": self.rest_class, "reader": self.reader, **self.extra}
 
     @classmethod
     def from_dict(cls, state: dict, *, path=None) -> "Preprocessing":
@@ -57,7 +68,7 @@ class Preprocessing:
         missing = [k for k in required if k not in state]
         if missing:
             raise ExermoteInputError(f"missing keys {', '.join(missing)}", path=path)
-        known = set(required) | {"model", "training_command"}
+        known = set(required) | {"model", "training_command", "rest_class", "reader"}
         try:
             scaler = MinMaxScaler.from_dict(state["scaler"])
         except ExermoteInputError as exc:
@@ -71,7 +82,8 @@ class Preprocessing:
                    sample_rate_hz=float(state["sample_rate_hz"]), scaler=scaler,
                    model=state.get("model", "baseline"),
                    training_command=state.get("training_command", ""),
-                   extra={k: v for k, v in state.items() if k not in known})
+                   extra={k: v for k, v in state.items() if k not in known},
+                   rest_class=state.get("rest_class", "auto"), reader=state.get("reader"))
 
 
 @dataclass

@@ -9,18 +9,21 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "evaluate-reps",
         help="compare detected sets and repetition counts with the labelled ones",
-        description="Recognise labelled Exermote recordings with a trained run, match the "
+        description="Recognise labelled recordings (read as the run's training files were) "
+                    "with a trained run, match the "
                     "detected sets to the labelled ones (same exercise, overlapping in "
                     "time, largest total overlap) and report per exercise and overall: "
                     "sets found vs true, false sets, repetition-count MAE per true set "
                     "(missed sets count their true repetitions, false sets their detected "
                     "ones) and the fraction of sets counted exactly; for the chosen method "
-                    "and, on the same predictions, the Exermote app's rule.")
+                    "and, on the same predictions, the Exermote app's rule.  A label the run "
+                    "does not know is refused.  Without a rest class the true sets are runs "
+                    "of one label and repetitions are not counted (MAE and exact: '-').")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by "
                         "'exermote-sgan train'")
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
-                        help="labelled raw recording CSV file(s) in the Exermote format "
-                             "(with exerciseSubType), or folders of them")
+                        help="labelled raw recording CSV file(s) in the run's format (for "
+                             "Exermote with exerciseSubType), or folders of them")
     parser.add_argument("--counting", choices=("hysteresis", "app"), default="hysteresis",
                         help="counting method to evaluate beside the app's rule "
                              "(default: hysteresis)")
@@ -64,15 +67,20 @@ def format_table(report: dict) -> str:
            + " | ".join([f"{'found':>5} {'false':>5} {'MAE':>7} {'exact':>5}"] * 2))
     lines = [head, sub, "-" * len(sub)]
     names = list(report["per_exercise"]) + ["overall"]
+    counted = report.get("rest_class", "Break") is not None
     for name in names:
         mine = report["overall"] if name == "overall" else report["per_exercise"][name]
         app = (report["app_rule"]["overall"] if name == "overall"
                else report["app_rule"]["per_exercise"][name])
         if name == "overall":
             lines.append("-" * len(sub))
-        lines.append(f"{name:<9} {mine['sets_true']:>4} {mine['reps_true']:>5} | "
+        reps = mine["reps_true"] if counted else "-"
+        lines.append(f"{name:<9} {mine['sets_true']:>4} {reps:>5} | "
                      f"{_cells(mine)} | {_cells(app)}")
     lines.append("MAE: mean |detected - true| repetitions per true set (missed sets count "
                  "their true reps, false sets their detected reps); exact: share of true "
                  "sets counted exactly.")
+    if not counted:
+        lines.append("No rest class: a set is a run of one label, and repetitions are not "
+                     "counted.")
     return "\n".join(lines)

@@ -11,17 +11,22 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "predict",
         help="recognise exercises and count repetitions in raw recordings",
-        description="Run a trained classifier over raw Exermote recordings as the app did "
+        description="Run a trained classifier over raw recordings (read as the run's "
+                    "training files were: Exermote, or the columns, path pattern and rate "
+                    "recorded by 'preprocess') as the Exermote app did "
                     "live (one prediction per row once a window is full), print the "
                     "detected sets with their exercise, repetitions and time span, and "
                     "optionally write the per-row predictions to CSV.  Times are those of "
                     "the row a prediction describes: the row label_offset rows before the "
-                    "window's last row.")
+                    "window's last row.  Without a rest class a set is a run of one "
+                    "predicted class and repetitions are not counted.  Warns when the input "
+                    "goes far outside the range the run saw in training.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by "
                         "'exermote-sgan train' (classifier.keras + preprocessing.json)")
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
-                        help="raw recording CSV file(s) in the Exermote format, or folders "
-                             "of them")
+                        help="raw recording CSV file(s) in the run's format (Exermote, or "
+                             "the columns its windows file was read with), or folders of them "
+                             "(searched recursively)")
     parser.add_argument("--out", metavar="CSV", default=None,
                         help="write per-row predictions (recording, row, time, label, one "
                              "score per class) to this CSV file (default: none)")
@@ -40,7 +45,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     from ..atomic import atomic_output
     from ..data.readers import find_csv_files
-    from ..inference.recordings import predict_file
+    from ..inference.recordings import predict_path
     from ..inference.streaming import load_recognizer_parts
 
     paths = find_csv_files(args.recordings)
@@ -48,11 +53,14 @@ def run(args) -> int:
     predictions = []
     for path in paths:
         if args.mode == "stream":
-            item = _stream_file(path, preprocessing, classifier, args.counting)
+            items = _stream_file(path, preprocessing, classifier, args.counting)
         else:
-            item = predict_file(path, preprocessing, classifier, counting=args.counting)
-        predictions.append(item)
-        _print_sets(item, preprocessing)
+            items = predict_path(path, preprocessing, classifier, counting=args.counting)
+        for item in items:
+            predictions.append(item)
+            for note in item.warnings:
+                print(f"warning: {note}", file=sys.stderr)
+            _print_sets(item, preprocessing)
     if args.out:
         with atomic_output(args.out) as tmp:
             _write_csv(tmp, predictions, preprocessing)
@@ -61,17 +69,26 @@ def run(args) -> int:
 
 
 def _stream_file(path, preprocessing, classifier, counting):
+    from ..inference.recordings import read_for_run
+
+    return [_stream_recording(recording, preprocessing, classifier, counting)
+            for recording in read_for_run(path, preprocessing)]
+
+
+def _stream_recording(recording, preprocessing, classifier, counting):
+    """One recording fed row by row to a :class:`StreamingRecognizer`, as an app would."""
     import warnings
 
     import numpy as np
 
-    from ..data.readers import read_exermote_csv
     from ..errors import ExermoteInputError
-    from ..inference.recordings import RecordingPrediction, align_features
+    from ..inference.recordings import (RecordingPrediction, align_features,
+                                        training_range_warning)
     from ..inference.streaming import SkippedRowWarning, StreamingRecognizer
 
-    recording = read_exermote_csv(path)
+    path = recording.path
     values = align_features(recording, preprocessing)
+    notes = [w for w in (training_range_warning(recording, values, preprocessing),) if w]
     valid = np.flatnonzero(np.all(np.isfinite(values), axis=1))
     if len(valid) < preprocessing.timesteps:
         raise ExermoteInputError(f"has {len(valid)} rows with valid values, fewer than one "
@@ -85,7 +102,7 @@ def _stream_file(path, preprocessing, classifier, counting):
     events += recognizer.finish()
     skipped = np.asarray(recognizer.skipped_rows)
     return RecordingPrediction(recording, recognizer.result(events),
-                               int(np.sum(skipped > valid[0])))
+                               int(np.sum(skipped > valid[0])), notes)
 
 
 def _print_sets(item, preprocessing):
@@ -95,10 +112,12 @@ def _print_sets(item, preprocessing):
     if item.mid_stream_skipped:
         print(f"  warning: skipped {item.mid_stream_skipped} row(s) with missing values",
               file=sys.stderr)
+    counted = getattr(preprocessing, "rest_class", "Break") is not None
     if result.sets:
         print(f"  {'set':>3}  {'exercise':<10} {'reps':>4}  {'start (s)':>9}  {'end (s)':>8}")
     for number, found in enumerate(result.sets, 1):
-        print(f"  {number:>3}  {found.exercise:<10} {found.repetitions:>4}  "
+        reps = found.repetitions if counted else "-"
+        print(f"  {number:>3}  {found.exercise:<10} {reps:>4}  "
               f"{found.start:>9.1f}  {found.end:>8.1f}")
 
 

@@ -39,14 +39,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "yGravity, zGravity, xAcceleration, yAcceleration, zAcceleration, "
                              "pitch, roll, yaw, xRotationRate, yRotationRate, zRotationRate)")
 
-    win = parser.add_argument_group("windows")
-    win.add_argument("--timesteps", type=int, default=40, metavar="N",
-                     help="rows per window (default: 40, 4 s at 10 Hz)")
-    win.add_argument("--stride", type=int, default=1, metavar="N",
+    win = parser.add_argument_group("windows (rows, or seconds at --expected-rate)")
+    win.add_argument("--timesteps", type=int, default=None, metavar="N",
+                     help="rows per window (default: 4 s at --expected-rate, 40 rows at 10 Hz)")
+    win.add_argument("--window-seconds", type=float, default=None, metavar="S",
+                     help="window length in seconds, instead of --timesteps")
+    win.add_argument("--stride", type=int, default=None, metavar="N",
                      help="rows between the starts of consecutive windows (default: 1)")
-    win.add_argument("--label-offset", type=int, default=20, metavar="N",
+    win.add_argument("--stride-seconds", type=float, default=None, metavar="S",
+                     help="seconds between the starts of consecutive windows, instead of "
+                          "--stride")
+    win.add_argument("--label-offset", type=int, default=None, metavar="N",
                      help="a window is labelled by the row N steps before its end "
-                          "(default: 20)")
+                          "(default: half the window, 20 at 10 Hz)")
+    win.add_argument("--label-offset-seconds", type=float, default=None, metavar="S",
+                     help="the label offset in seconds, instead of --label-offset")
 
     clean = parser.add_argument_group("cleaning")
     clean.add_argument("--classes", default=",".join(EXERMOTE_CLASSES), metavar="A,B,...",
@@ -54,6 +61,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     clean.add_argument("--label-map", default="setBreak=Break", metavar="FROM=TO,...",
                        help="file labels to rename to a class (default: %(default)s; "
                             "'' for none)")
+    clean.add_argument("--rest-class", default="auto", metavar="NAME",
+                       help="class of the pauses between sets, which counting and the "
+                            "labeled-set selection use; '' or none: no rest class (a set is "
+                            "a run of one label) (default: Break when it is a class)")
     clean.add_argument("--no-squat-rule", action="store_true",
                        help="keep the first and last rows of squat repetitions as Squat "
                             "(by default they become Break, as in the original Exermote)")
@@ -71,13 +82,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     clean.add_argument("--resample", action="store_true",
                        help="resample every session onto an exact grid at --expected-rate "
                             "(linear interpolation; labels from the nearest row)")
+    clean.add_argument("--duplicate-timestamps", choices=("refuse", "drop", "average"),
+                       default=None,
+                       help="rows repeating the previous row's timestamp: refuse the file "
+                            "(default), drop them (keep the first) or average them; checked "
+                            "before --resample")
+    clean.add_argument("--max-abs-value", type=float, default=1e6, metavar="X",
+                       help="a sensor value beyond +-X is not a reading (default: 1e6)")
+    clean.add_argument("--out-of-range", choices=("refuse", "missing"), default="refuse",
+                       help="such a value: refuse the file (default) or treat it as missing")
 
     gen = parser.add_argument_group("generic format (--format generic)")
     gen.add_argument("--columns-file", metavar="FILE",
                      help="JSON or TOML file with keys timestamp, features, label, subject "
-                          "and optionally session, sub_label, timestamp_unit, "
-                          "timestamp_format, feature_names, delimiter; column options "
-                          "below override it")
+                          "(or path_pattern) and optionally session, sub_label, "
+                          "timestamp_unit, timestamp_format, feature_names, delimiter, "
+                          "duplicate_timestamps; the options below override it")
+    gen.add_argument("--path-pattern", metavar="REGEX",
+                     help="regular expression searched in each file's path whose named groups "
+                          "give the subject and the session, e.g. "
+                          "'subject_(?P<subject>\\d+)/(?P<session>[^/]+)\\.csv$'")
     gen.add_argument("--timestamp-column", metavar="NAME",
                      help="column with times: numbers (see --timestamp-unit) or date-times")
     gen.add_argument("--feature-columns", metavar="A,B,...",
@@ -124,7 +148,7 @@ def _label_map(text: str) -> dict[str, str]:
 def _column_spec(args):
     from dataclasses import replace
 
-    from ..data.readers import ColumnSpec, load_column_spec
+    from ..data.readers import ColumnSpec, PathPattern, load_column_spec
     from ..errors import ExermoteInputError
 
     options = {
@@ -140,17 +164,29 @@ def _column_spec(args):
     }
     given = {k: v for k, v in options.items() if v is not None}
     if args.format != "generic":
-        if given or args.columns_file:
-            raise ExermoteInputError("column options and --columns-file need --format generic")
+        if given or args.columns_file or args.path_pattern:
+            raise ExermoteInputError("column options, --path-pattern and --columns-file need "
+                                     "--format generic")
         return None
     if args.columns_file:
         spec = load_column_spec(args.columns_file)
+        if (args.path_pattern and "subject" not in given
+                and PathPattern(args.path_pattern).gives_subject):
+            given["subject"] = None  # the pattern replaces the file's subject column
         return replace(spec, **given) if given else spec
+    wanted = ("timestamp", "features", "label") + (() if args.path_pattern else ("subject",))
     missing = [f"--{k.replace('_', '-')}-column" if k != "features" else "--feature-columns"
-               for k in ("timestamp", "features", "label", "subject") if k not in given]
+               for k in wanted if k not in given]
     if missing:
-        raise ExermoteInputError(f"--format generic needs --columns-file or {', '.join(missing)}")
-    return ColumnSpec(**given)
+        raise ExermoteInputError(f"--format generic needs --columns-file or {', '.join(missing)}"
+                                 + ("" if args.path_pattern else
+                                    " (or the subject from the path: --path-pattern)"))
+    return ColumnSpec(**given, path_pattern=args.path_pattern)
+
+
+def _rest_class(text: str):
+    """``--rest-class``: a class name, ``auto``, or ``''``/``none`` for no rest class."""
+    return None if text.strip().lower() in ("", "none") else text.strip()
 
 
 def format_report(report, out_path=None) -> str:
@@ -171,8 +207,17 @@ def format_report(report, out_path=None) -> str:
             mapped[k] = mapped.get(k, 0) + v
     for source, n in mapped.items():
         lines.append(f"rows relabelled {source} -> {report.config['label_map'][source]}: {n}")
-    lines.append(f"squat edge rows relabelled Break: "
-                 f"{sum(s.squat_rows_relabelled for s in sessions)}")
+    if report.config.get("squat_rule"):
+        lines.append(f"squat edge rows relabelled Break: "
+                     f"{sum(s.squat_rows_relabelled for s in sessions)}")
+    duplicates = sum(s.duplicate_rows for s in sessions)
+    if duplicates:
+        verb = "averaged" if report.config.get("duplicate_timestamps") == "average" else "dropped"
+        lines.append(f"rows repeating a timestamp ({verb}): {duplicates}")
+    blanked = sum(s.values_out_of_range for s in sessions)
+    if blanked:
+        lines.append(f"values beyond +-{report.config['max_abs_value']:g} treated as missing: "
+                     f"{blanked}")
     lines.append(f"rows interpolated (short gaps): {sum(s.rows_interpolated for s in sessions)}")
     splits = sum(s.time_gaps_split for s in sessions)
     if splits:
@@ -184,6 +229,11 @@ def format_report(report, out_path=None) -> str:
     lines.append(f"median rate:    {min(rates):.3g}-{max(rates):.3g} Hz, "
                  f"jitter (sd of intervals) up to {max(jitter) * 1000:.1f} ms")
     lines.append(f"segments:       {sum(s.segments for s in sessions)}")
+    cfg = report.config
+    rest = cfg.get("rest_class") or "none (a set is a run of one label)"
+    lines.append(f"windows:        {cfg['timesteps']} rows "
+                 f"({cfg['timesteps'] / cfg['expected_rate_hz']:.3g} s), stride {cfg['stride']}, "
+                 f"label offset {cfg['label_offset']}; rest class: {rest}")
     lines.append("")
     width = max(len(c) for c in report.classes) + 2
     lines.append(f"{'class':{width}s}{'windows':>10s}")
@@ -205,8 +255,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..atomic import atomic_write_text
-    from ..data.pipeline import PreprocessConfig, preprocess
-    from ..data.windows_file import save_windows
+    from ..data.pipeline import PreprocessConfig, preprocess_to_file
     from ..errors import ExermoteInputError
 
     out = Path(args.out)
@@ -219,10 +268,14 @@ def run(args) -> int:
         label_map=_label_map(args.label_map), squat_rule=not args.no_squat_rule,
         squat_edge_rows=args.squat_edge_rows, max_gap=args.max_gap, resample=args.resample,
         expected_rate_hz=args.expected_rate, rate_tolerance=args.rate_tolerance,
-        timesteps=args.timesteps, stride=args.stride, label_offset=args.label_offset)
-    windows, report = preprocess(args.inputs, config=config,
-                                 progress=not args.no_progress and sys.stderr.isatty())
-    save_windows(out, windows)
+        timesteps=args.timesteps, stride=args.stride, label_offset=args.label_offset,
+        window_seconds=args.window_seconds, stride_seconds=args.stride_seconds,
+        label_offset_seconds=args.label_offset_seconds, rest_class=_rest_class(args.rest_class),
+        path_pattern=args.path_pattern, duplicate_timestamps=args.duplicate_timestamps,
+        max_abs_value=args.max_abs_value, out_of_range=args.out_of_range)
+    # streamed: one recording at a time into the file, whatever the number of recordings
+    report = preprocess_to_file(args.inputs, out, config=config,
+                                progress=not args.no_progress and sys.stderr.isatty())
     if args.report_json:
         atomic_write_text(args.report_json, json.dumps(report.to_dict(), indent=2) + "\n")
     print(format_report(report, out))

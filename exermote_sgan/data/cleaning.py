@@ -65,6 +65,8 @@ class SessionReport:
     time_gaps_split: int = 0             # pauses in the timestamps that split the recording
     resampled_rows: int | None = None    # rows after resampling, or None when not resampled
     rows_dropped_short: int = 0          # rows in stretches shorter than one window
+    duplicate_rows: int = 0              # rows repeating a timestamp, dropped or averaged
+    values_out_of_range: int = 0         # values beyond max_abs_value treated as missing
     segments: int = 0
     windows: int = 0
 
@@ -91,7 +93,8 @@ def map_labels(labels: np.ndarray, *, label_map: Mapping[str, str], classes: Seq
         mapped = f" (mapped to {str(out[i])!r})" if out[i] != labels[i] else ""
         raise ExermoteInputError(
             f"unknown label {str(labels[i])!r}{mapped}; expected one of {', '.join(classes)}"
-            f" or a label mapped to one (--label-map)", path=path, row=row, column=column)
+            f": add it to --classes, or map it to a class with --label-map "
+            f"{str(labels[i])}=CLASS", path=path, row=row, column=column)
     return out, counts
 
 

@@ -10,6 +10,7 @@ in sorted file order.  It never imports TensorFlow.
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -18,20 +19,49 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 from .cleaning import SessionReport, clean_recording
-from .readers import ColumnSpec, find_csv_files, read_exermote_csv, read_generic_csv
-from .schema import (DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURES, LABEL_COLUMN,
-                     NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
-from .windowing import cut_windows
-from .windows_file import WindowSet
+from .readers import (DUPLICATE_POLICIES, ColumnSpec, PathPattern, find_csv_files,
+                      read_exermote_csv, read_generic_csv)
+from .schema import (BREAK_LABEL, DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURE_COLUMNS,
+                     EXERMOTE_FEATURES, LABEL_COLUMN, NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
+from .windowing import cut_windows, write_segments
+from .windows_file import WindowSet, WindowsWriter
 
-__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "FORMATS"]
+__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "preprocess_to_file", "FORMATS",
+           "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings"]
 
 FORMATS = ("exermote", "generic")
+#: what to do with a sensor value whose magnitude exceeds ``max_abs_value``
+OUT_OF_RANGE = ("refuse", "missing")
+#: the default window: 4 s (40 rows at Exermote's 10 Hz), labelled at its middle
+DEFAULT_WINDOW_SECONDS = 4.0
+#: windows shorter than this get a ShortWindowWarning: one repetition of most exercises
+#: takes 1-4 s, and a window must see a good part of one to tell exercises apart
+SHORT_WINDOW_SECONDS = 1.0
+
+
+class ShortWindowWarning(UserWarning):
+    """A window shorter than :data:`SHORT_WINDOW_SECONDS`: probably rows meant as seconds."""
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _bad(name: str, message: str):
+    raise ExermoteInputError(f"{_option(name)} {message}", option=name)
 
 
 def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ExermoteInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _seconds(name, value, *, allow_zero=False) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+          and np.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+    if not ok:
+        _bad(name, f"must be a number of seconds {'>= 0' if allow_zero else '> 0'}, "
+                   f"got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,21 @@ class PreprocessConfig:
     sampling rate (unless ``resample``, which puts every session on an exact grid at
     ``expected_rate_hz``).  ``features`` keeps only the named features, in that order (default:
     every feature of the format); the others are not read into the windows at all.
+
+    Reader settings: ``path_pattern`` (a regular expression with the named groups
+    ``subject``/``session``, searched in each file's path; see
+    :class:`~exermote_sgan.data.readers.PathPattern`) and ``duplicate_timestamps`` (refuse,
+    drop or average rows repeating a timestamp) override the columns file's keys of the same
+    name.  A value whose magnitude exceeds ``max_abs_value`` (default 1e6: no IMU unit reaches
+    it, a corrupt or uninitialised value does) is refused, or with ``out_of_range="missing"``
+    treated as a missing value (interpolated or dropped like the others).
+
+    Windows: ``timesteps`` rows or ``window_seconds`` (one of them; default 4 s at the
+    expected rate), labelled by the row ``label_offset`` rows (or ``label_offset_seconds``)
+    before their end (default: the middle of the window), a new one every ``stride`` rows (or
+    ``stride_seconds``; default 1 row).  ``rest_class`` names the class of pauses between sets
+    ("auto": ``Break`` when it is a class, else none; None or "": no rest class, a set is a run
+    of one label).
     """
 
     format: str = "exermote"
@@ -57,12 +102,102 @@ class PreprocessConfig:
     resample: bool = False
     expected_rate_hz: float = NOMINAL_RATE_HZ
     rate_tolerance: float = 0.2
-    timesteps: int = 40
-    stride: int = 1
-    label_offset: int = 20
+    timesteps: int | None = None
+    stride: int | None = None
+    label_offset: int | None = None
+    window_seconds: float | None = None
+    stride_seconds: float | None = None
+    label_offset_seconds: float | None = None
+    rest_class: str | None = "auto"
+    path_pattern: str | None = None
+    duplicate_timestamps: str | None = None
+    max_abs_value: float = 1e6
+    out_of_range: str = "refuse"
+
+    def resolved(self) -> "PreprocessConfig":
+        """The config with rows computed from seconds and the defaults that follow the rate,
+        the rest class decided and the reader settings merged into ``columns``; validated."""
+        self._validate_options()
+        rate = float(self.expected_rate_hz)
+        for rows, secs in (("timesteps", "window_seconds"), ("stride", "stride_seconds"),
+                           ("label_offset", "label_offset_seconds")):
+            if getattr(self, rows) is not None and getattr(self, secs) is not None:
+                raise ExermoteInputError(f"give {_option(rows)} or {_option(secs)}, not both",
+                                         option=secs)
+        timesteps = self.timesteps
+        if timesteps is None:
+            timesteps = max(1, int(round((self.window_seconds or DEFAULT_WINDOW_SECONDS)
+                                         * rate)))
+        stride = self.stride
+        if stride is None:
+            stride = (1 if self.stride_seconds is None
+                      else max(1, int(round(self.stride_seconds * rate))))
+        offset = self.label_offset
+        if offset is None:
+            offset = (timesteps // 2 if self.label_offset_seconds is None
+                      else int(round(self.label_offset_seconds * rate)))
+        rest = self.rest_class
+        if rest == "auto":
+            rest = "Break" if "Break" in tuple(self.classes) else None
+        rest = rest or None
+        columns = self.columns
+        if columns is not None:
+            merged = {k: v for k, v in (("path_pattern", self.path_pattern),
+                                        ("duplicate_timestamps", self.duplicate_timestamps))
+                      if v is not None}
+            columns = replace(columns, **merged) if merged else columns
+        out = replace(self, timesteps=timesteps, stride=stride, label_offset=offset,
+                      window_seconds=None, stride_seconds=None, label_offset_seconds=None,
+                      rest_class=rest, columns=columns)
+        out.validate()
+        return out
+
+    def _validate_options(self) -> None:
+        for name in ("window_seconds", "stride_seconds"):
+            if getattr(self, name) is not None:
+                _seconds(name, getattr(self, name))
+        if self.label_offset_seconds is not None:
+            _seconds("label_offset_seconds", self.label_offset_seconds, allow_zero=True)
+        if self.duplicate_timestamps is not None and \
+                self.duplicate_timestamps not in DUPLICATE_POLICIES:
+            _bad("duplicate_timestamps", f"must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                                         f"got {self.duplicate_timestamps!r}")
+        if self.out_of_range not in OUT_OF_RANGE:
+            _bad("out_of_range", f"must be one of {', '.join(OUT_OF_RANGE)}, "
+                                 f"got {self.out_of_range!r}")
+        if (isinstance(self.max_abs_value, bool)
+                or not isinstance(self.max_abs_value, (int, float, np.floating))
+                or not self.max_abs_value > 0):
+            _bad("max_abs_value", f"must be a number > 0, got {self.max_abs_value!r}")
+        if self.path_pattern is not None:
+            if self.format != "generic":
+                _bad("path_pattern", "needs --format generic (the Exermote files name their "
+                                     "subject in the 'individual' column)")
+            PathPattern(self.path_pattern)
+        if self.rest_class not in (None, "", "auto") and not isinstance(self.rest_class, str):
+            _bad("rest_class", f"must be a class name, '' or none, got {self.rest_class!r}")
+
+    @property
+    def reader(self) -> dict:
+        """How to read a recording like these again (for ``predict`` and ``evaluate-reps``):
+        format, columns (with path pattern and duplicate policy), features, classes, label map,
+        rest class, rate, resampling, gap and value limits.  Call on a :meth:`resolved`
+        config."""
+        return {"format": self.format,
+                "columns": None if self.columns is None else self.columns.to_dict(),
+                "duplicate_timestamps": (self.duplicate_timestamps
+                                         or (self.columns.duplicate_timestamps
+                                             if self.columns else "refuse")),
+                "features": None if self.features is None else list(self.features),
+                "classes": list(self.classes), "label_map": dict(self.label_map),
+                "rest_class": self.rest_class, "expected_rate_hz": float(self.expected_rate_hz),
+                "rate_tolerance": float(self.rate_tolerance),
+                "resample": bool(self.resample), "max_gap": int(self.max_gap),
+                "max_abs_value": float(self.max_abs_value), "out_of_range": self.out_of_range}
 
     def validate(self) -> None:
         """Raise :class:`ExermoteInputError` for an option out of range."""
+        self._validate_options()
         if self.format not in FORMATS:
             raise ExermoteInputError(f"format must be one of {', '.join(FORMATS)}, "
                                      f"got {self.format!r}")
@@ -72,11 +207,15 @@ class PreprocessConfig:
         classes = tuple(self.classes)
         if not classes or len(set(classes)) != len(classes) or not all(classes):
             raise ExermoteInputError(f"classes must be distinct non-empty names, got {classes}")
-        _positive_int("timesteps", self.timesteps)
-        _positive_int("stride", self.stride)
+        # rows left None follow the rate: resolved() fills them in and validates again
+        if self.timesteps is not None:
+            _positive_int("timesteps", self.timesteps)
+        if self.stride is not None:
+            _positive_int("stride", self.stride)
         _positive_int("max gap", self.max_gap, 0)
         _positive_int("squat edge rows", self.squat_edge_rows, 0)
-        if (isinstance(self.label_offset, bool) or not isinstance(self.label_offset, int)
+        if self.label_offset is not None and self.timesteps is not None and (
+                isinstance(self.label_offset, bool) or not isinstance(self.label_offset, int)
                 or not 0 <= self.label_offset < self.timesteps):
             raise ExermoteInputError(f"label offset must be an integer with 0 <= label offset < "
                                      f"timesteps ({self.timesteps}), got {self.label_offset!r}")
@@ -92,8 +231,24 @@ class PreprocessConfig:
                                          f"{list(names)}")
         bad_targets = sorted({t for t in self.label_map.values() if t not in classes})
         if bad_targets:
-            raise ExermoteInputError(f"label map targets {', '.join(bad_targets)} are not "
-                                     f"classes ({', '.join(classes)})")
+            raise ExermoteInputError(
+                f"--label-map targets {', '.join(bad_targets)} are not classes "
+                f"({', '.join(classes)}); add them to --classes, or give --label-map \"\" "
+                f"for no mapping", option="label_map")
+        if self.rest_class not in (None, "", "auto") and self.rest_class not in classes:
+            _bad("rest_class", f"{self.rest_class!r} is not one of the classes "
+                               f"({', '.join(classes)}); name one of them, or \"\" for none")
+        if self.format == "generic" and self.columns is not None:
+            pattern = self.path_pattern or self.columns.path_pattern
+            gives = pattern is not None and PathPattern(pattern).gives_subject
+            if self.columns.subject is None and not gives:
+                raise ExermoteInputError(
+                    "the generic format needs the subject: a subject column (--subject-column)"
+                    " or a path pattern with (?P<subject>\\d+) (--path-pattern)",
+                    option="subject_column")
+            if self.columns.label is None:
+                raise ExermoteInputError("the generic format needs a label column "
+                                         "(--label-column)", option="label_column")
 
 
 @dataclass
@@ -136,8 +291,47 @@ class PreprocessReport:
 
 def _read(path: Path, config: PreprocessConfig):
     if config.format == "exermote":
-        return [read_exermote_csv(path)]
+        return [read_exermote_csv(path,
+                                  duplicate_timestamps=config.duplicate_timestamps or "refuse")]
     return read_generic_csv(path, columns=config.columns)
+
+
+def read_recordings(path, *, reader: dict | None = None, for_prediction: bool = False):
+    """The recordings of one file, read as a run's ``reader`` settings say (see
+    :attr:`PreprocessConfig.reader`; None: the Exermote format, for runs from before they
+    were recorded).  ``for_prediction`` also reads files without labels or subjects, or that do
+    not match the path pattern."""
+    path = Path(path)
+    reader = reader or {}
+    policy = reader.get("duplicate_timestamps") or "refuse"
+    if reader.get("format", "exermote") == "exermote":
+        return [read_exermote_csv(path, duplicate_timestamps=policy)]
+    columns = ColumnSpec(**{**reader["columns"], "duplicate_timestamps": policy})
+    return read_generic_csv(path, columns=columns, for_prediction=for_prediction)
+
+
+def check_value_range(recording, *, max_abs_value: float = 1e6, policy: str = "refuse",
+                      columns=None):
+    """Refuse (or with ``policy="missing"`` blank out) values beyond ``max_abs_value``.
+
+    Returns ``(recording, number of values blanked)``.  ``columns`` are the file's column names
+    of the features, for the message (default: the feature names).
+    """
+    values = recording.values
+    beyond = np.abs(np.nan_to_num(values, nan=0.0)) > max_abs_value
+    if not beyond.any():
+        return recording, 0
+    if policy == "missing":
+        values = values.copy()
+        values[beyond] = np.nan
+        return replace(recording, values=values), int(beyond.sum())
+    i, j = np.argwhere(beyond)[0]
+    names = columns or recording.features
+    raise ExermoteInputError(
+        f"value {values[i, j]:.6g} is beyond +-{max_abs_value:g}, which no sensor reading "
+        f"reaches ({int(beyond.sum())} such value(s)); fix the row, treat such values as "
+        f"missing (--out-of-range missing), or raise the limit (--max-abs-value)",
+        path=recording.path, row=int(recording.file_rows[i]), column=str(names[j]))
 
 
 def _kept_features(available, wanted) -> list[int] | None:
@@ -151,35 +345,105 @@ def _kept_features(available, wanted) -> list[int] | None:
     return [list(available).index(name) for name in wanted]
 
 
+class _FileSink:
+    """Where :func:`preprocess_to_file` puts each recording's segments: a
+    :class:`~exermote_sgan.data.windows_file.WindowsWriter`, fed one recording at a time.
+
+    A recording's segments are written when the next recording arrives (or at the end), when
+    its session name is known for messages; so at most one recording is held in memory.
+    """
+
+    def __init__(self, out, stack):
+        self.out, self.stack = out, stack
+        self.writer, self.pending, self.written = None, [], 0
+
+    def start(self, *, classes, features, config: PreprocessConfig, session_names: list):
+        self.session_names = session_names
+        self.writer = self.stack.enter_context(WindowsWriter(
+            self.out, classes=classes, features=features, timesteps=config.timesteps,
+            stride=config.stride, label_offset=config.label_offset,
+            sample_rate_hz=config.expected_rate_hz, rest_class=config.rest_class,
+            reader=config.reader))
+
+    def extend(self, pieces) -> None:
+        self.flush()
+        self.pending = list(pieces)
+
+    def flush(self) -> None:
+        write_segments(self.writer, self.pending, session_names=self.session_names,
+                       first_position=self.written)
+        self.written += len(self.pending)
+        self.pending = []
+        self.writer.session_names = tuple(self.session_names)
+
+
 def preprocess(inputs, *, config: PreprocessConfig | None = None,
                progress: bool = False) -> tuple[WindowSet, PreprocessReport]:
     """Read, clean and window every CSV in ``inputs`` (files, or folders holding ``*.csv``).
 
     With ``progress``, a tqdm bar over the files is shown on stderr.  Any bad input raises
-    :class:`ExermoteInputError` naming the file, row and column.
+    :class:`ExermoteInputError` naming the file, row and column.  The windows are a view of
+    the segments' rows, held in memory once (:func:`preprocess_to_file` streams them to a
+    windows file instead).
     """
+    return _preprocess(inputs, config=config, progress=progress, sink=None)
+
+
+def preprocess_to_file(inputs, out, *, config: PreprocessConfig | None = None,
+                       progress: bool = False) -> PreprocessReport:
+    """:func:`preprocess` straight into the windows file ``out``, one recording at a time.
+
+    Each recording's rows go to the file as soon as it is cleaned, so memory holds one
+    recording (and the window counts), whatever the number of recordings.  ``out`` is
+    replaced atomically: on any error nothing is written.
+    """
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        sink = _FileSink(out, stack)
+        _, report = _preprocess(inputs, config=config, progress=progress, sink=sink)
+    return report
+
+
+def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
     from tqdm import tqdm
 
-    config = config or PreprocessConfig()
-    config.validate()
+    config = (config or PreprocessConfig()).resolved()
     classes = tuple(config.classes)
+    window_s = config.timesteps / config.expected_rate_hz
+    if window_s < SHORT_WINDOW_SECONDS:
+        warnings.warn(f"windows of {config.timesteps} rows last {window_s:.2g} s at "
+                      f"{config.expected_rate_hz:g} Hz, shorter than one repetition of most "
+                      f"exercises; give the length in seconds (--window-seconds)",
+                      ShortWindowWarning, stacklevel=2)
     files = find_csv_files(inputs)
     if config.format == "exermote":
         features = EXERMOTE_FEATURES
+        file_columns = EXERMOTE_FEATURE_COLUMNS
         label_column, timestamp_column = LABEL_COLUMN, TIMESTAMP_COLUMN
     else:
         features = config.columns.names
+        file_columns = config.columns.features
         label_column, timestamp_column = config.columns.label, config.columns.timestamp
     keep = _kept_features(features, config.features)
     if keep is not None:
         features = tuple(features[i] for i in keep)
+        file_columns = tuple(file_columns[i] for i in keep)
     segments, reports, session_names = [], [], []
+    if sink is not None:
+        sink.start(classes=classes, features=features, config=config,
+                   session_names=session_names)
+        segments = sink
     for path in tqdm(files, desc="preprocess", unit="file", disable=not progress,
                      file=sys.stderr, leave=False):
         for recording in _read(path, config):
             if keep is not None:
                 recording = replace(recording, features=features,
                                     values=recording.values[:, keep])
+            recording, blanked = check_value_range(recording,
+                                                   max_abs_value=config.max_abs_value,
+                                                   policy=config.out_of_range,
+                                                   columns=file_columns)
             if len(recording) < config.timesteps:
                 raise ExermoteInputError(
                     f"session {recording.session_name!r} has {len(recording)} rows, shorter than "
@@ -187,7 +451,8 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
             session = len(session_names)
             pieces, report = clean_recording(
                 recording, session=session, classes=classes, label_map=config.label_map,
-                squat_rule=config.squat_rule, squat_edge_rows=config.squat_edge_rows,
+                squat_rule=config.squat_rule and config.rest_class == BREAK_LABEL,
+                squat_edge_rows=config.squat_edge_rows,
                 max_gap=config.max_gap, expected_rate_hz=config.expected_rate_hz,
                 rate_tolerance=config.rate_tolerance, resample=config.resample,
                 min_rows=config.timesteps, label_column=label_column,
@@ -199,22 +464,36 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
                     f"missing values at start/end, {report.rows_dropped_long_gaps} in long gaps, "
                     f"{report.rows_dropped_short} in short stretches); expected at least one "
                     f"window", path=path)
+            report.duplicate_rows = recording.duplicate_rows
+            report.values_out_of_range = blanked
             segments.extend(pieces)
             reports.append(report)
             session_names.append(recording.session_name)
-    windows = cut_windows(segments, classes=classes, features=features,
-                          timesteps=config.timesteps, stride=config.stride,
-                          label_offset=config.label_offset,
-                          sample_rate_hz=config.expected_rate_hz, session_names=session_names)
-    per_session = np.bincount(windows.sessions, minlength=len(reports))
+    if sink is None:
+        windows = cut_windows(segments, classes=classes, features=features,
+                              timesteps=config.timesteps, stride=config.stride,
+                              label_offset=config.label_offset,
+                              sample_rate_hz=config.expected_rate_hz,
+                              session_names=session_names)
+        windows = replace(windows, rest_class=config.rest_class, reader=config.reader)
+        per_class = windows.class_counts()
+        subjects, counts = np.unique(windows.subjects, return_counts=True)
+        per_subject = {int(s): int(c) for s, c in zip(subjects, counts)}
+        per_session = np.bincount(windows.sessions, minlength=len(reports))
+    else:
+        sink.flush()
+        windows, writer = None, sink.writer
+        per_class = {name: int(c) for name, c in zip(classes, writer.class_counts)}
+        per_subject = {s: writer.subject_counts[s] for s in sorted(writer.subject_counts)}
+        per_session = [writer.session_counts.get(k, 0) for k in range(len(reports))]
     for report, n in zip(reports, per_session):
         report.windows = int(n)
-    subjects, counts = np.unique(windows.subjects, return_counts=True)
     config_dict = asdict(config)
     config_dict["label_map"] = dict(config.label_map)
+    config_dict["duplicate_timestamps"] = config.reader["duplicate_timestamps"]
+    config_dict["squat_rule"] = bool(config.squat_rule and config.rest_class == BREAK_LABEL
+                                     and "Squat" in classes)
     report = PreprocessReport(
         files=[str(f) for f in files], sessions=reports, classes=classes,
-        windows_per_class=windows.class_counts(),
-        windows_per_subject={int(s): int(c) for s, c in zip(subjects, counts)},
-        config=config_dict)
+        windows_per_class=per_class, windows_per_subject=per_subject, config=config_dict)
     return windows, report

@@ -13,6 +13,7 @@ the file, the 1-based row (the header is row 1) and the column.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,10 +26,71 @@ from .schema import (EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, LABEL_COLUMN, 
                      SUBJECT_COLUMN, TIMESTAMP_COLUMN, TIMESTAMP_FORMAT)
 
 __all__ = ["Recording", "ColumnSpec", "read_exermote_csv", "read_generic_csv",
-           "load_column_spec", "find_csv_files"]
+           "load_column_spec", "find_csv_files", "DUPLICATE_POLICIES", "PathPattern",
+           "check_duplicate_policy"]
 
 _FIRST_DATA_ROW = 2  # file row of the first data row: the header is row 1
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+#: what to do with rows whose timestamp repeats the previous row's: refuse the file, keep the
+#: first of them, or average their values (labels from the first)
+DUPLICATE_POLICIES = ("refuse", "drop", "average")
+
+
+def check_duplicate_policy(policy, *, option: str = "--duplicate-timestamps") -> str:
+    """``policy`` if it is one of :data:`DUPLICATE_POLICIES`, else a one-line error."""
+    if policy not in DUPLICATE_POLICIES:
+        raise ExermoteInputError(f"{option} must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                                 f"got {policy!r}")
+    return policy
+
+
+class PathPattern:
+    """A regular expression over a file's path that gives its subject and (optional) session.
+
+    The named group ``subject`` must match an integer (``subject_(?P<subject>\\d+)``); the
+    optional group ``session`` names the session (default: the matched part of the path).  The
+    pattern is searched (:func:`re.search`) in the path written with ``/``, so it may match its
+    end (``(?P<subject>\\d+)/[^/]+\\.csv$``).  A path it does not match is an error.
+    """
+
+    def __init__(self, pattern: str, *, option: str = "--path-pattern"):
+        self.pattern = pattern
+        self.option = option
+        try:
+            self.regex = re.compile(pattern)
+        except (re.error, TypeError) as exc:
+            raise ExermoteInputError(f"{option} '{pattern}' is not a regular expression "
+                                     f"({exc})") from None
+        groups = set(self.regex.groupindex)
+        if not groups & {"subject", "session"}:
+            raise ExermoteInputError(
+                f"{option} '{pattern}' has no named group (?P<subject>...) or (?P<session>...); "
+                f"e.g. 'subject_(?P<subject>\\d+)/(?P<session>[^/]+)\\.csv'")
+
+    @property
+    def gives_subject(self) -> bool:
+        return "subject" in self.regex.groupindex
+
+    def match(self, path: Path) -> tuple[int | None, str]:
+        """(subject or None, session name) of ``path``."""
+        text = Path(path).as_posix()
+        found = self.regex.search(text)
+        if found is None:
+            raise ExermoteInputError(f"path does not match {self.option} '{self.pattern}'; "
+                                     f"change the pattern or move the file", path=path)
+        subject = None
+        if self.gives_subject:
+            raw = found.group("subject")
+            try:
+                subject = int(raw)
+            except (TypeError, ValueError):
+                raise ExermoteInputError(
+                    f"{self.option} '{self.pattern}' gives subject {raw!r}, which is not an "
+                    f"integer; match only its digits, e.g. (?P<subject>\\d+)",
+                    path=path) from None
+        session = (found.group("session") if "session" in self.regex.groupindex
+                   else found.group(0)) or Path(path).stem
+        return subject, session
 
 
 @dataclass
@@ -50,6 +112,7 @@ class Recording:
     sub_labels: np.ndarray | None
     timestamps: np.ndarray
     file_rows: np.ndarray
+    duplicate_rows: int = 0  # rows dropped or averaged away for repeating a timestamp
 
     def __len__(self) -> int:
         return len(self.values)
@@ -62,21 +125,26 @@ class ColumnSpec:
     ``timestamp`` holds numeric times (in ``timestamp_unit``: s, ms, us or ns) or date-times
     (parsed with ``timestamp_format``, a ``strptime`` format, or inferred when it is None).
     ``features`` are read in the given order and stored under ``feature_names`` (default: the
-    column names).  ``subject`` must hold integer subject ids.  With ``session``, one file may
-    hold several sessions (rows grouped by that column's value); without it, a file is one
-    session named after the file.
+    column names).  ``subject`` must hold integer subject ids; without a subject column,
+    ``path_pattern`` (a :class:`PathPattern`) takes the subject (and session) from each file's
+    path.  With ``session``, one file may hold several sessions (rows grouped by that column's
+    value); without it, a file is one session named after the file (or the pattern's session).
+    ``duplicate_timestamps`` is one of :data:`DUPLICATE_POLICIES`.  ``label`` may be None only
+    to read unlabelled files for prediction.
     """
 
     timestamp: str
     features: tuple[str, ...]
-    label: str
-    subject: str
+    label: str | None
+    subject: str | None = None
     session: str | None = None
     sub_label: str | None = None
     timestamp_unit: str = "s"
     timestamp_format: str | None = None
     feature_names: tuple[str, ...] | None = None
     delimiter: str = ","
+    path_pattern: str | None = None
+    duplicate_timestamps: str = "refuse"
 
     def __post_init__(self):
         object.__setattr__(self, "features", tuple(self.features))
@@ -94,7 +162,18 @@ class ColumnSpec:
                 f"{len(self.features)} features")
         if len(set(self.features)) != len(self.features):
             raise ExermoteInputError("column spec: a feature column is named twice")
+        check_duplicate_policy(self.duplicate_timestamps, option="duplicate_timestamps")
+        if self.path_pattern is not None:
+            pattern = PathPattern(self.path_pattern, option="path_pattern")
+            if self.subject is not None and pattern.gives_subject:
+                raise ExermoteInputError(
+                    "column spec: the subject comes from both the subject column and "
+                    "path_pattern; give one of them")
 
+    def to_dict(self) -> dict:
+        """The spec as a columns file's keys (JSON-ready)."""
+        return {f.name: (list(v) if isinstance(v, tuple) else v)
+                for f in fields(self) for v in [getattr(self, f.name)]}
     @property
     def names(self) -> tuple[str, ...]:
         return self.feature_names or self.features
@@ -119,7 +198,9 @@ def load_column_spec(path) -> ColumnSpec:
     if unknown:
         raise ExermoteInputError(f"unknown key(s) {', '.join(unknown)}; expected some of "
                                  f"{', '.join(sorted(known))}", path=path)
-    missing = [k for k in ("timestamp", "features", "label", "subject") if k not in data]
+    missing = [k for k in ("timestamp", "features", "label") if k not in data]
+    if "subject" not in data and "path_pattern" not in data:
+        missing.append("subject (or path_pattern)")
     if missing:
         raise ExermoteInputError(f"missing key(s) {', '.join(missing)}", path=path)
     if isinstance(data["features"], str) or not isinstance(data["features"], list):
@@ -131,16 +212,18 @@ def load_column_spec(path) -> ColumnSpec:
 
 
 def find_csv_files(inputs) -> list[Path]:
-    """The CSV files named by ``inputs`` (files, or folders searched for ``*.csv``), sorted."""
+    """The CSV files named by ``inputs`` (files, or folders searched recursively for
+    ``*.csv``), sorted by folder, then name."""
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     found: set[Path] = set()
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            csvs = [p for p in item.glob("*.csv") if p.is_file()]
+            csvs = [p for p in item.rglob("*.csv") if p.is_file()]
             if not csvs:
-                raise ExermoteInputError("folder holds no *.csv files", path=item)
+                raise ExermoteInputError("folder (and its subfolders) holds no *.csv files",
+                                         path=item)
             found.update(csvs)
         elif item.is_file():
             found.add(item)
@@ -153,13 +236,16 @@ def find_csv_files(inputs) -> list[Path]:
     return sorted(found, key=lambda p: (str(p.parent), p.name))
 
 
-def read_exermote_csv(path) -> Recording:
+def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse") -> Recording:
     """Read one raw Exermote recording (70-column CSV) as one session.
 
     The subject is the ``individual`` column, which must be one integer for the whole file.
-    ``sub_labels`` is None when the file has no ``exerciseSubType`` column.
+    ``sub_labels`` is None when the file has no ``exerciseSubType`` column.  Rows repeating the
+    previous row's timestamp are handled by ``duplicate_timestamps`` (see
+    :data:`DUPLICATE_POLICIES`).
     """
     path = Path(path)
+    check_duplicate_policy(duplicate_timestamps)
     wanted = EXERMOTE_FEATURE_COLUMNS + (LABEL_COLUMN, TIMESTAMP_COLUMN, SUBJECT_COLUMN)
     frame = _read_table(path, wanted, optional=(SUB_LABEL_COLUMN,),
                         text=(LABEL_COLUMN, SUB_LABEL_COLUMN, TIMESTAMP_COLUMN))
@@ -170,53 +256,111 @@ def read_exermote_csv(path) -> Recording:
                   if SUB_LABEL_COLUMN in frame.columns else None)
     stamps = _datetimes(frame[TIMESTAMP_COLUMN], TIMESTAMP_FORMAT, path, rows, TIMESTAMP_COLUMN,
                         expected="a time like 2017-03-30 18:45:36:794 (YYYY-MM-DD HH:MM:SS:mmm)")
-    _check_increasing(stamps, frame[TIMESTAMP_COLUMN].to_numpy(), path, rows, TIMESTAMP_COLUMN)
     subjects = _integers(frame, SUBJECT_COLUMN, path, rows)
     _check_constant(subjects, path, rows, SUBJECT_COLUMN, what="subject id")
-    return Recording(path=path, session_name=path.stem, subject=int(subjects[0]),
-                     features=EXERMOTE_FEATURES, values=values, labels=labels,
-                     sub_labels=sub_labels, timestamps=stamps - stamps[0], file_rows=rows)
+    recording = Recording(path=path, session_name=path.stem, subject=int(subjects[0]),
+                          features=EXERMOTE_FEATURES, values=values, labels=labels,
+                          sub_labels=sub_labels, timestamps=stamps - stamps[0], file_rows=rows)
+    return _handle_duplicates(recording, frame[TIMESTAMP_COLUMN].to_numpy(),
+                              duplicate_timestamps, TIMESTAMP_COLUMN)
 
 
-def read_generic_csv(path, *, columns: ColumnSpec) -> list[Recording]:
+def read_generic_csv(path, *, columns: ColumnSpec,
+                     for_prediction: bool = False) -> list[Recording]:
     """Read a CSV laid out as ``columns`` describes; one :class:`Recording` per session.
 
     Sessions keep the order of their first row in the file and are named ``<file stem>`` (no
-    session column) or ``<file stem>:<session value>``.  Within a session the subject must be
-    constant and the timestamps strictly increasing.
+    session column; with ``columns.path_pattern``, its session) or ``<file stem>:<session
+    value>``.  Within a session the subject must be constant and the timestamps increasing
+    (repeats are handled by ``columns.duplicate_timestamps``).  ``for_prediction`` reads files
+    that may lack the label and subject columns and need not match the path pattern (labels
+    ``""`` and subject 0 where missing): a recording to recognise, not to train on.
     """
     path = Path(path)
     if not isinstance(columns, ColumnSpec):
         raise TypeError("columns must be a ColumnSpec")
-    wanted = columns.features + (columns.label, columns.timestamp, columns.subject)
+    subject, stem = None, path.stem
+    if columns.path_pattern is not None:
+        pattern = PathPattern(columns.path_pattern)
+        try:
+            subject, stem = pattern.match(path)
+        except ExermoteInputError:
+            if not for_prediction:
+                raise
+    if columns.subject is None and subject is None and not for_prediction:
+        raise ExermoteInputError("no subject: name its column (--subject-column) or take it "
+                                 "from the path (--path-pattern with (?P<subject>\\d+))",
+                                 path=path)
+    label_col = columns.label
+    subject_col = columns.subject
+    wanted = columns.features + (columns.timestamp,)
     optional = tuple(c for c in (columns.session, columns.sub_label) if c is not None)
-    text = (columns.label,) + optional
-    frame = _read_table(path, wanted + optional, optional=(), text=text,
+    maybe = tuple(c for c in (label_col, subject_col) if c is not None)
+    if for_prediction:
+        optional += maybe
+    else:
+        wanted += maybe
+    text = tuple(c for c in (label_col,) if c is not None) + optional
+    frame = _read_table(path, wanted, optional=optional, text=text,
                         delimiter=columns.delimiter)
     rows = np.arange(len(frame)) + _FIRST_DATA_ROW
     values = _numeric(frame, columns.features, path, rows)
-    labels = _text(frame, columns.label, path, rows)
-    sub_labels = _text(frame, columns.sub_label, path, rows) if columns.sub_label else None
+    if label_col is not None and label_col in frame.columns:
+        labels = _text(frame, label_col, path, rows)
+    else:
+        labels = np.full(len(frame), "", dtype=object).astype(str)
+    sub_labels = (_text(frame, columns.sub_label, path, rows)
+                  if columns.sub_label and columns.sub_label in frame.columns else None)
     stamps = _generic_times(frame[columns.timestamp], columns, path, rows)
-    subjects = _integers(frame, columns.subject, path, rows)
-    if columns.session is None:
-        groups = [(path.stem, np.arange(len(frame)))]
+    if subject_col is not None and subject_col in frame.columns:
+        subjects = _integers(frame, subject_col, path, rows)
+    else:
+        subjects = np.full(len(frame), 0 if subject is None else subject, dtype=np.int64)
+    if columns.session is None or columns.session not in frame.columns:
+        groups = [(stem, np.arange(len(frame)))]
     else:
         keys = _text(frame, columns.session, path, rows)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         order = np.argsort(first)
-        groups = [(f"{path.stem}:{uniq[k]}", np.flatnonzero(inverse == k)) for k in order]
+        groups = [(f"{stem}:{uniq[k]}", np.flatnonzero(inverse == k)) for k in order]
     recordings = []
     raw_times = frame[columns.timestamp].to_numpy()
     for name, idx in groups:
-        _check_increasing(stamps[idx], raw_times[idx], path, rows[idx], columns.timestamp)
-        _check_constant(subjects[idx], path, rows[idx], columns.subject, what="subject id")
-        recordings.append(Recording(
+        _check_constant(subjects[idx], path, rows[idx], subject_col or "subject",
+                        what="subject id")
+        recording = Recording(
             path=path, session_name=name, subject=int(subjects[idx[0]]), features=columns.names,
             values=values[idx], labels=labels[idx],
             sub_labels=None if sub_labels is None else sub_labels[idx],
-            timestamps=stamps[idx] - stamps[idx[0]], file_rows=rows[idx]))
+            timestamps=stamps[idx] - stamps[idx[0]], file_rows=rows[idx])
+        recordings.append(_handle_duplicates(recording, raw_times[idx],
+                                             columns.duplicate_timestamps, columns.timestamp))
     return recordings
+
+
+def _handle_duplicates(recording: Recording, raw, policy: str, column: str) -> Recording:
+    """Apply the duplicate-timestamp ``policy``, then require strictly increasing times."""
+    from dataclasses import replace
+
+    seconds = recording.timestamps
+    steps = np.diff(seconds)
+    repeats = np.flatnonzero(steps == 0) + 1
+    if len(repeats) and policy != "refuse":
+        first = np.r_[True, steps != 0]
+        keep = np.flatnonzero(first)
+        values = recording.values[keep]
+        if policy == "average":
+            group = np.cumsum(first) - 1
+            frame = pd.DataFrame(recording.values).groupby(group).mean()  # skips NaN
+            values = frame.to_numpy(dtype=np.float64)
+        recording = replace(
+            recording, values=values, labels=recording.labels[keep],
+            sub_labels=None if recording.sub_labels is None else recording.sub_labels[keep],
+            timestamps=seconds[keep], file_rows=recording.file_rows[keep],
+            duplicate_rows=int(len(repeats)))
+        raw = np.asarray(raw)[keep]
+    _check_increasing(recording.timestamps, raw, recording.path, recording.file_rows, column)
+    return recording
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -347,7 +491,14 @@ def _check_increasing(seconds: np.ndarray, raw, path, rows, name: str):
     bad = np.flatnonzero(~(steps > 0))
     if len(bad):
         i = bad[0] + 1
-        kind = "repeats" if steps[bad[0]] == 0 else "is earlier than"
+        if steps[bad[0]] == 0:
+            n = int(np.sum(steps == 0))
+            raise ExermoteInputError(
+                f"timestamp {_show(raw[i])} repeats the previous row's ({n} repeated "
+                f"timestamp(s) in this session); expected strictly increasing timestamps, or "
+                f"choose --duplicate-timestamps drop (keep the first row) or average", path=path, row=int(rows[i]),
+                column=name)
         raise ExermoteInputError(
-            f"timestamp {_show(raw[i])} {kind} the previous row's {_show(raw[i - 1])}; expected "
-            f"strictly increasing timestamps", path=path, row=int(rows[i]), column=name)
+            f"timestamp {_show(raw[i])} is earlier than the previous row's {_show(raw[i - 1])}; "
+            f"expected strictly increasing timestamps (sort the file by time)", path=path,
+            row=int(rows[i]), column=name)

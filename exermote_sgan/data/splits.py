@@ -279,7 +279,33 @@ def validation_split(ws: WindowSet, index, *, fraction: float = 0.15,
 
 # --------------------------------------------------------------------------- sets
 
-def find_sets(ws: WindowSet, index=None, *, break_class: str = "Break",
+#: ``break_class`` default of :func:`find_sets` and :func:`select_labeled`: the windows file's
+#: rest class (``WindowSet.rest_class``; None when it has none)
+FROM_FILE = "from-file"
+
+
+def _rest_index(ws: WindowSet, break_class) -> int:
+    """Class id of the rest class (``-1``: none); ``break_class`` may be FROM_FILE or None."""
+    if break_class == FROM_FILE:
+        break_class = ws.rest_class
+    if break_class is None or break_class == "":
+        return -1
+    if break_class not in ws.classes:
+        raise ExermoteInputError(f"break (rest) class {break_class!r} is not one of the classes "
+                                 f"{', '.join(ws.classes)}; name one of them, or none")
+    return ws.classes.index(break_class)
+
+
+def _check_label_ids(ws: WindowSet) -> None:
+    bad = np.flatnonzero((ws.labels < 0) | (ws.labels >= ws.num_classes))
+    if len(bad):
+        raise ExermoteInputError(
+            f"window {int(bad[0])} has label {int(ws.labels[bad[0]])}, beyond the "
+            f"{ws.num_classes} classes ({', '.join(ws.classes)}); re-create the windows file "
+            f"with 'exermote-sgan preprocess' (--classes names every label)", column="labels")
+
+
+def find_sets(ws: WindowSet, index=None, *, break_class: str | None = FROM_FILE,
               min_set_break_s: float = 10.0) -> np.ndarray:
     """Exercise-set id of every window of ``index`` (default: all windows), in ``index`` order.
 
@@ -291,18 +317,19 @@ def find_sets(ws: WindowSet, index=None, *, break_class: str = "Break",
     middle; ties go to the earlier set), so sets own their surrounding breaks.  A session
     without exercise windows forms one set.  Ids are consecutive from 0 in order of
     (session, end_index).
+
+    ``break_class`` is the rest class (default: the windows file's); with none (None), every
+    class is an exercise, so a set is a run of one label, or a whole recording of one.
     """
     idx = _as_index(ws, index)
-    if break_class not in ws.classes:
-        raise ExermoteInputError(f"break class {break_class!r} is not one of the classes "
-                                 f"{', '.join(ws.classes)}")
+    _check_label_ids(ws)
+    brk = _rest_index(ws, break_class)
     if isinstance(min_set_break_s, bool) or not isinstance(min_set_break_s, Real) \
             or min_set_break_s <= 0:
         raise ValueError(f"min_set_break_s must be a number of seconds > 0, got "
                          f"{min_set_break_s!r}")
     if len(idx) == 0:
         return np.empty(0, dtype=np.int64)
-    brk = ws.classes.index(break_class)
     min_rows = float(min_set_break_s) * float(ws.sample_rate_hz)
 
     order = np.lexsort((ws.end_index[idx], ws.sessions[idx]))
@@ -352,7 +379,7 @@ def find_sets(ws: WindowSet, index=None, *, break_class: str = "Break",
 
 
 def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
-                   unit: str = "sets", break_class: str = "Break",
+                   unit: str = "sets", break_class: str | None = FROM_FILE,
                    min_set_break_s: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
     """``(labeled_idx, unlabeled_idx)``: the labelled pool of semi-supervised training.
 
@@ -374,6 +401,7 @@ def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
     ``seed``; different seeds give different draws.
     """
     fraction = _check_fraction("fraction", fraction, allow_one=True)
+    _check_label_ids(ws)
     if unit not in ("sets", "windows"):
         raise ValueError(f"unit must be 'sets' or 'windows', got {unit!r}")
     idx = _sorted(_as_index(ws, index))
@@ -397,10 +425,12 @@ def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
     size = np.bincount(set_ids, minlength=n_sets)
     counts = np.zeros((n_sets, k), dtype=np.int64)
     np.add.at(counts, (set_ids, labels), 1)
-    brk = ws.classes.index(break_class)
+    brk = _rest_index(ws, break_class)
     exercise_counts = counts.copy()
-    exercise_counts[:, brk] = 0
-    main_class = np.where(exercise_counts.sum(axis=1) > 0, exercise_counts.argmax(axis=1), brk)
+    if brk >= 0:
+        exercise_counts[:, brk] = 0
+    main_class = np.where(exercise_counts.sum(axis=1) > 0, exercise_counts.argmax(axis=1),
+                          max(brk, 0))
     set_subject = np.empty(n_sets, dtype=np.int64)
     set_subject[set_ids] = ws.subjects[idx]
 

@@ -32,6 +32,11 @@ Two methods:
     the isolated movements of a set break; its exercise is the majority, by duration, of its
     segments, so one misclassified repetition neither splits nor mislabels a set.  The
     defaults were tuned on leave-one-subject-out predictions of individuals 1-3.
+
+Without a rest class (``break_class=None``: recordings with no pauses labelled, such as one
+exercise per file) repetitions cannot be told apart by a pause between them, so either method
+becomes :class:`RunCounter`: a set is a run of one (smoothed) predicted class lasting at least
+``min_set_s``, and its repetitions are not counted (0).
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
-           "HysteresisCounter", "COUNTING_METHODS", "make_counter", "count_repetitions",
-           "APP_CONSECUTIVE_STEPS"]
+           "HysteresisCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
+           "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options"]
 
 EVENT_KINDS = ("exercise_started", "repetition", "exercise_ended", "set_finished")
 
@@ -82,15 +87,16 @@ class DetectedSet:
 class RepetitionCounter(ABC):
     """Feed ``update(time, scores)`` per prediction, then ``finish()`` at the end of a stream."""
 
-    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break"):
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0,
+                 break_class: str | None = "Break"):
         self.classes = tuple(classes)
-        if break_class not in self.classes:
+        if break_class is not None and break_class not in self.classes:
             raise ValueError(f"counter: break class {break_class!r} is not one of the "
                              f"classes {self.classes}")
         if not sample_rate_hz > 0:
             raise ValueError(f"counter: sample_rate_hz must be positive, got {sample_rate_hz}")
         self.sample_rate_hz = float(sample_rate_hz)
-        self.break_index = self.classes.index(break_class)
+        self.break_index = None if break_class is None else self.classes.index(break_class)
         self.sets: list[DetectedSet] = []
         self._open: DetectedSet | None = None
         self.min_set_repetitions = 1
@@ -309,12 +315,89 @@ class HysteresisCounter(RepetitionCounter):
         return max(votes, key=votes.get) if votes else None
 
 
+class RunCounter(RepetitionCounter):
+    """Sets without a rest class: runs of one smoothed predicted class; no repetitions.
+
+    The scores are averaged over the last ``smoothing_s`` seconds; the run's class changes when
+    another class has led the smoothed scores for ``switch_s`` seconds in a row (the new run
+    starts where that lead began); a run of at least ``min_set_s`` seconds is a set.  Each set
+    emits ``exercise_started``, ``exercise_ended`` and ``set_finished`` with 0 repetitions.
+    """
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class=None,
+                 smoothing_s: float = 1.0, switch_s: float = 2.0, min_set_s: float = 5.0):
+        super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=None)
+        if not (smoothing_s > 0 and switch_s > 0 and min_set_s > 0):
+            raise ValueError("RunCounter: smoothing_s, switch_s and min_set_s must be positive")
+        self.min_set_repetitions = 0
+        self._window: deque = deque(maxlen=max(1, int(round(smoothing_s * sample_rate_hz))))
+        self._times: deque = deque(maxlen=self._window.maxlen)
+        self.switch_steps = max(1, int(round(switch_s * sample_rate_hz)))
+        self.min_set_s = float(min_set_s)
+        self._current: int | None = None
+        self._start = self._last = 0.0
+        self._challenger: tuple[int, float, int] | None = None  # class, since, steps
+
+    def update(self, time: float, scores) -> list[Event]:
+        self._window.append(np.asarray(scores, dtype=np.float64))
+        self._times.append(float(time))
+        label = int(np.argmax(np.mean(self._window, axis=0)))
+        # the trailing mean lags by half its length: use the time it is centred on
+        time = self._times[(len(self._times) - 1) // 2]
+        events = []
+        if self._current is None:
+            self._current, self._start = label, time
+        elif label == self._current:
+            self._challenger = None
+        else:
+            if self._challenger is None or self._challenger[0] != label:
+                self._challenger = (label, time, 0)
+            cls, since, steps = self._challenger
+            self._challenger = (cls, since, steps + 1)
+            if steps + 1 >= self.switch_steps:
+                events += self._emit(since)
+                self._current, self._start, self._challenger = cls, since, None
+        self._last = time
+        return events
+
+    def finish(self) -> list[Event]:
+        end = self._times[-1] if self._times else self._last
+        events = self._emit(end) if self._current is not None else []
+        self._current = None
+        return events
+
+    def _emit(self, end: float) -> list[Event]:
+        if end - self._start < self.min_set_s:
+            return []
+        exercise = self.classes[self._current]
+        found = DetectedSet(exercise, 0, self._start, end)
+        self.sets.append(found)
+        return [Event("exercise_started", exercise, self._start, start=self._start),
+                Event("exercise_ended", exercise, end, end=end),
+                Event("set_finished", exercise, end, repetitions=0, start=self._start, end=end)]
+
+
 COUNTING_METHODS = ("hysteresis", "app")
+
+
+def rest_options(preprocessing, options: dict | None = None) -> dict:
+    """Counter options for a run: its rest class (None: no rest class) unless ``options``
+    names one."""
+    rest = getattr(preprocessing, "rest_class", "Break")
+    return {"break_class": rest, **(options or {})}
 
 
 def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
                  **options) -> RepetitionCounter:
-    """A fresh counter of the named method (``hysteresis`` or ``app``)."""
+    """A fresh counter of the named method (``hysteresis`` or ``app``); with
+    ``break_class=None`` (no rest class) a :class:`RunCounter` for either method."""
+    if method not in COUNTING_METHODS:
+        raise ValueError(f"unknown counting method {method!r}; expected one of "
+                         f"{', '.join(COUNTING_METHODS)}")
+    if "break_class" in options and options["break_class"] is None:
+        run_options = {k: v for k, v in options.items()
+                       if k in ("smoothing_s", "switch_s", "min_set_s")}
+        return RunCounter(classes, sample_rate_hz=sample_rate_hz, **run_options)
     if method == "hysteresis":
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app":

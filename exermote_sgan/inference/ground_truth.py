@@ -5,6 +5,9 @@ In the Exermote format a repetition is a run of ``firstHalf`` rows followed by
 ``setBreak`` runs: its repetitions and the short ``Break`` runs between them.  A set's
 exercise is the ``exerciseType`` of its repetition rows, its repetition count the number of
 ``firstHalf`` runs, and its start and end the times of its first and last repetition row.
+
+Without a rest class (recordings of one exercise each, or with no pauses labelled) the true
+sets are the runs of one label (:func:`true_runs`), with no repetition count.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["TrueSet", "true_sets", "true_sets_from_labels", "SET_BREAK", "FIRST_HALF",
-           "SECOND_HALF"]
+__all__ = ["TrueSet", "true_sets", "true_sets_from_labels", "true_runs", "check_labels",
+           "SET_BREAK", "FIRST_HALF", "SECOND_HALF"]
 
 SET_BREAK = "setBreak"
 FIRST_HALF = "firstHalf"
@@ -77,3 +80,44 @@ def true_sets_from_labels(labels, sub_labels, times, *, path=None) -> list[TrueS
                             start=float(times[rows[0]]), end=float(times[rows[-1]]),
                             repetition_starts=tuple(float(t) for t in times[run_starts])))
     return sets
+
+
+def check_labels(recording, *, classes, label_map, column: str = "label") -> np.ndarray:
+    """The recording's labels mapped to ``classes``; an unknown label is refused.
+
+    A label that is neither a class nor mapped to one would otherwise vanish from the true
+    sets (a ``Pushup`` row inside a ``Situp`` set) or become an exercise the run cannot
+    predict; the error names the file, row and label and says how to fix it.
+    """
+    labels = np.asarray(recording.labels).astype(str)
+    if len(labels) and not any(labels):
+        raise ExermoteInputError("has no labels, which evaluating sets needs as ground truth; "
+                                 "give files with the label column the run was trained with",
+                                 path=recording.path, column=column)
+    out = labels.copy()
+    for source, target in dict(label_map).items():
+        out[labels == source] = target
+    unknown = np.flatnonzero(~np.isin(out, np.asarray(list(classes), dtype=str)))
+    if len(unknown):
+        i = int(unknown[0])
+        raise ExermoteInputError(
+            f"unknown label {str(labels[i])!r} ({len(unknown)} row(s)); the run knows "
+            f"{', '.join(classes)}: evaluate recordings of those classes, or retrain with the "
+            f"label in --classes or mapped to a class with --label-map",
+            path=recording.path, row=int(recording.file_rows[i]), column=column)
+    return out
+
+
+def true_runs(labels, times, *, rest_class: str | None = None) -> list[TrueSet]:
+    """The runs of one label (``rest_class`` runs left out) as sets without a repetition
+    count (0): the true sets of recordings without a rest class."""
+    labels = np.asarray(labels).astype(str)
+    times = np.asarray(times, dtype=np.float64)
+    if len(labels) == 0:
+        return []
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.r_[0, change]
+    stops = np.r_[change, len(labels)]
+    return [TrueSet(exercise=str(labels[a]), repetitions=0, start=float(times[a]),
+                    end=float(times[b - 1]))
+            for a, b in zip(starts, stops) if labels[a] != rest_class]

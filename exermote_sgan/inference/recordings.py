@@ -1,16 +1,34 @@
-"""A trained run over recording files: the step ``predict`` and ``evaluate-reps`` share."""
+"""A trained run over recording files: the step ``predict`` and ``evaluate-reps`` share.
+
+Files are read as the run's training recordings were (its recorded reader settings: format,
+columns, path pattern, duplicate-timestamp policy, rate; the Exermote format for runs from
+before they were recorded), then checked against what the run saw in training: the sampling
+rate, and values far outside the range its scaler was fitted on (a warning naming the row and
+column, because the classifier's output means little there).
+"""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ExermoteInputError
 from .streaming import RecognitionResult, SkippedRowWarning, recognize_recording
 
-__all__ = ["RecordingPrediction", "predict_file", "align_features"]
+__all__ = ["RecordingPrediction", "predict_file", "predict_path", "align_features",
+           "read_for_run", "training_range_warning", "OutOfTrainingRangeWarning",
+           "FAR_OUTSIDE"]
+
+#: a value is "far outside" the training range when, min-max scaled to it (training range
+#: = [0, 1]), it lies below -FAR_OUTSIDE or above 1 + FAR_OUTSIDE: more than one whole
+#: training range beyond its edge
+FAR_OUTSIDE = 1.0
+
+
+class OutOfTrainingRangeWarning(UserWarning):
+    """Input values far outside what the run saw in training."""
 
 
 @dataclass
@@ -20,6 +38,7 @@ class RecordingPrediction:
     recording: object  # exermote_sgan.data.readers.Recording
     result: RecognitionResult
     mid_stream_skipped: int
+    warnings: list = field(default_factory=list)
 
 
 def align_features(recording, preprocessing) -> np.ndarray:
@@ -33,19 +52,97 @@ def align_features(recording, preprocessing) -> np.ndarray:
     return recording.values[:, [have.index(f) for f in preprocessing.features]]
 
 
+def read_for_run(path, preprocessing) -> list:
+    """The recordings of ``path`` read as the run's training files were, checked for rate and
+    (per the run's reader) values beyond the absurd limit; resampled when training was."""
+    from ..data.cleaning import check_sampling_rate
+    from ..data.pipeline import check_value_range, read_recordings
+
+    reader = getattr(preprocessing, "reader", None) or {}
+    recordings = read_recordings(path, reader=reader or None, for_prediction=True)
+    out = []
+    for recording in recordings:
+        recording, _ = check_value_range(recording,
+                                         max_abs_value=reader.get("max_abs_value", 1e6),
+                                         policy=reader.get("out_of_range", "refuse"))
+        rate = float(preprocessing.sample_rate_hz)
+        if reader.get("resample"):
+            recording = _resample(recording, rate)
+        elif len(recording) > 1:
+            check = check_sampling_rate(recording.timestamps, expected_rate_hz=rate,
+                                        strict=False)
+            tolerance = float(reader.get("rate_tolerance", 0.2))
+            if abs(check.rate_hz - rate) > tolerance * rate:
+                raise ExermoteInputError(
+                    f"recorded at {check.rate_hz:.3g} Hz (median), but the run was trained on "
+                    f"{rate:g} Hz recordings; resample the file to {rate:g} Hz or train a run "
+                    f"on recordings at this rate", path=recording.path)
+        out.append(recording)
+    return out
+
+
+def _resample(recording, rate_hz: float):
+    """The recording on an exact grid at ``rate_hz`` (linear; labels and rows from the
+    nearest row), as preprocessing with ``resample`` did."""
+    from dataclasses import replace
+
+    t = recording.timestamps
+    grid = np.arange(int(np.floor(t[-1] * rate_hz + 1e-6)) + 1) / rate_hz
+    values = np.column_stack([
+        np.interp(grid, t[np.isfinite(col)], col[np.isfinite(col)]) if np.isfinite(col).any()
+        else np.full(len(grid), np.nan) for col in recording.values.T])
+    nearest = np.clip(np.searchsorted(t, grid), 1, max(len(t) - 1, 1))
+    nearest = nearest - (grid - t[nearest - 1] <= t[np.minimum(nearest, len(t) - 1)] - grid)
+    nearest = np.clip(nearest, 0, len(t) - 1)
+    return replace(recording, values=values, labels=recording.labels[nearest],
+                   sub_labels=None if recording.sub_labels is None
+                   else recording.sub_labels[nearest],
+                   timestamps=grid, file_rows=recording.file_rows[nearest])
+
+
+def training_range_warning(recording, values: np.ndarray, preprocessing) -> str | None:
+    """A one-line warning when ``values`` go far outside the run's training range (see
+    :data:`FAR_OUTSIDE`), naming the first such row and column; None when they do not."""
+    scale = np.asarray(preprocessing.scaler.scale_, dtype=np.float64)
+    offset = np.asarray(preprocessing.scaler.offset_, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale + offset
+        far = np.isfinite(values) & ((scaled < -FAR_OUTSIDE) | (scaled > 1.0 + FAR_OUTSIDE))
+    if not far.any():
+        return None
+    i, j = np.argwhere(far)[0]
+    low, high = (0.0 - offset[j]) / scale[j], (1.0 - offset[j]) / scale[j]
+    feature = preprocessing.features[j]
+    return (f"{recording.path}, row {int(recording.file_rows[i])}, column {feature!r}: value "
+            f"{values[i, j]:.6g} is far outside the range the run saw in training "
+            f"[{low:.4g}, {high:.4g}] ({int(far.sum())} such value(s) in "
+            f"{int(far.any(axis=1).sum())} row(s)); check the units and columns, or train on "
+            f"recordings like these")
+
+
+def predict_path(path, preprocessing, classifier, *, counting: str = "hysteresis",
+                 counting_options: dict | None = None) -> list[RecordingPrediction]:
+    """Read a file as the run's training files were and recognise each of its recordings in
+    batch mode (NaN rows skipped, counted); out-of-range input is reported in ``warnings``."""
+    predictions = []
+    for recording in read_for_run(path, preprocessing):
+        values = align_features(recording, preprocessing)
+        notes = [w for w in (training_range_warning(recording, values, preprocessing),) if w]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedRowWarning)  # counted and reported instead
+            result = recognize_recording(preprocessing, classifier, values,
+                                         times=recording.timestamps, counting=counting,
+                                         counting_options=counting_options,
+                                         path=recording.path)
+        skipped = np.asarray(result.skipped_rows, dtype=np.int64)
+        valid = np.flatnonzero(np.all(np.isfinite(values), axis=1))
+        mid_stream = int(np.sum(skipped > valid[0])) if len(valid) else 0
+        predictions.append(RecordingPrediction(recording, result, mid_stream, notes))
+    return predictions
+
+
 def predict_file(path, preprocessing, classifier, *, counting: str = "hysteresis",
                  counting_options: dict | None = None) -> RecordingPrediction:
-    """Read an Exermote CSV and recognise it in batch mode (NaN rows skipped, counted)."""
-    from ..data.readers import read_exermote_csv
-
-    recording = read_exermote_csv(path)
-    values = align_features(recording, preprocessing)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkippedRowWarning)  # counted and reported instead
-        result = recognize_recording(preprocessing, classifier, values,
-                                     times=recording.timestamps, counting=counting,
-                                     counting_options=counting_options, path=path)
-    skipped = np.asarray(result.skipped_rows, dtype=np.int64)
-    valid = np.flatnonzero(np.all(np.isfinite(values), axis=1))
-    mid_stream = int(np.sum(skipped > valid[0])) if len(valid) else 0
-    return RecordingPrediction(recording, result, mid_stream)
+    """:func:`predict_path` for a file holding one recording (the first when it holds more)."""
+    return predict_path(path, preprocessing, classifier, counting=counting,
+                        counting_options=counting_options)[0]

@@ -86,7 +86,7 @@ def match_sets(true_sets, detected_sets, *, recording: str = "") -> list[SetMatc
     return out
 
 
-def _summary(matches) -> dict:
+def _summary(matches, counted: bool = True) -> dict:
     true = [m for m in matches if m.true_repetitions is not None]
     found = [m for m in true if m.detected_repetitions is not None]
     false = [m for m in matches if m.true_repetitions is None]
@@ -99,51 +99,73 @@ def _summary(matches) -> dict:
         "false_sets": len(false),
         "reps_true": int(sum(m.true_repetitions for m in true)),
         "reps_detected": int(sum(m.detected_repetitions or 0 for m in matches)),
-        "rep_mae": (float(np.sum(errors)) / len(true)) if true else None,
-        "rep_mae_found": (float(np.mean([m.error for m in found])) if found else None),
-        "exact_fraction": (sum(m.exact for m in true) / len(true)) if true else None,
+        "rep_mae": (float(np.sum(errors)) / len(true)) if true and counted else None,
+        "rep_mae_found": (float(np.mean([m.error for m in found]))
+                          if found and counted else None),
+        "exact_fraction": ((sum(m.exact for m in true) / len(true)) if true and counted
+                           else None),
     }
 
 
-def summarize_matches(matches, *, exercises=None) -> dict:
-    """``overall`` and ``per_exercise`` figures (see the module docstring) for a list of matches."""
+def summarize_matches(matches, *, exercises=None, counted: bool = True) -> dict:
+    """``overall`` and ``per_exercise`` figures (see the module docstring) for a list of
+    matches; without ``counted`` (no rest class, so no repetition counts) the repetition
+    figures are None."""
     matches = list(matches)
     if exercises is None:
         exercises = sorted({m.exercise for m in matches})
-    return {"overall": _summary(matches),
-            "per_exercise": {e: _summary([m for m in matches if m.exercise == e])
+    return {"overall": _summary(matches, counted),
+            "per_exercise": {e: _summary([m for m in matches if m.exercise == e], counted)
                              for e in exercises}}
 
 
 def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "hysteresis",
                         counting_options: dict | None = None) -> dict:
-    """Detected vs labelled sets on Exermote recordings, for ``counting`` and the app's rule.
+    """Detected vs labelled sets on labelled recordings, for ``counting`` and the app's rule.
 
-    Both methods count on the same predictions.  Returns ``overall``, ``per_exercise`` and
-    ``sets`` (one row per match) for ``counting``, the same under ``app_rule``, and the
-    recordings and method names.
+    Files are read as the run's training files were.  A label the run does not know (not a
+    class, not mapped to one) is refused.  With a rest class, true sets come from the Exermote
+    labels (:func:`~exermote_sgan.inference.ground_truth.true_sets`); without one they are the
+    runs of one label, detected sets are runs of one predicted class, and repetitions are not
+    counted (their figures are None).  Both methods count on the same predictions.  Returns
+    ``overall``, ``per_exercise`` and ``sets`` (one row per match) for ``counting``, the same
+    under ``app_rule``, and the recordings and method names.
     """
-    from .counting import count_repetitions
-    from .ground_truth import true_sets
-    from .recordings import predict_file
+    from .counting import count_repetitions, rest_options
+    from .ground_truth import check_labels, true_runs, true_sets
+    from .recordings import predict_path
 
+    rest = getattr(preprocessing, "rest_class", "Break")
+    reader = getattr(preprocessing, "reader", None) or {}
+    label_map = reader.get("label_map", {"setBreak": "Break"})
+    label_column = ((reader.get("columns") or {}).get("label") or "label"
+                    if reader.get("format") == "generic" else "exerciseType")
     mine, app, names = [], [], []
     for path in paths:
-        item = predict_file(path, preprocessing, classifier, counting=counting,
-                            counting_options=counting_options)
-        truth = true_sets(item.recording)
-        name = item.recording.session_name
-        names.append(name)
-        mine += match_sets(truth, item.result.sets, recording=name)
-        _, app_sets = count_repetitions(item.result.times, item.result.scores,
-                                        preprocessing.classes, method="app",
-                                        sample_rate_hz=preprocessing.sample_rate_hz)
-        app += match_sets(truth, app_sets, recording=name)
-    exercises = [c for c in preprocessing.classes if c != "Break"]
+        for item in predict_path(path, preprocessing, classifier, counting=counting,
+                                 counting_options=counting_options):
+            mapped = check_labels(item.recording, classes=preprocessing.classes,
+                                  label_map=label_map, column=label_column)
+            if rest is None:
+                truth = true_runs(mapped, item.recording.timestamps)
+            else:
+                truth = true_sets(item.recording)
+            name = item.recording.session_name
+            names.append(name)
+            mine += match_sets(truth, item.result.sets, recording=name)
+            _, app_sets = count_repetitions(item.result.times, item.result.scores,
+                                            preprocessing.classes, method="app",
+                                            sample_rate_hz=preprocessing.sample_rate_hz,
+                                            **rest_options(preprocessing))
+            app += match_sets(truth, app_sets, recording=name)
+    counted = rest is not None
+    exercises = [c for c in preprocessing.classes if c != rest]
     exercises += sorted({m.exercise for m in mine + app} - set(exercises))
-    report = {"counting": counting, "recordings": names,
-              **summarize_matches(mine, exercises=exercises), "sets": _rows(mine)}
-    report["app_rule"] = {"counting": "app", **summarize_matches(app, exercises=exercises),
+    report = {"counting": counting, "recordings": names, "rest_class": rest,
+              **summarize_matches(mine, exercises=exercises, counted=counted),
+              "sets": _rows(mine)}
+    report["app_rule"] = {"counting": "app",
+                          **summarize_matches(app, exercises=exercises, counted=counted),
                           "sets": _rows(app)}
     return report
 

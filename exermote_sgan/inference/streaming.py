@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExermoteInputError
-from .counting import DetectedSet, Event, make_counter
+from .counting import DetectedSet, Event, make_counter, rest_options
 from .forward import NumpyClassifier
 
 __all__ = ["StreamingRecognizer", "Prediction", "RecognitionResult", "SkippedRowWarning",
@@ -105,7 +105,7 @@ class StreamingRecognizer:
         self._offset = np.asarray(preprocessing.scaler.offset_, dtype=np.float64)
         self._classifier = classifier
         self._counter = make_counter(counting, self.classes, sample_rate_hz=self.sample_rate_hz,
-                                     **(counting_options or {}))
+                                     **rest_options(preprocessing, counting_options))
         self.source = source
         self._buffer: deque = deque(maxlen=self.timesteps)
         self._recent_times: deque = deque(maxlen=self.label_offset + 1)
@@ -224,7 +224,7 @@ def recognize_recording(preprocessing, classifier, values, *, times=None,
     described_times = np.where(described_rows >= 0, times[np.maximum(described_rows, 0)],
                                times[0] + described_rows / rate)
     counter = make_counter(counting, tuple(preprocessing.classes), sample_rate_hz=rate,
-                           **(counting_options or {}))
+                           **rest_options(preprocessing, counting_options))
     events = []
     for t, s in zip(described_times, scores):
         events += counter.update(t, s)

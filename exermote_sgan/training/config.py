@@ -16,7 +16,8 @@ from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
            "GENERATOR_ARCHITECTURES", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "FEATURE_CHOICES",
-           "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees"]
+           "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees",
+           "is_core_motion"]
 
 MODELS = ("baseline", "sgan")
 LABELED_UNITS = ("sets", "windows")
@@ -240,18 +241,40 @@ def training_features(config: TrainConfig, available) -> tuple[str, ...]:
     change consistently); without vectors it keeps every feature.  Measured on leave-one-
     person-out folds, the nine vectors with rotation beat the 12 features without it for every
     held-out person (README, "Results").  Names the file lacks are reported by the caller.
+
+    That choice is made only for the Core Motion features (:func:`is_core_motion`); for any
+    other recordings ``"auto"`` keeps every feature, since what a feature means is not known.
     """
     available = tuple(available)
     if config.features == "all":
         return available
     if config.features == "auto":
+        if not is_core_motion(available):
+            return available
         columns = sorted(i for group in datasets.vector_groups(available) for i in group)
         return tuple(available[i] for i in columns) if columns else available
     return tuple(config.features)
 
 
+def is_core_motion(features) -> bool:
+    """Whether every feature is one of the Exermote (Core Motion device motion) features."""
+    from ..data.schema import EXERMOTE_FEATURES
+
+    return bool(tuple(features)) and set(features) <= set(EXERMOTE_FEATURES)
+
+
 def rotation_degrees(config: TrainConfig, features) -> float:
-    """The rotation augmentation's largest angle for a run on ``features`` (0: none)."""
+    """The rotation augmentation's largest angle for a run on ``features`` (0: none).
+
+    The rule: rotation is on by default (:data:`AUTO_ROTATION_DEGREES`) only when the
+    features are Core Motion device-frame vectors (the Exermote names, :func:`is_core_motion`),
+    for which it was chosen on validation people.  Anything else gets none unless asked for
+    (``augment_rotation``): on the smartwatch recordings rotating acceleration and rotation
+    rate cost 8 points of macro-F1, a wrist's frame is not a phone's, and a feature named
+    ``x...`` need not be an axis at all.
+    """
     if config.augment_rotation is not None:
         return float(config.augment_rotation)
+    if not is_core_motion(features):
+        return 0.0
     return AUTO_ROTATION_DEGREES if datasets.vector_groups(features) else 0.0

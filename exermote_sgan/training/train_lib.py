@@ -38,9 +38,10 @@ from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, i
                       replace_directory)
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets
+from . import datasets, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
+from .progress import keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
@@ -433,7 +434,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
-    if not np.all(np.isfinite(window_set.windows)):
+    if not window_source.rows_are_finite(window_set.row_windows):
         raise ExermoteInputError("windows contain NaN or infinite values",
                                  path=config.windows_path, column="windows")
     window_set = window_set.select_features(training_features(config, window_set.features),
@@ -456,7 +457,9 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     from ..runs import Preprocessing, save_run
 
     _set_determinism(config.seed)
-    scaler = MinMaxScaler(feature_range=(0.0, 1.0)).fit(window_set.windows[fit_idx])
+    # fitted on the rows of the training windows, streamed: no window is gathered
+    scaler = window_source.fit_scaler_on_rows(MinMaxScaler(feature_range=(0.0, 1.0)),
+                                              window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
     trained = build_models(config, timesteps=window_set.timesteps,
@@ -464,7 +467,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                            feature_range=scaler.feature_range,
                            class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
-    scaled = scaler.transform(window_set.windows)
+    scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
 
     class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
     weights = class_weights[labels[labeled_idx]]
@@ -475,6 +478,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                      seed=config.seed),
         datasets.rotation_augmenter(scaler.scale_, scaler.offset_, window_set.features,
                                     max_degrees=rotation, seed=config.seed + 1))
+
     from .backup import (BestWeights, EpochSeeds, HistoryFile, ResumableEarlyStopping,
                          TrainingBackup, restore_weights)
 
@@ -499,25 +503,28 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
         backup.restore(restored)
         start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
     elif config.model == "sgan" and config.warm_start_epochs:
-        _warm_start(trained, config, datasets.baseline_dataset(
-            scaled[labeled_idx], labels[labeled_idx], weights, batch_size=config.batch_size,
+        _warm_start(trained, config, window_source.baseline_dataset(
+            scaled, labeled_idx, labels[labeled_idx], weights, batch_size=config.batch_size,
             seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
 
     # the input streams start at the first step of the first epoch still to train
     if config.model == "baseline":
-        data = datasets.baseline_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                         batch_size=config.batch_size, seed=config.seed,
-                                         augment=augment, start_step=start_epoch * steps)
+        data = window_source.baseline_dataset(scaled, labeled_idx, labels[labeled_idx],
+                                              weights, batch_size=config.batch_size,
+                                              seed=config.seed, augment=augment,
+                                              start_step=start_epoch * steps)
     else:
-        data = datasets.sgan_dataset(scaled[labeled_idx], labels[labeled_idx], weights,
-                                     scaled[np.concatenate([fit_idx, adapt_idx])],
-                                     batch_size=config.batch_size, seed=config.seed,
-                                     augment=augment, start_step=start_epoch * steps)
+        data = window_source.sgan_dataset(scaled, labeled_idx, labels[labeled_idx], weights,
+                                          np.concatenate([fit_idx, adapt_idx]),
+                                          batch_size=config.batch_size, seed=config.seed,
+                                          augment=augment, start_step=start_epoch * steps)
 
     # order matters: the backup, last of the package's own, records what the others did
     own_callbacks = [
         EpochSeeds(config.seed),
-        _validation_callback(scaled[val_idx], labels[val_idx], num_classes, model=config.model,
+        _validation_callback(window_source.prediction_dataset(
+                                 scaled, val_idx, batch_size=max(config.batch_size, 256)),
+                             labels[val_idx], num_classes, model=config.model,
                              batch_size=config.batch_size),
         best, early_stopping, history_file, backup,
     ]
@@ -529,8 +536,9 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
     if not stopped and start_epoch < config.resolved_epochs:
         trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
-                    steps_per_epoch=steps, callbacks=own_callbacks + list(callbacks),
-                    verbose=config.verbose, shuffle=False)
+                    steps_per_epoch=steps,
+                    callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
+                    verbose=keras_verbose(config.verbose), shuffle=False)
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
@@ -542,6 +550,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
         timesteps=window_set.timesteps, label_offset=window_set.label_offset,
         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
         training_command=config.training_command or command_line(config),
+        rest_class=window_set.rest_class, reader=window_set.reader,
         extra={"windows_path": split["windows_path"],
                "test_subjects": split["test_subjects"],
                "training_subjects": split["training_subjects"],
@@ -586,4 +595,5 @@ def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scal
                 real_by_class[name] = scaled[rng.choice(members, min(4, len(members)),
                                                         replace=False)]
         plot_generated_vs_real(real_by_class, trained.generate(4, seed=config.seed),
-                               window_set.features, plots / "generated_vs_real.png")
+                               window_set.features, plots / "generated_vs_real.png",
+                               sample_rate_hz=window_set.sample_rate_hz)

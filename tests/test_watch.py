@@ -1,0 +1,114 @@
+"""The smartwatch recordings (a second real dataset) end to end on a few of their files:
+one ``preprocess`` command, then ``train`` (tiny), ``evaluate``, ``compare``, ``predict`` and
+``evaluate-reps``; and the rotation rule on their features."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from exermote_sgan.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+WATCH_RAW = Path(os.environ.get("WATCH_RAW_DIR", REPO.parent / "shared" / "data" / "watch" / "raw"))
+COLUMNS = REPO / "examples" / "watch" / "columns.toml"
+CLASSES = "PEN,ABD,FEL,IR,ER,TRAP,ROW"
+WATCH_FEATURES = ("acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s",
+                  "gyro_z_rad_s")
+
+
+def test_rotation_rule_leaves_the_watch_features_alone_and_keeps_exermotes():
+    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.training.config import (AUTO_ROTATION_DEGREES, TrainConfig,
+                                               rotation_degrees, training_features)
+
+    config = TrainConfig(windows_path="w.h5")
+    assert rotation_degrees(config, WATCH_FEATURES) == 0.0
+    assert training_features(config, WATCH_FEATURES) == WATCH_FEATURES
+    # features that merely look like x/y/z vectors are not Core Motion's either
+    assert rotation_degrees(config, ("xAcc", "yAcc", "zAcc")) == 0.0
+    kept = training_features(config, EXERMOTE_FEATURES)
+    assert "pitch" not in kept and len(kept) == 9
+    assert rotation_degrees(config, kept) == AUTO_ROTATION_DEGREES
+    asked = TrainConfig(windows_path="w.h5", augment_rotation=30.0)
+    assert rotation_degrees(asked, WATCH_FEATURES) == 30.0
+
+
+@pytest.fixture(scope="module")
+def watch_raw() -> Path:
+    if not WATCH_RAW.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"watch recordings not found at {WATCH_RAW}")
+        pytest.skip(f"watch recordings not found at {WATCH_RAW}")
+    return WATCH_RAW
+
+
+@pytest.fixture(scope="module")
+def watch_windows(watch_raw, tmp_path_factory):
+    """Subjects 1-3, left arm: 21 recordings, read by one preprocess command."""
+    files = sorted(str(p) for s in (1, 2, 3)
+                   for p in (watch_raw / f"subject_{s:02d}").glob("*_left.csv"))
+    assert len(files) == 21
+    out = tmp_path_factory.mktemp("watch") / "watch.h5"
+    code = main(["preprocess", *files, "--out", str(out), "--format", "generic",
+                 "--columns-file", str(COLUMNS), "--classes", CLASSES, "--label-map", "",
+                 "--expected-rate", "10", "--resample", "--window-seconds", "4",
+                 "--stride-seconds", "1"])
+    assert code == 0
+    return out
+
+
+@pytest.mark.realdata
+def test_one_preprocess_command_reads_the_watch_folder(watch_raw, tmp_path, capsys):
+    out = tmp_path / "all.h5"
+    assert main(["preprocess", str(watch_raw), "--out", str(out), "--format", "generic",
+                 "--columns-file", str(COLUMNS), "--classes", CLASSES, "--label-map", "",
+                 "--expected-rate", "50", "--window-seconds", "4",
+                 "--stride-seconds", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "files read:     140" in printed and "sessions:       140 (10 subjects)" in printed
+    assert "rows read:      244102" in printed and "rest class: none" in printed
+    from exermote_sgan.data.windows_file import load_windows
+
+    ws = load_windows(out)
+    assert ws.timesteps == 200 and ws.rest_class is None
+    assert sorted(set(ws.subjects.tolist())) == list(range(1, 11))
+    assert "subject_07/ROW_right" in ws.session_names
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch_raw, tmp_path,
+                                                            capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(watch_windows), "--model", "baseline", "--test-subjects", "3",
+                 "--epochs", "1", "--steps-per-epoch", "3", "--conv-filters", "8",
+                 "--lstm-units", "8", "--quiet", "--out", str(run)]) == 0
+    state = json.loads((run / "preprocessing.json").read_text())
+    assert state["rest_class"] is None and state["reader"]["format"] == "generic"
+    assert state["augment_rotation"] == 0.0
+    capsys.readouterr()
+
+    assert main(["evaluate", str(run), str(watch_windows), "--subjects", "3"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+    # whole recordings are the labeled unit: no Break needed
+    out = tmp_path / "compare"
+    assert main(["compare", str(watch_windows), "--test-subjects", "3", "--labeled-fractions",
+                 "0.5", "--seeds", "0", "--models", "baseline", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    recording = watch_raw / "subject_03" / "ABD_right.csv"
+    assert main(["predict", str(run), str(recording), "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    assert "subject_03/ABD_right" in capsys.readouterr().out
+    assert (tmp_path / "p.csv").read_text().count("\n") > 100
+
+    assert main(["evaluate-reps", str(run), str(recording)]) == 0
+    printed = capsys.readouterr().out
+    assert "No rest class" in printed
+    assert [line for line in printed.splitlines() if line.startswith("ABD")][0].split()[1] == "1"
