@@ -387,7 +387,8 @@ def _is_run_dir(path: Path) -> bool:
     except OSError:
         return False
     return empty or any((path / name).exists() for name in (
-        PREPROCESSING_FILE, CLASSIFIER_FILE, HISTORY_FILE, f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
+        PREPROCESSING_FILE, CLASSIFIER_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE,
+        f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
 
 
 def _check_run_dir(config: TrainConfig) -> None:
@@ -406,9 +407,9 @@ def _check_run_dir(config: TrainConfig) -> None:
                                  option="out_dir")
     if out.is_dir() and not _is_run_dir(out):
         raise ExermoteInputError(
-            "exists and is not a run directory (no preprocessing.json, classifier.keras or "
-            "history.csv): a new run would replace everything in it; choose a new or empty "
-            "folder", path=out, option="out_dir")
+            "exists and is not a run directory (no preprocessing.json, classifier.keras, "
+            "metrics.json or history.csv): a new run would replace everything in it; choose a "
+            "new or empty folder", path=out, option="out_dir")
 
 
 def _prepare_run_dir(config: TrainConfig) -> Path:
