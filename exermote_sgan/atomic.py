@@ -109,13 +109,16 @@ def _temporary_prefix(destination: Path) -> str:
     return f".{destination.name}.{os.getpid()}."
 
 
-def check_output_file(path, *, option: str | None = None) -> Path:
-    """Refuse an output FILE path that is an existing folder (before any work is done)."""
+def check_output_file(path, *, option: str | None = None, example: str | None = None) -> Path:
+    """Refuse an output FILE path that is an existing folder (before any work is done).
+
+    ``example`` is a file name to suggest inside that folder.
+    """
     path = Path(path)
     if path.is_dir():
-        raise ExermoteInputError("is a folder; give a file name (for example "
-                                 f"{path / ('metrics.json' if option == '--json' else 'out')})",
-                                 path=path, option=option)
+        hint = f" (for example {path / example})" if example else ""
+        raise ExermoteInputError(f"is a folder; give a file name{hint}", path=path,
+                                 option=option)
     return path
 
 

@@ -132,7 +132,7 @@ def test_evaluate_json_on_a_full_disk_and_into_a_folder(sample_run, sample_windo
     assert main(["evaluate", str(sample_run), str(sample_windows), "--json",
                  str(tmp_path / "folder")]) == 2
     line = _one_line_error(capsys, "evaluate")
-    assert "folder: is a folder; give a file name" in line and "--json" in line
+    assert "folder, option '--json': is a folder; give a file name (for example " in line
 
     real = Path.write_text
 
@@ -150,14 +150,15 @@ def test_evaluate_json_on_a_full_disk_and_into_a_folder(sample_run, sample_windo
 
 @pytest.mark.slow
 def test_export_on_a_full_disk(sample_run, tmp_path, monkeypatch, capsys):
-    from exermote_sgan.export import exporter
+    from exermote_sgan.export import coreml_package
 
     def full(model, directory):
         (Path(directory) / "half").write_bytes(b"x" * 100)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(exporter, "stage_mlpackage", full)
-    assert main(["export", str(sample_run), "--out", str(tmp_path / "Model")]) == 2
+    monkeypatch.setattr(coreml_package, "stage_mlpackage", full)
+    assert main(["export", str(sample_run), "--out", str(tmp_path / "Model"),
+                 "--precision", "fp32"]) == 2
     assert "Model.mlpackage: the disk is full" in _one_line_error(capsys, "export")
     assert list(tmp_path.iterdir()) == []
 
@@ -217,9 +218,10 @@ def test_a_real_full_tmpfs(sample_run, sample_windows, tmp_path):
     result = _in_small_tmpfs(mount, "64k", ["evaluate", str(sample_run), str(sample_windows),
                                             "--json", str(mount / "m.json")], fill=True)
     _assert_disk_full_line(result, "evaluate")
-    # export: the Core ML package does not fit in 64 KiB
+    # export onto a disk already full
     result = _in_small_tmpfs(mount, "64k", ["export", str(sample_run), "--out",
-                                            str(mount / "Model")])
+                                            str(mount / "Model"), "--precision", "fp32"],
+                             fill=True)
     _assert_disk_full_line(result, "export")
 
 
@@ -293,7 +295,7 @@ def test_a_truncated_classifier_is_named_truncated_with_the_fix(sample_run, samp
     assert "not found" not in line.lower()
 
 
-# -- options checked before any work ----------------------------------------------------------------
+# -- options checked before any work -----------------------------------------------------------
 @pytest.mark.parametrize("options, message", [
     (["--epochs", "0"], "option '--epochs': must be at least 1"),
     (["--features", "heartRate"], "no feature heartRate"),
@@ -324,3 +326,17 @@ def test_a_tiny_labeled_fraction_warns_with_the_fraction_used(sample_windows):
         _split(window_set, TrainConfig(windows_path=sample_windows, test_subjects=(4,),
                                        labeled_fraction=1.0))
     assert np.all(np.isin(labeled, np.arange(len(window_set))))
+
+
+def test_train_and_compare_print_the_labeled_fraction_warning_as_one_line(capsys):
+    from exermote_sgan.commands.train import show_package_warnings
+    from exermote_sgan.training.train_lib import LabeledFractionWarning
+
+    for command in ("train", "compare"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as a user's -W ignore would
+            with show_package_warnings(command):
+                warnings.warn("--labeled-fraction 0.0001 labels 3.3%", LabeledFractionWarning)
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"exermote-sgan {command}: warning: --labeled-fraction 0.0001 labels "
+                       "3.3%"]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exermote_sgan.data.windowing import (Segment, cut_windows, sliding_windows, window_count,
-                                          window_targets)
+                                          window_targets, write_segments)
 from exermote_sgan.data.windows_file import load_windows, save_windows
 from exermote_sgan.errors import ExermoteInputError
 
@@ -134,22 +134,24 @@ def test_cut_windows_names_session_and_row_of_a_missing_value():
                     label_offset=1, session_names=("rec.csv",))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_missing_value_is_refused_while_the_windows_are_copied(workers):
-    """The finiteness check runs during the (threaded) copy; a bad segment still stops the cut,
-    wherever it is, even one too short to give a window."""
-    from unittest import mock
-
-    from exermote_sgan.data import windowing
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_missing_value_is_refused_wherever_it_is(streaming, tmp_path):
+    """A bad segment stops the cut, even one too short to give a window, and the streaming
+    writer leaves no file behind."""
+    from exermote_sgan.data.windows_file import WindowsWriter
 
     long_rows, short_rows = np.zeros((50, 2)), np.zeros((2, 2))
     short_rows[1, 0] = np.inf
     segments = [_segment(long_rows), _segment(short_rows, session=1), _segment(long_rows)]
-    with mock.patch.object(windowing.os, "cpu_count", return_value=workers), \
-            mock.patch.object(windowing, "_PARALLEL_COPY_BYTES", 0), \
-            pytest.raises(ExermoteInputError, match=r"segment 1 \(b\.csv.*row 1, feature 0"):
-        cut_windows(segments, classes=CLASSES, features=FEATURES, timesteps=3, label_offset=1,
-                    session_names=("a.csv", "b.csv"))
+    with pytest.raises(ExermoteInputError, match=r"segment 1 \(b\.csv.*row 1, feature 0"):
+        if streaming:
+            with WindowsWriter(tmp_path / "w.h5", classes=CLASSES, features=FEATURES,
+                               timesteps=3, label_offset=1) as writer:
+                write_segments(writer, segments, session_names=("a.csv", "b.csv"))
+        else:
+            cut_windows(segments, classes=CLASSES, features=FEATURES, timesteps=3,
+                        label_offset=1, session_names=("a.csv", "b.csv"))
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("segment, message", [
@@ -226,12 +228,12 @@ def test_no_window_crosses_segments(lengths, params, first_rows):
 
 @settings(max_examples=40, deadline=None)
 @given(lengths=st.lists(st.integers(0, 40), min_size=1, max_size=6), params=window_params,
-       workers=st.integers(2, 5), seed=st.integers(0, 2**16))
-def test_the_parallel_copy_matches_the_serial_one(lengths, params, workers, seed):
-    """Large outputs are split into one range of windows per core, cutting through segments."""
-    from unittest import mock
-
-    from exermote_sgan.data import windowing
+       seed=st.integers(0, 2**16))
+def test_windows_gathered_from_the_rows_and_the_streamed_file_match_the_segments(
+        lengths, params, seed, tmp_path_factory):
+    """Every window is its segment's rows at its start, whether gathered from the rows in
+    memory, in batches of positions, or from the file written segment by segment."""
+    from exermote_sgan.data.windows_file import WindowsWriter, load_windows
 
     timesteps, stride, label_offset = params
     rng = np.random.default_rng(seed)
@@ -239,19 +241,20 @@ def test_the_parallel_copy_matches_the_serial_one(lengths, params, workers, seed
                         subject=k % 2, session=k, first_row=k) for k, n in enumerate(lengths)]
     options = dict(classes=CLASSES, features=("a", "b", "c"), timesteps=timesteps,
                    stride=stride, label_offset=label_offset)
-    with mock.patch.object(windowing.os, "cpu_count", return_value=1):
-        serial = cut_windows(segments, **options)
-    with mock.patch.object(windowing.os, "cpu_count", return_value=workers), \
-            mock.patch.object(windowing, "_PARALLEL_COPY_BYTES", 0):
-        parallel = cut_windows(segments, **options)
-    np.testing.assert_array_equal(parallel.windows, serial.windows)
+    ws = cut_windows(segments, **options)
+    expected = [segment.values[start:start + timesteps].astype(np.float32)
+                for segment in segments
+                for start in range(0, len(segment) - timesteps + 1, stride)]
+    assert len(expected) == len(ws)
+    dense = np.asarray(ws.windows)
+    for position, window in enumerate(expected):
+        np.testing.assert_array_equal(dense[position], window)
+    order = rng.permutation(len(ws))
+    np.testing.assert_array_equal(ws.windows[order], dense[order])
+    path = tmp_path_factory.mktemp("stream") / "w.h5"
+    with WindowsWriter(path, **{k: v for k, v in options.items()}) as writer:
+        assert write_segments(writer, segments) == len(ws)
+    streamed = load_windows(path)
+    np.testing.assert_array_equal(np.asarray(streamed.windows), dense)
     for name in ("labels", "subjects", "sessions", "end_index"):
-        np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
-    position = 0
-    for segment in segments:
-        for start in range(0, len(segment) - timesteps + 1, stride):
-            np.testing.assert_array_equal(
-                parallel.windows[position],
-                segment.values[start:start + timesteps].astype(np.float32))
-            position += 1
-    assert position == len(parallel)
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(ws, name))

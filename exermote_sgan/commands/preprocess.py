@@ -255,8 +255,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..atomic import atomic_write_text
-    from ..data.pipeline import PreprocessConfig, preprocess
-    from ..data.windows_file import save_windows
+    from ..data.pipeline import PreprocessConfig, preprocess_to_file
     from ..errors import ExermoteInputError
 
     out = Path(args.out)
@@ -274,9 +273,9 @@ def run(args) -> int:
         label_offset_seconds=args.label_offset_seconds, rest_class=_rest_class(args.rest_class),
         path_pattern=args.path_pattern, duplicate_timestamps=args.duplicate_timestamps,
         max_abs_value=args.max_abs_value, out_of_range=args.out_of_range)
-    windows, report = preprocess(args.inputs, config=config,
-                                 progress=not args.no_progress and sys.stderr.isatty())
-    save_windows(out, windows)
+    # streamed: one recording at a time into the file, whatever the number of recordings
+    report = preprocess_to_file(args.inputs, out, config=config,
+                                progress=not args.no_progress and sys.stderr.isatty())
     if args.report_json:
         atomic_write_text(args.report_json, json.dumps(report.to_dict(), indent=2) + "\n")
     print(format_report(report, out))

@@ -23,11 +23,11 @@ from .readers import (DUPLICATE_POLICIES, ColumnSpec, PathPattern, find_csv_file
                       read_exermote_csv, read_generic_csv)
 from .schema import (BREAK_LABEL, DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURE_COLUMNS,
                      EXERMOTE_FEATURES, LABEL_COLUMN, NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
-from .windowing import cut_windows
-from .windows_file import WindowSet
+from .windowing import cut_windows, write_segments
+from .windows_file import WindowSet, WindowsWriter
 
-__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "FORMATS", "OUT_OF_RANGE",
-           "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings"]
+__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "preprocess_to_file", "FORMATS",
+           "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings"]
 
 FORMATS = ("exermote", "generic")
 #: what to do with a sensor value whose magnitude exceeds ``max_abs_value``
@@ -345,13 +345,67 @@ def _kept_features(available, wanted) -> list[int] | None:
     return [list(available).index(name) for name in wanted]
 
 
+class _FileSink:
+    """Where :func:`preprocess_to_file` puts each recording's segments: a
+    :class:`~exermote_sgan.data.windows_file.WindowsWriter`, fed one recording at a time.
+
+    A recording's segments are written when the next recording arrives (or at the end), when
+    its session name is known for messages; so at most one recording is held in memory.
+    """
+
+    def __init__(self, out, stack):
+        self.out, self.stack = out, stack
+        self.writer, self.pending, self.written = None, [], 0
+
+    def start(self, *, classes, features, config: PreprocessConfig, session_names: list):
+        self.session_names = session_names
+        self.writer = self.stack.enter_context(WindowsWriter(
+            self.out, classes=classes, features=features, timesteps=config.timesteps,
+            stride=config.stride, label_offset=config.label_offset,
+            sample_rate_hz=config.expected_rate_hz, rest_class=config.rest_class,
+            reader=config.reader))
+
+    def extend(self, pieces) -> None:
+        self.flush()
+        self.pending = list(pieces)
+
+    def flush(self) -> None:
+        write_segments(self.writer, self.pending, session_names=self.session_names,
+                       first_position=self.written)
+        self.written += len(self.pending)
+        self.pending = []
+        self.writer.session_names = tuple(self.session_names)
+
+
 def preprocess(inputs, *, config: PreprocessConfig | None = None,
                progress: bool = False) -> tuple[WindowSet, PreprocessReport]:
     """Read, clean and window every CSV in ``inputs`` (files, or folders holding ``*.csv``).
 
     With ``progress``, a tqdm bar over the files is shown on stderr.  Any bad input raises
-    :class:`ExermoteInputError` naming the file, row and column.
+    :class:`ExermoteInputError` naming the file, row and column.  The windows are a view of
+    the segments' rows, held in memory once (:func:`preprocess_to_file` streams them to a
+    windows file instead).
     """
+    return _preprocess(inputs, config=config, progress=progress, sink=None)
+
+
+def preprocess_to_file(inputs, out, *, config: PreprocessConfig | None = None,
+                       progress: bool = False) -> PreprocessReport:
+    """:func:`preprocess` straight into the windows file ``out``, one recording at a time.
+
+    Each recording's rows go to the file as soon as it is cleaned, so memory holds one
+    recording (and the window counts), whatever the number of recordings.  ``out`` is
+    replaced atomically: on any error nothing is written.
+    """
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        sink = _FileSink(out, stack)
+        _, report = _preprocess(inputs, config=config, progress=progress, sink=sink)
+    return report
+
+
+def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
     from tqdm import tqdm
 
     config = (config or PreprocessConfig()).resolved()
@@ -376,6 +430,10 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
         features = tuple(features[i] for i in keep)
         file_columns = tuple(file_columns[i] for i in keep)
     segments, reports, session_names = [], [], []
+    if sink is not None:
+        sink.start(classes=classes, features=features, config=config,
+                   session_names=session_names)
+        segments = sink
     for path in tqdm(files, desc="preprocess", unit="file", disable=not progress,
                      file=sys.stderr, leave=False):
         for recording in _read(path, config):
@@ -411,15 +469,25 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
             segments.extend(pieces)
             reports.append(report)
             session_names.append(recording.session_name)
-    windows = cut_windows(segments, classes=classes, features=features,
-                          timesteps=config.timesteps, stride=config.stride,
-                          label_offset=config.label_offset,
-                          sample_rate_hz=config.expected_rate_hz, session_names=session_names)
-    windows = replace(windows, rest_class=config.rest_class, reader=config.reader)
-    per_session = np.bincount(windows.sessions, minlength=len(reports))
+    if sink is None:
+        windows = cut_windows(segments, classes=classes, features=features,
+                              timesteps=config.timesteps, stride=config.stride,
+                              label_offset=config.label_offset,
+                              sample_rate_hz=config.expected_rate_hz,
+                              session_names=session_names)
+        windows = replace(windows, rest_class=config.rest_class, reader=config.reader)
+        per_class = windows.class_counts()
+        subjects, counts = np.unique(windows.subjects, return_counts=True)
+        per_subject = {int(s): int(c) for s, c in zip(subjects, counts)}
+        per_session = np.bincount(windows.sessions, minlength=len(reports))
+    else:
+        sink.flush()
+        windows, writer = None, sink.writer
+        per_class = {name: int(c) for name, c in zip(classes, writer.class_counts)}
+        per_subject = {s: writer.subject_counts[s] for s in sorted(writer.subject_counts)}
+        per_session = [writer.session_counts.get(k, 0) for k in range(len(reports))]
     for report, n in zip(reports, per_session):
         report.windows = int(n)
-    subjects, counts = np.unique(windows.subjects, return_counts=True)
     config_dict = asdict(config)
     config_dict["label_map"] = dict(config.label_map)
     config_dict["duplicate_timestamps"] = config.reader["duplicate_timestamps"]
@@ -427,7 +495,5 @@ def preprocess(inputs, *, config: PreprocessConfig | None = None,
                                      and "Squat" in classes)
     report = PreprocessReport(
         files=[str(f) for f in files], sessions=reports, classes=classes,
-        windows_per_class=windows.class_counts(),
-        windows_per_subject={int(s): int(c) for s, c in zip(subjects, counts)},
-        config=config_dict)
+        windows_per_class=per_class, windows_per_subject=per_subject, config=config_dict)
     return windows, report

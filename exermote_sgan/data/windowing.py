@@ -2,9 +2,10 @@
 
 A recording (a *session*) is first split by the preprocessing into :class:`Segment` objects,
 contiguous pieces without gaps or missing values.  Each segment is windowed on its own, so no
-window ever spans two recordings or a gap.  Windows are views made with numpy's
-``sliding_window_view`` rather than a Python loop over rows, which keeps preprocessing of the
-90,000 real rows well under a second.
+window ever spans two recordings or a gap.  A window is described by its segment and start row
+(:class:`~exermote_sgan.data.windows_file.RowWindows`), not copied: the rows are kept once and
+windows are gathered from them when read, with NumPy indexing rather than a Python loop over
+rows.
 
 Labelling follows the original Exermote rule: a window of ``timesteps`` rows starting at row
 ``start`` is labelled by the row ``label_offset`` steps before its end,
@@ -14,19 +15,16 @@ the window), and it *ends* at row ``start + timesteps - 1``.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import ExermoteInputError
-from .windows_file import WindowSet
+from .windows_file import RowWindows, WindowSet
 
-_PARALLEL_COPY_BYTES = 32 * 2**20  # below this a single thread is as fast
-
-__all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows"]
+__all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows",
+           "write_segments"]
 
 
 @dataclass(frozen=True)
@@ -150,53 +148,38 @@ def _check_finite(segment: Segment, values: np.ndarray, position: int,
                                  f"{int(bad[0][1])}; segments must be gap-free and finite")
 
 
-def _flat_windows(values: np.ndarray, *, timesteps: int, stride: int) -> np.ndarray:
-    """Each window of a C-contiguous float32 ``values`` as one flat row ``(n, timesteps * F)``.
+def _segment_windows(segment: Segment, values: np.ndarray, row_labels: np.ndarray, *,
+                     timesteps: int, stride: int, label_offset: int):
+    """``(starts, labels, end_index)`` of the windows of one validated segment."""
+    labels, local_end = window_targets(row_labels, timesteps=timesteps, stride=stride,
+                                       label_offset=label_offset)
+    return local_end - (timesteps - 1), labels, local_end + int(segment.first_row)
 
-    A window is ``timesteps * F`` consecutive numbers of ``values``, so this view lets NumPy copy
-    each window as one contiguous run instead of ``timesteps`` short rows.
+
+def write_segments(writer, segments: Iterable[Segment], *, session_names: Sequence[str] = (),
+                   first_position: int = 0) -> int:
+    """Validate ``segments`` and add each one's rows and windows to a
+    :class:`~exermote_sgan.data.windows_file.WindowsWriter` (which has the window options).
+
+    Segments shorter than one window add nothing.  Returns the number of windows added.
+    ``first_position`` numbers the segments in error messages.
     """
-    n = window_count(len(values), timesteps=timesteps, stride=stride)
-    row_bytes, item_bytes = values.strides
-    return np.lib.stride_tricks.as_strided(values, shape=(n, timesteps * values.shape[1]),
-                                           strides=(stride * row_bytes, item_bytes),
-                                           writeable=False)
-
-
-def _copy_windows(windows: np.ndarray, copies, *, timesteps: int, stride: int, meanwhile) -> None:
-    """Fill ``windows`` from each segment's windows (``copies``: ``(output slice, values)``).
-
-    The copy is bound by memory bandwidth and page faults on the fresh output array, so large
-    outputs are split into one contiguous range of windows per core, each filled by its own
-    thread (NumPy releases the GIL while copying); a segment may straddle two ranges.  (One
-    thread per segment instead, interleaving the threads' writes, was measured 20% slower.)
-    ``meanwhile()`` runs on the calling thread during the copy (the labels and metadata: about
-    1 ms of the 19 the 90,000 real rows take); if it raises, the copy is finished and dropped.
-    """
-    flat_out = windows.reshape(len(windows), timesteps * windows.shape[2])
-
-    def copy_range(lo: int, hi: int) -> None:
-        for part, values in copies:
-            first, last = max(lo, part.start) - part.start, min(hi, part.stop) - part.start
-            if first >= last:
-                continue
-            rows = values[first * stride:(last - 1) * stride + timesteps]
-            # cast the rows once, so the window copy moves float32 only
-            rows = np.ascontiguousarray(rows, dtype=np.float32)
-            flat_out[part.start + first:part.start + last] = _flat_windows(
-                rows, timesteps=timesteps, stride=stride)
-
-    workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or windows.nbytes < _PARALLEL_COPY_BYTES:
-        meanwhile()
-        copy_range(0, len(windows))
-        return
-    bounds = np.linspace(0, len(windows), workers + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(copy_range, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        meanwhile()
-        for future in futures:
-            future.result()
+    classes, features = writer.classes, writer.features
+    added = 0
+    for position, segment in enumerate(segments, start=first_position):
+        values, row_labels = _validated(segment, position, num_features=len(features),
+                                        num_classes=len(classes), session_names=session_names)
+        _check_finite(segment, values, position, session_names)
+        if len(values) < writer.timesteps:
+            continue
+        starts, labels, end_index = _segment_windows(
+            segment, values, row_labels, timesteps=writer.timesteps, stride=writer.stride,
+            label_offset=writer.label_offset)
+        writer.add_segment(values.astype(np.float32), starts=starts, labels=labels,
+                           subject=int(segment.subject), session=int(segment.session),
+                           end_index=end_index)
+        added += len(starts)
+    return added
 
 
 def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features: Sequence[str],
@@ -205,8 +188,10 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
     """Window every segment separately and gather the windows into one :class:`WindowSet`.
 
     No window crosses a segment boundary; segments shorter than ``timesteps`` contribute nothing.
-    Windows are float32 in raw units, in segment order; ``end_index`` is the session row at which
-    each window ends (``segment.first_row`` + the local end row).
+    The rows of the segments are copied once (float32, raw units) and the windows are a
+    :class:`~exermote_sgan.data.windows_file.RowWindows` view of them, in segment order, so
+    memory grows with the rows, not with rows x timesteps; ``end_index`` is the session row at
+    which each window ends (``segment.first_row`` + the local end row).
     """
     timesteps, stride = _check_window_options(timesteps, stride, label_offset)
     classes, features = tuple(classes), tuple(features)
@@ -216,31 +201,30 @@ def cut_windows(segments: Iterable[Segment], *, classes: Sequence[str], features
     segments = list(segments)
     checked = [_validated(s, i, num_features=len(features), num_classes=len(classes),
                           session_names=session_names) for i, s in enumerate(segments)]
-    bounds = np.cumsum([0] + [window_count(len(v), timesteps=timesteps, stride=stride)
-                              for v, _ in checked]).tolist()
-    parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]  # each segment's windows
-    total = bounds[-1]
-    windows = np.empty((total, timesteps, len(features)), dtype=np.float32)
-    labels = np.empty(total, dtype=np.int64)
-    subjects = np.empty(total, dtype=np.int64)
-    sessions = np.empty(total, dtype=np.int64)
-    end_index = np.empty(total, dtype=np.int64)
-
-    def fill_labels_and_metadata() -> None:
-        for position, (segment, (values, row_labels), part) in enumerate(
-                zip(segments, checked, parts)):
-            _check_finite(segment, values, position, session_names)
-            if part.start == part.stop:
-                continue
-            labels[part], local_end = window_targets(row_labels, timesteps=timesteps,
-                                                     stride=stride, label_offset=label_offset)
-            end_index[part] = local_end + int(segment.first_row)
-            subjects[part] = int(segment.subject)
-            sessions[part] = int(segment.session)
-
-    _copy_windows(windows, [(part, values) for part, (values, _) in zip(parts, checked)],
-                  timesteps=timesteps, stride=stride, meanwhile=fill_labels_and_metadata)
-    return WindowSet(windows=windows, labels=labels, subjects=subjects, sessions=sessions,
-                     end_index=end_index, classes=classes, features=features,
-                     timesteps=timesteps, stride=stride, label_offset=label_offset,
-                     sample_rate_hz=float(sample_rate_hz), session_names=session_names)
+    for position, (segment, (values, _)) in enumerate(zip(segments, checked)):
+        _check_finite(segment, values, position, session_names)
+    used = [k for k, (values, _) in enumerate(checked) if len(values) >= timesteps]
+    offsets = np.cumsum([0] + [len(checked[k][0]) for k in used]).astype(np.int64)
+    rows = np.empty((int(offsets[-1]), len(features)), dtype=np.float32)
+    parts = {name: [] for name in ("starts", "labels", "subjects", "sessions", "end_index")}
+    for number, k in enumerate(used):
+        segment, (values, row_labels) = segments[k], checked[k]
+        rows[offsets[number]:offsets[number + 1]] = values
+        starts, labels, end_index = _segment_windows(segment, values, row_labels,
+                                                     timesteps=timesteps, stride=stride,
+                                                     label_offset=label_offset)
+        n = len(starts)
+        parts["starts"].append(starts + offsets[number])
+        parts["labels"].append(labels)
+        parts["subjects"].append(np.full(n, int(segment.subject), dtype=np.int64))
+        parts["sessions"].append(np.full(n, int(segment.session), dtype=np.int64))
+        parts["end_index"].append(end_index)
+    joined = {name: np.concatenate(p).astype(np.int64) if p else np.zeros(0, np.int64)
+              for name, p in parts.items()}
+    windows = RowWindows(rows, starts=joined["starts"], segment_offsets=offsets,
+                         timesteps=timesteps)
+    return WindowSet(windows=windows, labels=joined["labels"], subjects=joined["subjects"],
+                     sessions=joined["sessions"], end_index=joined["end_index"],
+                     classes=classes, features=features, timesteps=timesteps, stride=stride,
+                     label_offset=label_offset, sample_rate_hz=float(sample_rate_hz),
+                     session_names=session_names)

@@ -56,6 +56,9 @@ class TrainConfig:
     # per test subject, this many sessions (the first by name) join the SGAN's unlabeled pool
     # without labels, as a new user's own recordings would; the test metrics cover the others
     adapt_sessions: int = 0
+    # a second windows file whose windows join the SGAN's unlabeled pool, labels unread (a new
+    # user's own recordings: see exermote_sgan.training.personalize); a baseline ignores them
+    unlabeled_windows: Path | None = None
     epochs: int | None = None
     batch_size: int = 100
     seed: int = 0
@@ -111,6 +114,8 @@ class TrainConfig:
     def __post_init__(self):
         self.windows_path = Path(self.windows_path)
         self.out_dir = Path(self.out_dir)
+        if self.unlabeled_windows is not None:
+            self.unlabeled_windows = Path(self.unlabeled_windows)
         self.test_subjects = tuple(int(s) for s in self.test_subjects)
         if not isinstance(self.features, str):
             self.features = tuple(str(f) for f in self.features)
@@ -202,6 +207,8 @@ class TrainConfig:
         state = asdict(self)
         state["windows_path"] = str(Path(self.windows_path).resolve())
         state["out_dir"] = str(self.out_dir)
+        state["unlabeled_windows"] = (None if self.unlabeled_windows is None
+                                      else str(Path(self.unlabeled_windows).resolve()))
         state["test_subjects"] = list(self.test_subjects)
         if not isinstance(self.features, str):
             state["features"] = list(self.features)

@@ -71,21 +71,36 @@ def select_subjects(window_set, subjects=None, *, path=None):
     return selected
 
 
+#: batches of windows gathered, scaled and predicted at a time by :func:`predict_labels`
+PREDICT_CHUNK_BATCHES = 64
+
+
 def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512) -> np.ndarray:
-    """Class index per raw-unit window ``(N, timesteps, features)``: scale, predict, argmax."""
+    """Class index per raw-unit window ``(N, timesteps, features)``: scale, predict, argmax.
+
+    ``windows`` may be an array or a :class:`~exermote_sgan.data.windows_file.RowWindows`
+    view: they are gathered and scaled :data:`PREDICT_CHUNK_BATCHES` batches at a time, so
+    memory does not grow with N (the batches, and so the scores, are those of one ``predict``
+    over all the windows).
+    """
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"predict_labels: batch_size must be at least 1, got {batch_size}")
-    scaled = preprocessing.scaler.transform(np.asarray(windows, dtype=np.float32))
-    scores = classifier.predict(scaled, batch_size=batch_size, verbose=0)
-    if isinstance(scores, dict):  # a discriminator-style model: take its class scores
-        scores = scores["scores"]
-    scores = np.asarray(scores)
     num_classes = len(preprocessing.classes)
-    if scores.ndim != 2 or scores.shape[1] < num_classes:
-        raise ExermoteInputError(
-            f"classifier returned scores of shape {scores.shape}, expected (N, {num_classes})")
-    return np.argmax(scores[:, :num_classes], axis=1)
+    chunk = batch_size * PREDICT_CHUNK_BATCHES
+    predicted = []
+    for lo in range(0, max(len(windows), 1), chunk):
+        raw = np.asarray(windows[lo:lo + chunk], dtype=np.float32)
+        scores = classifier.predict(preprocessing.scaler.transform(raw), batch_size=batch_size,
+                                    verbose=0)
+        if isinstance(scores, dict):  # a discriminator-style model: take its class scores
+            scores = scores["scores"]
+        scores = np.asarray(scores)
+        if scores.ndim != 2 or scores.shape[1] < num_classes:
+            raise ExermoteInputError(f"classifier returned scores of shape {scores.shape}, "
+                                     f"expected (N, {num_classes})")
+        predicted.append(np.argmax(scores[:, :num_classes], axis=1))
+    return np.concatenate(predicted)
 
 
 def metrics_from_predictions(y_true, y_pred, *, classes, subjects=None) -> dict:
