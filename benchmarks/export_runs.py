@@ -191,7 +191,7 @@ def _former_rule(check: dict | None) -> str:
 
 
 def table(rows: list[tuple[Run, dict]]) -> str:
-    head = ["run", "data", "model", "seed", "epochs"]
+    head = ["run", "data", "model", "seed", "epochs", "test accuracy"]
     for kind, suffix in FILES:
         head += [f"{suffix} max abs diff"]
         if kind == "mlpackage":
@@ -203,7 +203,8 @@ def table(rows: list[tuple[Run, dict]]) -> str:
     for run, report in rows:
         cells = [run.name, "watch (50 Hz, 6 f)" if run.data == "watch"
                  else f"exermote ({'stride 2' if run.data == 'exermote_s2' else 'stride 4'})",
-                 run.model, str(run.seed), str(run.epochs)]
+                 run.model, str(run.seed), str(run.epochs),
+                 f"{report['test_accuracy']:.3f}" if "test_accuracy" in report else "-"]
         for kind, _ in FILES:
             check = report.get(f"{kind}_check")
             cells += _cell(check, graph=kind == "mlpackage")
@@ -244,6 +245,9 @@ def main(argv=None) -> int:
             report = export(args.work, run)
             saved.write_text(json.dumps(report, indent=2))
         failed += report["returncode"] != 0
+        metrics = args.work / "runs" / run.name / "metrics.json"
+        if metrics.exists():  # how far the run trained (one seed: not an evaluation)
+            report["test_accuracy"] = json.loads(metrics.read_text())["accuracy"]
         rows.append((run, report))
     text = table(rows)
     print(text)
