@@ -251,7 +251,9 @@ def summary(results) -> str:
             closed = (table["personalized"].mean() - table["baseline"].mean()) / gap \
                 if gap > 0 else float("nan")
             lines.append(f"\ngap closed by personalising: {closed:.0%} of the "
-                         f"{gap * 100:.1f} points between baseline and known")
+                         f"{gap * 100:.1f} points between baseline and known" if gap > 0 else
+                         f"\ngap closed by personalising: not defined (known - baseline = "
+                         f"{gap * 100:+.1f} points)")
         per = table.groupby(level=0).mean()
         columns = [m for m in ("baseline", "sgan", "personalized", "known") if m in per.columns]
         lines += ["", "| person | " + " | ".join(columns) + " |",
