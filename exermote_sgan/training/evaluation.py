@@ -100,6 +100,9 @@ def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512)
             raise ExermoteInputError(f"classifier returned scores of shape {scores.shape}, "
                                      f"expected (N, {num_classes})")
         predicted.append(np.argmax(scores[:, :num_classes], axis=1))
+        release = getattr(windows, "release_pages", None)
+        if release is not None:  # memory-mapped rows read for this chunk
+            release()
     return np.concatenate(predicted)
 
 
@@ -180,8 +183,9 @@ def timing_errors(y_true, y_pred, *, sessions, rows, tolerance_rows: int) -> np.
     last = np.searchsorted(key, key + tolerance, side="right")
     num_classes = int(max(true.max(), pred.max())) + 1
     # counts[i, c]: windows of true class c among the first i windows in sorted order
-    counts = np.zeros((len(true) + 1, num_classes), dtype=np.int64)
-    np.cumsum(np.eye(num_classes, dtype=np.int64)[true], axis=0, out=counts[1:])
+    count_type = np.int32 if len(true) < 2**31 else np.int64  # half the memory at scale
+    counts = np.zeros((len(true) + 1, num_classes), dtype=count_type)
+    np.cumsum(np.eye(num_classes, dtype=count_type)[true], axis=0, out=counts[1:])
     nearby = counts[last, pred] > counts[first, pred]
     result = np.empty(len(true), dtype=bool)
     result[order] = (pred != true) & nearby
