@@ -71,23 +71,28 @@ def select_subjects(window_set, subjects=None, *, path=None):
     return selected
 
 
-#: batches of windows gathered, scaled and predicted at a time by :func:`predict_labels`
+#: at most this many batches of windows are gathered, scaled and predicted at a time by
+#: :func:`predict_labels`, and fewer when that would exceed :data:`PREDICT_CHUNK_BYTES`
 PREDICT_CHUNK_BATCHES = 64
+PREDICT_CHUNK_BYTES = 16 * 2**20
 
 
 def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512) -> np.ndarray:
     """Class index per raw-unit window ``(N, timesteps, features)``: scale, predict, argmax.
 
     ``windows`` may be an array or a :class:`~exermote_sgan.data.windows_file.RowWindows`
-    view: they are gathered and scaled :data:`PREDICT_CHUNK_BATCHES` batches at a time, so
-    memory does not grow with N (the batches, and so the scores, are those of one ``predict``
+    view: they are gathered and scaled a few batches at a time (:data:`PREDICT_CHUNK_BATCHES`,
+    :data:`PREDICT_CHUNK_BYTES`), so memory does not grow with N (the batches, and so the scores, are those of one ``predict``
     over all the windows).
     """
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"predict_labels: batch_size must be at least 1, got {batch_size}")
     num_classes = len(preprocessing.classes)
-    chunk = batch_size * PREDICT_CHUNK_BATCHES
+    window_bytes = 4 * int(np.prod(np.shape(windows)[1:])) or 1
+    batches = max(1, min(PREDICT_CHUNK_BATCHES,
+                         PREDICT_CHUNK_BYTES // (window_bytes * batch_size)))
+    chunk = batch_size * batches  # whole batches: the batches of one predict over all
     predicted = []
     for lo in range(0, max(len(windows), 1), chunk):
         raw = np.asarray(windows[lo:lo + chunk], dtype=np.float32)
