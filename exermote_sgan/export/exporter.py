@@ -35,7 +35,7 @@ class ExportReport:
     """What :func:`export_run` wrote and how each file compared with the Keras classifier.
 
     ``*_check`` is the NumPy (or TFLite) evaluation, ``*_runtime_check`` the Core ML one (only
-    where Core ML runs); ``failures`` maps each file kind that was not written to why and how
+    where Core ML runs), also for a file that failed (then its path is None); ``failures`` maps each file kind that was not written to why and how
     to fix it; ``runtime_note`` says why Core ML did not run the files, if it did not.
     """
 
@@ -99,10 +99,11 @@ def _output_paths(out, app_model_name: str) -> tuple[Path, Path, Path]:
 
 def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
     """What to do when a file of ``kind`` fails ``failed`` checks."""
-    numeric = all(c.graph_ok and c.label_output_consistent for c in failed)
-    if kind == "mlpackage" and precision == "fp16" and numeric:
-        return ("re-export with --precision fp32 (float32 compute, checked to 1e-4); if that "
-                "fails too, the conversion is wrong: report it with the run directory")
+    if kind == "mlpackage" and precision == "fp16" and all(c.label_output_consistent
+                                                          for c in failed):
+        return ("re-export with --precision fp32 (float32 weights and compute, checked to "
+                "1e-4); if that fails too, the conversion is wrong: report it with the run "
+                "directory")
     if kind == "mlpackage":
         return ("the conversion is wrong, not rounded: report it with the run directory; use "
                 "the other files meanwhile")
@@ -259,6 +260,8 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
             report.failures[kind] = (f"{destination.name} FAILED, not written: "
                                      f"{rejected.reason}; fix: {fix}")
             say(report.failures[kind])
+            if rejected.failed:  # the figures of the file that was not written
+                setattr(report, f"{kind}_check", rejected.failed[0])
             return
         setattr(report, kind, destination)
         setattr(report, f"{kind}_check", checks[0])

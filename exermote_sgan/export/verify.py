@@ -11,11 +11,14 @@ The rule, for ``N`` windows with Keras probabilities ``P`` and the file's probab
 1. **Graph** (FP16 ML Programs).  The saved program is also evaluated with its stored FP16
    weights but float32 arithmetic (:class:`~exermote_sgan.export.mil_evaluator.MILEvaluator`
    with ``exact=True``); that must match Keras to :data:`GRAPH_TOLERANCE` (1e-2).  Storing the
-   constants in FP16 moved the probabilities by at most 1.5e-3 on the trained runs of
-   ``benchmarks/export_runs.py``; a wrong graph (permuted LSTM gates, a reversed scaler,
-   swapped class scores) moved them by 0.029-0.17 even in the barely trained model of
-   ``tests/test_export.py``, whose outputs hardly vary.  FP32 files are held to 1e-4 by rule
-   2 directly.
+   constants in FP16 moved the probabilities by at most 8.1e-3 on 12 of the 13 trained runs of
+   ``benchmarks/export_runs.py`` and by 0.042 on the 13th, a watch model so sensitive that its
+   FP16 file is genuinely unfaithful (its FP32 export passes); a wrong graph (permuted LSTM
+   gates, a reversed scaler, swapped class scores) moved them by 0.029-0.17 even in the barely
+   trained model of ``tests/test_export.py``, whose outputs hardly vary.  So this part fails
+   a wrong graph, and an FP16 file that does not represent the model; either way the FP32
+   export is the test (:func:`exermote_sgan.export.exporter.export_run` names it as the fix).
+   FP32 files are held to 1e-4 by rule 2 directly.
 2. **Scores.**  ``max_abs_diff = max |Q - P|`` over all windows and classes, at the file's own
    precision, must be finite and at most :data:`TOLERANCES`: 1e-4 for FP32 files, 5e-2 for
    FP16 ML Programs (a bound on FP16 arithmetic over 40 LSTM steps that only a numeric
@@ -94,9 +97,10 @@ class Verification:
         """Why the file fails the rule (empty when it passes)."""
         found = []
         if not self.graph_ok:
-            found.append(f"with its stored weights in float32 arithmetic it differs from Keras "
-                         f"by {self.graph_max_abs_diff:.3g} (limit {self.graph_tolerance:g}): "
-                         "the graph is wrong, not rounded")
+            found.append(f"with its stored FP16 weights in float32 arithmetic it differs from "
+                         f"Keras by {self.graph_max_abs_diff:.3g} (limit "
+                         f"{self.graph_tolerance:g}): a wrong graph, or a model too sensitive "
+                         "to its weights rounded to FP16")
         if not np.isfinite(self.max_abs_diff):
             found.append("scores are not finite")
         elif self.max_abs_diff > self.tolerance:

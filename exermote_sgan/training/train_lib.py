@@ -423,8 +423,10 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
             raise ExermoteInputError(f"cannot read the saved training configuration ({exc})",
                                      path=saved_config) from None
         current = config.to_dict()
+        # a setting newer than the interrupted run was at its default there
+        defaults = TrainConfig(windows_path=config.windows_path).to_dict()
         changed = sorted(k for k in current if k not in _RESUME_IGNORES
-                         and previous.get(k) != current[k])
+                         and previous.get(k, defaults.get(k)) != current[k])
         if changed:
             raise ExermoteInputError(
                 "cannot resume with different settings: " + ", ".join(
