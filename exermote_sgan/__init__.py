@@ -38,6 +38,7 @@ _PUBLIC = {
     "train": ".training.train_lib",
     "evaluate_classifier": ".training.evaluation",
     "compare": ".training.compare",
+    "personalize": ".training.personalize",
     "export_run": ".export.exporter",
     "StreamingRecognizer": ".inference.streaming",
     "count_repetitions": ".inference.counting",

@@ -25,6 +25,7 @@ COMMANDS = (
     ("export", "export"),
     ("predict", "predict"),
     ("evaluate-reps", "evaluate_reps"),
+    ("personalize", "personalize"),
 )
 
 

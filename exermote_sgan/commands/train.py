@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
                                LABELED_UNITS, MODELS, TrainConfig)
+from ..training.distribute import DISTRIBUTE_MODES
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
 #: stays fast)
@@ -192,6 +193,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "SGAN's unlabeled pool without labels, as a new user's own "
                              "recordings; the test metrics cover its other sessions only "
                              f"(default: {d['adapt_sessions']})")
+    tuning.add_argument("--unlabeled-windows", type=Path, default=None, metavar="FILE",
+                        help="SGAN: a second windows file whose windows join the unlabeled "
+                             "pool, their labels unread (a new user's own recordings; "
+                             "'exermote-sgan personalize' writes one) (default: none)")
     tuning.add_argument("--ema-decay", type=float, default=d["ema_decay"], metavar="D",
                         help="SGAN: keep an exponential moving average of the discriminator's "
                              "weights with this decay per step and validate and save the "
@@ -199,6 +204,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              f"{d['ema_decay']})")
     tuning.add_argument("--jit-compile", action="store_true",
                         help="XLA-compile the training step (measured slower on CPU)")
+    tuning.add_argument("--distribute", choices=DISTRIBUTE_MODES, default=d["distribute"],
+                        help="train on several devices with tf.distribute: mirrored = the GPUs "
+                             "of this machine, multi-worker = the processes listed in "
+                             "TF_CONFIG (start each with the same command); --batch-size stays "
+                             "the global batch; baseline only (docs/cluster.md) (default: "
+                             f"{d['distribute']})")
     parser.set_defaults(run=run)
     return parser
 
@@ -223,7 +234,8 @@ def config_from_args(args):
         generator_filters=tuple(args.generator_filters),
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
         augment_rotation=args.augment_rotation, ema_decay=args.ema_decay,
-        adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
+        adapt_sessions=args.adapt_sessions, unlabeled_windows=args.unlabeled_windows,
+        jit_compile=args.jit_compile, distribute=args.distribute)
 
 
 def training_summary(model: str, result) -> str:
