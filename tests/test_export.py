@@ -444,7 +444,7 @@ def test_corrupt_model_and_other_architecture_exit_2(tmp_path, baseline_run, cap
     (corrupt / "preprocessing.json").write_text(json.dumps(prep))
     (corrupt / "classifier.keras").write_bytes(b"not a zip archive")
     assert _cli(corrupt, "--out", tmp_path / "m") == 2
-    assert "cannot load the classifier" in capsys.readouterr().err
+    assert "classifier cannot be loaded" in capsys.readouterr().err
 
     inputs = keras.Input((T, F))
     x = keras.layers.GRU(8)(inputs)
