@@ -542,7 +542,7 @@ def test_a_wrong_fp16_package_fails_and_only_it_is_not_written(kind, baseline_ru
 
     monkeypatch.setattr(package, "build_mlpackage", _wrong_build(kind))
     assert _cli(baseline_run, "--out", tmp_path / "Out", "--max-windows", "200",
-                "--quiet") == 2
+                "--precision", "fp16", "--quiet") == 2
     captured = capsys.readouterr()
     assert "Out.mlpackage FAILED, not written" in captured.err
     # the FP32 export is the test of the graph; a wrong label output is a conversion bug
@@ -555,6 +555,40 @@ def test_a_wrong_fp16_package_fails_and_only_it_is_not_written(kind, baseline_ru
     # the app model is right and was written on its own merits
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Exermote.mlmodel"]
     assert "wrote " + str(tmp_path / "Exermote.mlmodel") in captured.out
+
+
+def test_auto_precision_writes_fp32_when_fp16_rounding_fails_its_check(baseline_run, tmp_path,
+                                                                        monkeypatch):
+    import exermote_sgan.export.verify as verify
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.verify import VerificationError
+
+    # a limit FP16 cannot meet, as for a model whose scores FP16 weights move too far
+    monkeypatch.setitem(verify.TOLERANCES, "fp16", 1e-9)
+    report = export_run(baseline_run, tmp_path / "Out", max_windows=200, app_model="no")
+    assert report.passed and report.precision == "fp32"
+    assert "FP16 rounding" in report.precision_note
+    assert report.mlpackage_check.tolerance == verify.TOLERANCES["fp32"]
+    assert report.mlpackage_check.max_abs_diff <= 1e-4
+    assert report.to_dict()["precision"] == "fp32"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Out.mlpackage"]
+    # asked for FP16 explicitly, the same model is refused with FP32 as the fix
+    with pytest.raises(VerificationError, match="fix: re-export with --precision fp32"):
+        export_run(baseline_run, tmp_path / "Fp16", precision="fp16", max_windows=200,
+                   app_model="no")
+    assert not (tmp_path / "Fp16.mlpackage").exists()
+
+
+def test_auto_precision_does_not_hide_a_wrong_graph(baseline_run, tmp_path, monkeypatch, capsys):
+    import exermote_sgan.export.coreml_package as package
+
+    monkeypatch.setattr(package, "build_mlpackage", _wrong_build("permuted LSTM gates"))
+    assert _cli(baseline_run, "--out", tmp_path / "Out", "--max-windows", "200",
+                "--app-model", "no") == 2
+    err = capsys.readouterr().err
+    assert "so the ML Program is FP32" in err  # FP16 failed first, then FP32 failed too
+    assert "Out.mlpackage FAILED, not written" in err and "fix: the conversion is wrong" in err
+    assert not (tmp_path / "Out.mlpackage").exists()
 
 
 def test_a_failed_file_leaves_the_others_and_the_json_says_which(sgan_run, tmp_path,

@@ -37,9 +37,10 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, metavar="NAME",
                         help="output path without extension; writes NAME.mlpackage, "
                              "Exermote.mlmodel in NAME's folder, and NAME.tflite")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
-                        help="compute precision of the ML Program (default: fp16; scores "
-                             "checked to 5e-2, fp32 to 1e-4)")
+    parser.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
+                        help="compute precision of the ML Program: fp16 (half the size; "
+                             "scores checked to 5e-2), fp32 (checked to 1e-4), or auto "
+                             "(default): fp16 when it passes its check, else fp32")
     parser.add_argument("--target", default="iOS15",
                         help="minimum deployment target, e.g. iOS15, iOS16, macOS12 "
                              "(default: iOS15)")

@@ -24,9 +24,12 @@ from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
 from .verify import Verification, VerificationError
 
-__all__ = ["ExportReport", "export_run", "APP_MODEL_CHOICES"]
+__all__ = ["ExportReport", "export_run", "APP_MODEL_CHOICES", "EXPORT_PRECISIONS"]
 
 APP_MODEL_CHOICES = ("auto", "yes", "no")
+#: ``auto``: FP16 (half the size, the Neural Engine's format) when the FP16 file passes its
+#: check, else FP32, which is what the check's fix would be; ``fp16``/``fp32`` insist
+EXPORT_PRECISIONS = ("auto",) + PRECISIONS
 FILE_KINDS = ("mlpackage", "app_model", "tflite")
 
 
@@ -34,9 +37,11 @@ FILE_KINDS = ("mlpackage", "app_model", "tflite")
 class ExportReport:
     """What :func:`export_run` wrote and how each file compared with the Keras classifier.
 
-    ``*_check`` is the NumPy (or TFLite) evaluation, ``*_runtime_check`` the Core ML one (only
-    where Core ML runs), also for a file that failed (then its path is None); ``failures`` maps each file kind that was not written to why and how
-    to fix it; ``runtime_note`` says why Core ML did not run the files, if it did not.
+    ``precision`` is the ML Program's precision as written; ``precision_note`` says why
+    ``auto`` chose FP32.  ``*_check`` is the NumPy (or TFLite) evaluation, ``*_runtime_check``
+    the Core ML one (only where Core ML runs), also for a file that failed (then its path is
+    None); ``failures`` maps each file kind that was not written to why and how to fix it;
+    ``runtime_note`` says why Core ML did not run the files, if it did not.
     """
 
     run_dir: Path
@@ -56,6 +61,7 @@ class ExportReport:
     swift_scaling: str = ""
     input_name: str = ""
     runtime_note: str = ""
+    precision_note: str = ""
     failures: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -71,6 +77,7 @@ class ExportReport:
 
         return {
             "run_dir": str(self.run_dir), "precision": self.precision,
+            "precision_note": self.precision_note,
             "windows_source": self.windows_source, "input_name": self.input_name,
             "passed": self.passed, "failures": dict(self.failures),
             "runtime_note": self.runtime_note,
@@ -99,8 +106,7 @@ def _output_paths(out, app_model_name: str) -> tuple[Path, Path, Path]:
 
 def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
     """What to do when a file of ``kind`` fails ``failed`` checks."""
-    if kind == "mlpackage" and precision == "fp16" and all(c.label_output_consistent
-                                                          for c in failed):
+    if _rounding_only(kind, precision, failed):
         return ("re-export with --precision fp32 (float32 weights and compute, checked to "
                 "1e-4); if that fails too, the conversion is wrong: report it with the run "
                 "directory")
@@ -111,6 +117,12 @@ def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
         return ("use the .mlpackage, or --app-model no to skip the app model; report it with "
                 "the run directory")
     return "leave out --tflite; report it with the run directory"
+
+
+def _rounding_only(kind: str, precision: str, failed: list[Verification]) -> bool:
+    """Whether an FP16 ML Program failed by rounding alone, so that FP32 is the fix."""
+    return (kind == "mlpackage" and precision == "fp16" and bool(failed)
+            and all(c.label_output_consistent for c in failed))
 
 
 class _Rejected(Exception):
@@ -151,13 +163,17 @@ def _quiet_converters():
             logger.setLevel(level)
 
 
-def export_run(run_dir, out, *, precision: str = "fp16", target: str = "iOS15",
+def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
                flexible_batch: bool = False, app_model: str = "auto", windows=None,
                max_windows: int = 2000, author: str = "", license: str = "",
                short_description: str = "", version: str = "", tflite: bool = False,
                app_model_name: str = "Exermote",
                progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export ``run_dir``'s classifier to ``out.mlpackage`` (and ``Exermote.mlmodel``), verified.
+
+    ``precision``: ``"auto"`` (default) writes an FP16 ML Program when it passes its check and
+    an FP32 one when FP16 rounding moves the scores too far (the report's ``precision_note``
+    says so); ``"fp16"`` or ``"fp32"`` insist on one.
 
     ``app_model``: ``"auto"`` writes the Exermote app model when the classifier fits the app,
     ``"yes"`` requires it (error if it does not fit), ``"no"`` skips it.  It is written as
@@ -199,9 +215,10 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
     from .weights import extract_weights
 
     say = progress or (lambda message: None)
-    if precision not in PRECISIONS:
-        raise ExermoteInputError(f"precision must be one of {', '.join(PRECISIONS)}, got "
-                                 f"{precision!r}", option="precision")
+    if precision not in EXPORT_PRECISIONS:
+        raise ExermoteInputError(f"precision must be one of {', '.join(EXPORT_PRECISIONS)}, "
+                                 f"got {precision!r}", option="precision")
+    requested, precision = precision, ("fp16" if precision == "auto" else precision)
     if app_model not in APP_MODEL_CHOICES:
         raise ExermoteInputError(f"app_model must be one of {', '.join(APP_MODEL_CHOICES)}, "
                                  f"got {app_model!r}", option="app_model")
@@ -252,45 +269,61 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
     if report.runtime_note:
         say(f"Core ML runtime not used: {report.runtime_note}")
 
-    def attempt(kind: str, destination: Path, *, directory: bool, stage, check) -> None:
+    def attempt(kind: str, destination: Path, *, directory: bool, stage, check,
+                precision: str = precision, fall_back: bool = False) -> bool:
+        """Write one file if it passes; ``fall_back``: an FP16 ML Program that fails only by
+        rounding is left for an FP32 attempt instead of being reported."""
         try:
             checks = _write_checked(destination, directory=directory, stage=stage, check=check)
         except _Rejected as rejected:
+            if fall_back and _rounding_only(kind, precision, rejected.failed):
+                report.precision_note = (f"FP16 rounding moved the scores beyond the limit "
+                                         f"({rejected.reason}), so the ML Program is FP32")
+                say(report.precision_note)
+                return False
             fix = _fix(kind, precision, rejected.failed)
             report.failures[kind] = (f"{destination.name} FAILED, not written: "
                                      f"{rejected.reason}; fix: {fix}")
             say(report.failures[kind])
             if rejected.failed:  # the figures of the file that was not written
                 setattr(report, f"{kind}_check", rejected.failed[0])
-            return
+            return False
         setattr(report, kind, destination)
         setattr(report, f"{kind}_check", checks[0])
         if len(checks) > 1:
             setattr(report, f"{kind}_runtime_check", checks[1])
         say("wrote " + "; ".join(c.summary() for c in checks))
+        return True
 
     # 1. the ML Program
-    say(f"converting to an ML Program ({precision}, {target}) through TensorFlow's "
-        "BlockLSTM graph")
-    model = build_mlpackage(weights, prep, metrics=run.metrics, options=options)
+    def write_package(package_precision: str, *, fall_back: bool) -> bool:
+        say(f"converting to an ML Program ({package_precision}, {target}) through "
+            "TensorFlow's BlockLSTM graph")
+        model = build_mlpackage(weights, prep, metrics=run.metrics,
+                                options=replace(options, precision=package_precision))
 
-    def check_package(staged):
-        say(f"verifying {package_path.name}: its ML Program evaluated op by op in NumPy on "
-            f"{len(raw)} windows")
-        checks = [verify_mlpackage(staged, raw, expected, classes=prep.classes,
-                                   precision=precision)]
-        if runtime:
-            say(f"running {package_path.name} in Core ML on {len(raw)} windows")
-            scores, labels = mlpackage_runtime_scores(staged, package_path.name, raw,
-                                                      input_name=report.input_name)
-            checks.append(replace(
-                compare_scores(package_path.name, scores, expected, precision=precision,
-                               evaluated_by="coreml"),
-                label_output_consistent=labels_consistent(scores, labels, prep.classes)))
-        return checks
+        def check_package(staged):
+            say(f"verifying {package_path.name}: its ML Program evaluated op by op in NumPy "
+                f"on {len(raw)} windows")
+            checks = [verify_mlpackage(staged, raw, expected, classes=prep.classes,
+                                       precision=package_precision)]
+            if runtime:
+                say(f"running {package_path.name} in Core ML on {len(raw)} windows")
+                scores, labels = mlpackage_runtime_scores(staged, package_path.name, raw,
+                                                          input_name=report.input_name)
+                checks.append(replace(
+                    compare_scores(package_path.name, scores, expected,
+                                   precision=package_precision, evaluated_by="coreml"),
+                    label_output_consistent=labels_consistent(scores, labels, prep.classes)))
+            return checks
 
-    attempt("mlpackage", package_path, directory=True,
-            stage=lambda staged: stage_mlpackage(model, staged), check=check_package)
+        return attempt("mlpackage", package_path, directory=True,
+                       stage=lambda staged: stage_mlpackage(model, staged), check=check_package,
+                       precision=package_precision, fall_back=fall_back)
+
+    if not write_package(precision, fall_back=requested == "auto") and report.precision_note:
+        report.precision = "fp32"
+        write_package("fp32", fall_back=False)
 
     # 2. the Exermote app's model
     if write_app:
