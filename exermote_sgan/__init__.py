@@ -38,6 +38,7 @@ _PUBLIC = {
     "train": ".training.train_lib",
     "evaluate_classifier": ".training.evaluation",
     "compare": ".training.compare",
+    "personalize": ".training.personalize",
     "export_run": ".export.exporter",
     "StreamingRecognizer": ".inference.streaming",
     "count_repetitions": ".inference.counting",
@@ -52,6 +53,9 @@ __all__ = sorted(_PUBLIC) + ["__version__"]
 
 def __getattr__(name: str):
     if name in _PUBLIC:
+        from ._quiet import install
+
+        install()  # TensorFlow's and coremltools' known noise is filtered from their first import
         value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
         globals()[name] = value
         return value

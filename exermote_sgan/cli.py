@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import sys
 
+from ._quiet import install as install_quiet
 from .errors import ExermoteInputError
 
 # (command name, module in exermote_sgan.commands)
@@ -26,6 +25,7 @@ COMMANDS = (
     ("export", "export"),
     ("predict", "predict"),
     ("evaluate-reps", "evaluate_reps"),
+    ("personalize", "personalize"),
 )
 
 
@@ -56,15 +56,8 @@ def _command_module(module_name: str):
         raise
 
 
-def _quiet_libraries() -> None:
-    """Keep TensorFlow's and coremltools' start-up chatter out of the command's output."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    for name in ("tensorflow", "coremltools"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def main(argv=None) -> int:
-    _quiet_libraries()
+    install_quiet()  # the known TensorFlow/coremltools noise only: real warnings still show
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

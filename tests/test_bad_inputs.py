@@ -295,7 +295,7 @@ def test_a_truncated_classifier_is_named_truncated_with_the_fix(sample_run, samp
     assert "not found" not in line.lower()
 
 
-# -- options checked before any work ----------------------------------------------------------------
+# -- options checked before any work -----------------------------------------------------------
 @pytest.mark.parametrize("options, message", [
     (["--epochs", "0"], "option '--epochs': must be at least 1"),
     (["--features", "heartRate"], "no feature heartRate"),
@@ -326,3 +326,17 @@ def test_a_tiny_labeled_fraction_warns_with_the_fraction_used(sample_windows):
         _split(window_set, TrainConfig(windows_path=sample_windows, test_subjects=(4,),
                                        labeled_fraction=1.0))
     assert np.all(np.isin(labeled, np.arange(len(window_set))))
+
+
+def test_train_and_compare_print_the_labeled_fraction_warning_as_one_line(capsys):
+    from exermote_sgan.commands.train import show_package_warnings
+    from exermote_sgan.training.train_lib import LabeledFractionWarning
+
+    for command in ("train", "compare"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as a user's -W ignore would
+            with show_package_warnings(command):
+                warnings.warn("--labeled-fraction 0.0001 labels 3.3%", LabeledFractionWarning)
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"exermote-sgan {command}: warning: --labeled-fraction 0.0001 labels "
+                       "3.3%"]

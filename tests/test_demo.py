@@ -13,9 +13,17 @@ def test_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--subjects", "3", "--sessions-per-subject", "1",
                  "--epochs", "1"]) == 0
-    printed = capsys.readouterr().out
-    for stage in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
-        assert f"=== {stage}" in printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    headings = [line for line in printed.splitlines() if line.startswith("=== ")]
+    assert [h.split()[1] for h in headings] == [f"{k}/7" for k in range(1, 8)]
+    assert "stream predictions" in headings[-1]
+    # training is not silent: one line per epoch, for each model, and the kept epoch
+    assert captured.err.count("epoch 1/1") == 2
+    assert printed.count("kept epoch 1 of 1") == 2
+    # the baseline reads labeled windows only
+    assert "trained baseline on" in printed and "unlabeled" not in printed.split(
+        "trained baseline on")[1].splitlines()[0]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) >= {"baseline", "sgan", "export", "repetitions"}
     # both models saw the same labeled windows and were evaluated on the held-out subject
@@ -37,3 +45,11 @@ def test_demo_checks_its_options_before_any_work(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--subjects", "1"]) == 2
     assert "at least 2 subjects" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_help_is_plain_text_with_its_seven_steps(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text
+    assert "  7. stream predictions" in text

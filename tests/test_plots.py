@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exermote_sgan.training.plots import plot_compare, plot_generated_vs_real, plot_history
+from exermote_sgan.training.plots import (generated_vs_real_figure, history_figure, plot_compare,
+                                          plot_generated_vs_real, plot_history)
 
 
 def _image(path):
@@ -81,3 +82,36 @@ def test_compare_plot_single_seed_and_bad_table(tmp_path):
     with pytest.raises(ValueError, match="macro_f1"):
         plot_compare(single.drop(columns="macro_f1"), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_history_marks_the_kept_epoch_colours_by_model_and_keeps_legends_off_the_curves():
+    epochs = np.arange(5)
+    baseline = pd.DataFrame({"epoch": epochs, "loss": 1 / (epochs + 1),
+                             "val_macro_f1": [0.2, 0.5, 0.7, 0.7, 0.6]})   # kept: epoch 3
+    sgan = pd.DataFrame({"epoch": epochs, "d_loss": np.full(5, 0.7), "g_loss": np.ones(5),
+                         "val_macro_f1": [0.1, 0.8, 0.3, 0.2, 0.1]})       # kept: epoch 2
+    fig = history_figure({"baseline": baseline, "sgan": sgan})
+    ax_loss, ax_score = fig.axes
+    lines = {line.get_label(): line for line in ax_score.get_lines()}
+    assert list(lines["baseline: kept epoch 3"].get_xdata()) == [3, 3]
+    assert list(lines["sgan: kept epoch 2"].get_xdata()) == [2, 2]
+    # one colour per model, whatever the figure
+    loss_lines = {line.get_label(): line for line in ax_loss.get_lines()}
+    assert loss_lines["sgan: d_loss"].get_color() == loss_lines["sgan: g_loss"].get_color() \
+        == lines["sgan: val_macro_f1"].get_color() != lines["baseline: val_macro_f1"].get_color()
+    # the legends lie below the panels, not over the curves
+    fig.canvas.draw()
+    for axis in (ax_loss, ax_score):
+        legend = axis.get_legend().get_window_extent()
+        assert legend.y1 < axis.get_window_extent().y0
+
+
+def test_generated_vs_real_names_features_and_ticks_time_in_seconds():
+    rng = np.random.default_rng(1)
+    features = ["xGravity", "yGravity", "zGravity"]
+    fig = generated_vs_real_figure({"Break": rng.random((2, 40, 3))}, rng.random((2, 40, 3)),
+                                   features, per_row=2, sample_rate_hz=10)
+    first, bottom = fig.axes[0], fig.axes[3]
+    assert [t.get_text() for t in first.get_yticklabels()] == features
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert "(s)" in bottom.get_xlabel()

@@ -37,6 +37,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def seen_subjects(extra: dict, subjects) -> list[int]:
+    """The requested subjects whose windows the run trained or validated on."""
+    seen = set(extra.get("training_subjects") or ()) | set(extra.get("validation_subjects") or ())
+    return sorted(int(s) for s in set(subjects or ()) & {int(s) for s in seen})
+
+
+def _warn_if_seen(run_dir, extra: dict, subjects) -> None:
+    seen = seen_subjects(extra, subjects)
+    if seen:
+        print(f"exermote-sgan evaluate: warning: {run_dir} trained on subject(s) "
+              f"{', '.join(map(str, seen))}; their figures measure recall of seen people, not "
+              "recognition of a new person (evaluate the run's test subjects for that)",
+              file=sys.stderr)
+
+
 def run(args) -> int:
     from ..atomic import atomic_write_text, check_output_file
     from ..data.windows_file import load_windows
@@ -62,6 +77,8 @@ def run(args) -> int:
             print(f"exermote-sgan evaluate: warning: {args.run_dir} records no test subjects; "
                   "evaluating every window, which may include the run's training subjects",
                   file=sys.stderr)
+    else:
+        _warn_if_seen(args.run_dir, trained.preprocessing.extra, subjects)
     metrics = evaluate_classifier(trained.classifier, trained.preprocessing, window_set,
                                   subjects=subjects, batch_size=args.batch_size,
                                   tolerance_s=tolerance, path=args.windows)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
                                LABELED_UNITS, MODELS, TrainConfig)
+from ..training.distribute import DISTRIBUTE_MODES
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
 #: stays fast)
@@ -163,8 +165,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"generator noise size (default: {d['noise_dim']})")
     tuning.add_argument("--generator-architecture", choices=GENERATOR_ARCHITECTURES,
                         default=d["generator_architecture"],
-                        help="conv: small convolutional generator (fast); lstm: the original "
-                             "Exermote LSTM generator (about 10x slower per step on CPU) "
+                        help="conv: small convolutional generator (an SGAN step costs "
+                             "3.4-3.9x a baseline step); lstm: the original Exermote LSTM "
+                             "generator (15x; benchmarks/train_step.py) "
                              f"(default: {d['generator_architecture']})")
     tuning.add_argument("--generator-filters", type=int, nargs=2,
                         default=list(d["generator_filters"]), metavar=("N1", "N2"),
@@ -190,6 +193,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "SGAN's unlabeled pool without labels, as a new user's own "
                              "recordings; the test metrics cover its other sessions only "
                              f"(default: {d['adapt_sessions']})")
+    tuning.add_argument("--unlabeled-windows", type=Path, default=None, metavar="FILE",
+                        help="SGAN: a second windows file whose windows join the unlabeled "
+                             "pool, their labels unread (a new user's own recordings; "
+                             "'exermote-sgan personalize' writes one) (default: none)")
     tuning.add_argument("--ema-decay", type=float, default=d["ema_decay"], metavar="D",
                         help="SGAN: keep an exponential moving average of the discriminator's "
                              "weights with this decay per step and validate and save the "
@@ -197,6 +204,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              f"{d['ema_decay']})")
     tuning.add_argument("--jit-compile", action="store_true",
                         help="XLA-compile the training step (measured slower on CPU)")
+    tuning.add_argument("--distribute", choices=DISTRIBUTE_MODES, default=d["distribute"],
+                        help="train on several devices with tf.distribute: mirrored = the GPUs "
+                             "of this machine, multi-worker = the processes listed in "
+                             "TF_CONFIG (start each with the same command); --batch-size stays "
+                             "the global batch; baseline only (docs/cluster.md) (default: "
+                             f"{d['distribute']})")
     parser.set_defaults(run=run)
     return parser
 
@@ -221,7 +234,35 @@ def config_from_args(args):
         generator_filters=tuple(args.generator_filters),
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
         augment_rotation=args.augment_rotation, ema_decay=args.ema_decay,
-        adapt_sessions=args.adapt_sessions, jit_compile=args.jit_compile)
+        adapt_sessions=args.adapt_sessions, unlabeled_windows=args.unlabeled_windows,
+        jit_compile=args.jit_compile, distribute=args.distribute)
+
+
+def training_summary(model: str, result) -> str:
+    """What a run trained on and which epoch it kept, in two lines.
+
+    The baseline reads the labeled windows only; the SGAN's unlabeled stream is every
+    training window with its label hidden (plus any adaptation sessions), not only the
+    windows that were never labeled.
+    """
+    from ..training.progress import selected_epoch
+
+    split = result.split or {}
+    if model == "baseline":
+        data = f"{result.n_labeled} labeled windows"
+    else:
+        stream = int(split.get("n_training", 0)) + int(split.get("n_adaptation", 0))
+        data = (f"{result.n_labeled} labeled windows, with {stream} unlabeled ones (every "
+                f"training window, label hidden; {result.n_unlabeled} never labeled")
+        if split.get("n_adaptation"):
+            data += f"; {split['n_adaptation']} from the adaptation sessions"
+        data += ")"
+    lines = [f"trained {model} on {data}; run directory: {result.run_dir}"]
+    kept = selected_epoch(result.history)
+    if kept is not None:
+        lines.append(f"kept epoch {kept[0]} of {len(result.history)} (the best validation "
+                     f"macro-F1, {kept[1]:.3f}): classifier.keras holds its weights")
+    return "\n".join(lines)
 
 
 def show_package_warnings(command: str):
@@ -257,10 +298,12 @@ def run(args) -> int:
 
     config = config_from_args(args)
     config.validate()  # before TensorFlow is imported or anything is read
+    if config.verbose:  # TensorFlow takes seconds to load: say so rather than stay silent
+        print(f"training {config.model} into {config.out_dir}: loading TensorFlow and "
+              f"{config.windows_path}...", file=sys.stderr, flush=True)
     with show_package_warnings("train"):
         result = train(config)
-    print(f"trained {config.model} on {result.n_labeled} labeled + {result.n_unlabeled} "
-          f"unlabeled windows; run directory: {result.run_dir}")
+    print(training_summary(config.model, result))
     rotation = (f"rotated by up to {result.augment_rotation:g} degrees"
                 if result.augment_rotation else "no rotation augmentation")
     print(f"features ({len(result.features)}): {', '.join(result.features)}; {rotation}")

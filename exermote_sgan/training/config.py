@@ -56,6 +56,9 @@ class TrainConfig:
     # per test subject, this many sessions (the first by name) join the SGAN's unlabeled pool
     # without labels, as a new user's own recordings would; the test metrics cover the others
     adapt_sessions: int = 0
+    # a second windows file whose windows join the SGAN's unlabeled pool, labels unread (a new
+    # user's own recordings: see exermote_sgan.training.personalize); a baseline ignores them
+    unlabeled_windows: Path | None = None
     epochs: int | None = None
     batch_size: int = 100
     seed: int = 0
@@ -103,11 +106,16 @@ class TrainConfig:
     ema_decay: float = 0.0                 # moving average of the discriminator's weights
     # -- execution -------------------------------------------------------------------------
     jit_compile: bool = False             # XLA on CPU was measured slower for these models
+    # tf.distribute: "none", "mirrored" (the GPUs of this machine) or "multi-worker" (TF_CONFIG);
+    # batch_size stays the global batch (training/distribute.py)
+    distribute: str = "none"
     training_command: str = ""
 
     def __post_init__(self):
         self.windows_path = Path(self.windows_path)
         self.out_dir = Path(self.out_dir)
+        if self.unlabeled_windows is not None:
+            self.unlabeled_windows = Path(self.unlabeled_windows)
         self.test_subjects = tuple(int(s) for s in self.test_subjects)
         if not isinstance(self.features, str):
             self.features = tuple(str(f) for f in self.features)
@@ -189,6 +197,9 @@ class TrainConfig:
         if len(self.generator_filters) != 2 or min(self.generator_filters) < 1:
             bad("generator_filters", "must be two positive numbers of filters, "
                                      f"got {self.generator_filters}")
+        from .distribute import check_config
+
+        check_config(self)
         if len(set(self.test_subjects)) != len(self.test_subjects):
             bad("test_subjects", f"lists a subject twice: {list(self.test_subjects)}")
 
@@ -196,6 +207,8 @@ class TrainConfig:
         state = asdict(self)
         state["windows_path"] = str(Path(self.windows_path).resolve())
         state["out_dir"] = str(self.out_dir)
+        state["unlabeled_windows"] = (None if self.unlabeled_windows is None
+                                      else str(Path(self.unlabeled_windows).resolve()))
         state["test_subjects"] = list(self.test_subjects)
         if not isinstance(self.features, str):
             state["features"] = list(self.features)

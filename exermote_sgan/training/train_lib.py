@@ -38,9 +38,10 @@ from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, i
                       replace_directory)
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets, window_source
+from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
+from .progress import keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
@@ -155,6 +156,55 @@ def _adaptation_split(window_set, test_idx: np.ndarray, config: TrainConfig):
         adapt.append(own[np.isin(window_set.sessions[own], sessions[:count])])
     adapt_idx = np.sort(np.concatenate(adapt)).astype(np.int64)
     return adapt_idx, np.setdiff1d(test_idx, adapt_idx)
+
+
+def _extra_unlabeled(config: TrainConfig, window_set) -> np.ndarray:
+    """The raw windows of ``config.unlabeled_windows`` (none: an empty array), in the features
+    of ``window_set``; their labels are never read."""
+    if config.unlabeled_windows is None:
+        return np.empty((0, window_set.timesteps, len(window_set.features)), dtype=np.float32)
+    from ..data.windows_file import load_windows
+
+    path = config.unlabeled_windows
+    extra = load_windows(path)
+    if extra.timesteps != window_set.timesteps:
+        raise ExermoteInputError(
+            f"windows of {extra.timesteps} timesteps, but the training windows have "
+            f"{window_set.timesteps}; window the recordings with the same settings",
+            path=path, option="unlabeled_windows")
+    extra = extra.select_features(window_set.features, path=path)
+    windows = extra.row_windows.gather(np.arange(len(extra))) if len(extra) else None
+    if windows is None or not np.all(np.isfinite(windows)):
+        raise ExermoteInputError("holds no windows or NaN/infinite values; expected unlabeled "
+                                 "windows (exermote-sgan personalize writes them)",
+                                 path=path, option="unlabeled_windows")
+    return np.asarray(windows, dtype=np.float32)
+
+
+class _WithExtraWindows:
+    """The file's scaled windows followed by ``extra`` (already scaled) windows, gathered as
+    :class:`~exermote_sgan.training.window_source.ScaledWindows` are: position
+    ``len(scaled) + i`` is ``extra[i]``."""
+
+    def __init__(self, scaled, extra):
+        self.scaled, self.extra = scaled, np.asarray(extra, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.scaled) + len(self.extra)
+
+    @property
+    def shape(self):
+        return (len(self),) + tuple(self.scaled.shape[1:])
+
+    def gather(self, index) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        own = index < len(self.scaled)
+        out = np.empty((len(index),) + tuple(self.scaled.shape[1:]), dtype=np.float32)
+        if own.any():
+            out[own] = self.scaled.gather(index[own])
+        if not own.all():
+            out[~own] = self.extra[index[~own] - len(self.scaled)]
+        return out
 
 
 def _subjects(window_set, index) -> list[int]:
@@ -337,7 +387,8 @@ def _is_run_dir(path: Path) -> bool:
     except OSError:
         return False
     return empty or any((path / name).exists() for name in (
-        PREPROCESSING_FILE, CLASSIFIER_FILE, HISTORY_FILE, f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
+        PREPROCESSING_FILE, CLASSIFIER_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE,
+        f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
 
 
 def _check_run_dir(config: TrainConfig) -> None:
@@ -356,9 +407,9 @@ def _check_run_dir(config: TrainConfig) -> None:
                                  option="out_dir")
     if out.is_dir() and not _is_run_dir(out):
         raise ExermoteInputError(
-            "exists and is not a run directory (no preprocessing.json, classifier.keras or "
-            "history.csv): a new run would replace everything in it; choose a new or empty "
-            "folder", path=out, option="out_dir")
+            "exists and is not a run directory (no preprocessing.json, classifier.keras, "
+            "metrics.json or history.csv): a new run would replace everything in it; choose a "
+            "new or empty folder", path=out, option="out_dir")
 
 
 def _prepare_run_dir(config: TrainConfig) -> Path:
@@ -372,8 +423,10 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
             raise ExermoteInputError(f"cannot read the saved training configuration ({exc})",
                                      path=saved_config) from None
         current = config.to_dict()
+        # a setting newer than the interrupted run was at its default there
+        defaults = TrainConfig(windows_path=config.windows_path).to_dict()
         changed = sorted(k for k in current if k not in _RESUME_IGNORES
-                         and previous.get(k) != current[k])
+                         and previous.get(k, defaults.get(k)) != current[k])
         if changed:
             raise ExermoteInputError(
                 "cannot resume with different settings: " + ", ".join(
@@ -411,9 +464,12 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     unfinished run is kept for ``resume`` when it has a completed epoch, else removed.
     """
     config.validate()
+    # before TensorFlow runs anything: a multi-worker strategy must be made first
+    strategy = distribute.make_strategy(config)
+    config = distribute.for_this_worker(config, strategy)
     _check_run_dir(config)
     try:
-        return _train(config, callbacks)
+        return _train(config, callbacks, strategy)
     except BaseException as exc:
         resumable = can_resume(config.out_dir)
         staging = staging_dir(config.out_dir)
@@ -428,7 +484,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         raise
 
 
-def _train(config: TrainConfig, callbacks) -> TrainResult:
+def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
@@ -445,8 +501,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
             path=config.windows_path, option="augment_rotation")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
+    extra = _extra_unlabeled(config, window_set)
     split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
                            unlabeled_idx, adapt_idx)
+    split["unlabeled_windows"] = (None if config.unlabeled_windows is None
+                                  else str(Path(config.unlabeled_windows).resolve()))
+    split["n_extra_unlabeled"] = int(len(extra))
 
     import keras
     import pandas as pd
@@ -460,10 +520,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                               window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
-    trained = build_models(config, timesteps=window_set.timesteps,
-                           features=len(window_set.features), num_classes=num_classes,
-                           feature_range=scaler.feature_range,
-                           class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
+    with distribute.strategy_scope(strategy):  # variables mirrored on every replica
+        trained = build_models(config, timesteps=window_set.timesteps,
+                               features=len(window_set.features), num_classes=num_classes,
+                               feature_range=scaler.feature_range,
+                               class_prior=np.bincount(labels[labeled_idx],
+                                                       minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
     scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
 
@@ -512,9 +574,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                               seed=config.seed, augment=augment,
                                               start_step=start_epoch * steps)
     else:
-        data = window_source.sgan_dataset(scaled, labeled_idx, labels[labeled_idx], weights,
-                                          np.concatenate([fit_idx, adapt_idx]),
-                                          batch_size=config.batch_size, seed=config.seed,
+        pool, source = np.concatenate([fit_idx, adapt_idx]), scaled
+        if len(extra):  # the user's windows follow the file's, at positions len(scaled)...
+            source = _WithExtraWindows(scaled, scaler.transform(extra))
+            pool = np.concatenate([pool, len(scaled) + np.arange(len(extra))])
+        data = window_source.sgan_dataset(source, labeled_idx, labels[labeled_idx], weights,
+                                          pool, batch_size=config.batch_size, seed=config.seed,
                                           augment=augment, start_step=start_epoch * steps)
 
     # order matters: the backup, last of the package's own, records what the others did
@@ -532,10 +597,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     else:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
+    distribute.prepare_fit(trained, data, strategy)
     if not stopped and start_epoch < config.resolved_epochs:
         trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
-                    steps_per_epoch=steps, callbacks=own_callbacks + list(callbacks),
-                    verbose=config.verbose, shuffle=False)
+                    steps_per_epoch=steps,
+                    callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
+                    verbose=keras_verbose(config.verbose), shuffle=False)
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
@@ -557,7 +624,8 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                "seed": split["seed"],
                "augment_rotation": rotation,
                "labeled_sha256": split["labeled_sha256"],
-               "adaptation_sessions": split["adaptation_sessions"]})
+               "adaptation_sessions": split["adaptation_sessions"],
+               "unlabeled_windows": split["unlabeled_windows"]})
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
@@ -592,4 +660,5 @@ def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scal
                 real_by_class[name] = scaled[rng.choice(members, min(4, len(members)),
                                                         replace=False)]
         plot_generated_vs_real(real_by_class, trained.generate(4, seed=config.seed),
-                               window_set.features, plots / "generated_vs_real.png")
+                               window_set.features, plots / "generated_vs_real.png",
+                               sample_rate_hz=window_set.sample_rate_hz)

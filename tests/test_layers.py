@@ -1,0 +1,140 @@
+"""The package's layers import only what docs/design.md allows, read from the source itself.
+
+data -> models -> training -> export -> inference: a layer may import the layers to its left,
+never one to its right.  Under them lie the base modules (``errors``, ``atomic``, ``_quiet``)
+and ``runs`` (the run directory, shared by training, export and inference); above them the
+command line (``cli``, ``commands``), which may import anything and which nothing imports.
+TensorFlow, Keras and coremltools are never imported by ``data`` (preprocessing stays light),
+and at module level only by the modules that define Keras classes.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "exermote_sgan"
+LAYERS = ("data", "models", "training", "export", "inference")
+BASE = ("errors", "atomic", "_quiet", "__version__")
+HEAVY = ("tensorflow", "keras", "coremltools")
+# modules that subclass Keras classes (models, losses, callbacks), so import Keras when
+# they are imported
+HEAVY_AT_MODULE_LEVEL = {"models.networks", "training.losses", "training.sgan",
+                         "training.backup"}
+
+
+def allowed(unit: str) -> set[str]:
+    """The package units (first name under ``exermote_sgan``) ``unit`` may import."""
+    if unit in ("cli", "__main__", "commands"):
+        return set(BASE) | {"runs", "cli", "commands", *LAYERS}
+    if unit in BASE or unit == "__init__":
+        return set(BASE)
+    if unit == "runs":
+        return set(BASE) | {"data"}
+    return set(BASE) | {"runs"} | set(LAYERS[:LAYERS.index(unit) + 1])
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(p for p in parts if p != "__init__") or "__init__"
+        # a relative import resolves against the module's package (an __init__'s own)
+        yield path, name, parts[0], parts[:-1]
+
+
+def _imports(path: Path, package: tuple[str, ...]):
+    """``(target, top_level, line)`` for every import in ``path``: targets inside the package
+    as their first name under it (``"data"``), others as their first name (``"keras"``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                target = parts[1] if parts[0] == "exermote_sgan" and len(parts) > 1 else parts[0]
+                yield target, id(node) in top_level, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the module's package
+                base = list(package)[:len(package) - (node.level - 1)]
+                parts = base + (node.module.split(".") if node.module else [])
+                if parts:
+                    yield parts[0], id(node) in top_level, node.lineno
+                else:  # "from . import x" at the package root
+                    for alias in node.names:
+                        yield alias.name, id(node) in top_level, node.lineno
+            else:
+                parts = (node.module or "").split(".")
+                if parts[0] == "exermote_sgan":
+                    targets = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
+                    for target in targets:
+                        yield target, id(node) in top_level, node.lineno
+                else:
+                    yield parts[0], id(node) in top_level, node.lineno
+
+
+def _package_units() -> set[str]:
+    return {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+            if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))} | {
+        "__version__"}
+
+
+def test_every_unit_of_the_package_has_a_rule():
+    units = {unit for _, _, unit, _ in _modules()}
+    known = set(LAYERS) | set(BASE) | {"runs", "cli", "__main__", "commands", "__init__"}
+    assert units <= known, f"new package units need a rule in docs/design.md: {units - known}"
+
+
+def test_layers_import_only_the_layers_before_them():
+    units = _package_units()
+    problems = []
+    for path, _name, unit, package in _modules():
+        for target, _top, line in _imports(path, package):
+            if target in units and target not in allowed(unit):
+                problems.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {unit} imports "
+                                f"{target}, which docs/design.md does not allow")
+    assert not problems, "\n".join(problems)
+
+
+def test_heavy_libraries_stay_out_of_data_and_out_of_module_level():
+    problems = []
+    for path, name, unit, package in _modules():
+        for target, top, line in _imports(path, package):
+            if target not in HEAVY:
+                continue
+            where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+            if unit == "data":
+                problems.append(f"{where}: the data layer imports {target}")
+            elif top and name not in HEAVY_AT_MODULE_LEVEL:
+                problems.append(f"{where}: {target} imported at module level (import it inside "
+                                "the function that needs it)")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_rules_catch_a_violation(tmp_path):
+    # the checker itself: an export module importing training is allowed, data importing
+    # models is not, and a relative import is resolved to its unit
+    assert "training" in allowed("export") and "models" not in allowed("data")
+    assert "inference" not in allowed("export") and "commands" not in allowed("inference")
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..models import networks\nimport keras\n")
+    found = list(_imports(bad, ("data",)))
+    assert found == [("models", True, 1), ("keras", True, 2)]
+
+
+@pytest.mark.parametrize("code", [
+    "import exermote_sgan",
+    "import exermote_sgan.cli as c; c.build_parser()",
+    "import exermote_sgan.data.pipeline, exermote_sgan.commands.preprocess",
+])
+def test_importing_the_package_the_cli_and_preprocessing_loads_no_tensorflow(code):
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\n"
+                               "print(sorted(m for m in ('tensorflow', 'keras', 'coremltools') "
+                               "if m in sys.modules))"],
+        capture_output=True, text=True, timeout=120, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,309 @@
+"""personalize: a trained run retrained with a new user's unlabeled recordings.
+
+The user's recordings are windowed exactly as the run's windows (checked against
+``preprocess`` row for row), their labels are never read, bad input is one line with exit
+status 2 and nothing written, and the personalised run is one ``evaluate``, ``predict`` and
+``export`` accept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exermote_sgan.cli import main
+from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.data.synthetic import write_synthetic_recordings
+from exermote_sgan.data.windows_file import WindowSet, save_windows
+from exermote_sgan.errors import ExermoteInputError
+from exermote_sgan.training.personalize import read_unlabeled_windows
+
+FAST = dict(epochs=2, batch_size=16, steps_per_epoch=3, verbose=0)
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "personalize.py"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Synthetic recordings of subjects 1-3 (three sessions each) and their windows, stride 4;
+    subject 3's first session stands in for a new user's recording."""
+    root = tmp_path_factory.mktemp("personalize")
+    paths = write_synthetic_recordings(root / "raw", subjects=(1, 2, 3), sessions_per_subject=3,
+                                       rows_per_session=700)
+    window_set, _ = preprocess(paths, config=PreprocessConfig(stride=4))
+    windows_path = save_windows(root / "windows.h5", window_set)
+    user = sorted(p for p in paths if p.stem.endswith(" 3"))[0]
+    return {"root": root, "paths": paths, "windows": window_set, "windows_path": windows_path,
+            "user": user}
+
+
+def _session(window_set, stem):
+    return window_set.subset(window_set.sessions == window_set.session_names.index(stem))
+
+
+def test_user_windows_are_the_runs_windows_of_the_same_recording(data, tmp_path):
+    window_set = data["windows"]
+    features = ("xGravity", "yAcceleration", "zRotationRate")
+    mine, files = read_unlabeled_windows(
+        [data["user"]], features=features, timesteps=40, stride=4, label_offset=20,
+        sample_rate_hz=10.0)
+    same = _session(window_set, data["user"].stem).select_features(features)
+    assert files == [str(data["user"])] and len(mine) == len(same) > 0
+    np.testing.assert_array_equal(mine.windows, same.windows)
+    np.testing.assert_array_equal(mine.end_index, same.end_index)
+    assert mine.features == features and set(mine.subjects.tolist()) == {-1}
+
+    # labels are never read: a file without label or subject columns gives the same windows
+    frame = pd.read_csv(data["user"], dtype=str, keep_default_na=False)
+    unlabeled = tmp_path / data["user"].name
+    frame.drop(columns=["exerciseType", "exerciseSubType", "individual"]).to_csv(unlabeled,
+                                                                              index=False)
+    again, _ = read_unlabeled_windows([unlabeled], features=features, timesteps=40, stride=4,
+                                      label_offset=20, sample_rate_hz=10.0)
+    np.testing.assert_array_equal(again.windows, mine.windows)
+
+
+def test_generic_recordings_are_read_by_their_columns(tmp_path):
+    from exermote_sgan.data.readers import ColumnSpec
+
+    rows = 130
+    t = np.arange(rows) * 20  # ms, 50 Hz
+    values = np.c_[np.sin(t / 300.0), np.cos(t / 500.0)]
+    pd.DataFrame({"ms": t, "a": values[:, 0], "b": values[:, 1]}).to_csv(tmp_path / "w.csv",
+                                                                        index=False)
+    spec = ColumnSpec(timestamp="ms", timestamp_unit="ms", features=("a", "b"), label="label",
+                      subject="subject", feature_names=("accA", "accB"))
+    mine, _ = read_unlabeled_windows([tmp_path / "w.csv"], features=("accB",), timesteps=50,
+                                     stride=10, label_offset=25, sample_rate_hz=50.0,
+                                     format="generic", columns=spec)
+    assert len(mine) == (rows - 50) // 10 + 1
+    np.testing.assert_allclose(mine.windows[1, :, 0], values[10:60, 1], rtol=1e-6)
+    with pytest.raises(ExermoteInputError,
+                       match="w.csv.*recorded at 50 Hz.*windows are at 25 Hz.*record"):
+        read_unlabeled_windows([tmp_path / "w.csv"], features=("accB",), timesteps=50,
+                               stride=10, label_offset=25, sample_rate_hz=25.0,
+                               format="generic", columns=spec)
+    with pytest.raises(ExermoteInputError, match="w.csv.*no feature 'accC'"):
+        read_unlabeled_windows([tmp_path / "w.csv"], features=("accC",), timesteps=50,
+                               stride=10, label_offset=25, sample_rate_hz=50.0,
+                               format="generic", columns=spec)
+
+
+def _fake_run(tmp_path, windows_path, **changes) -> Path:
+    """A run directory with only its training configuration: enough for the input checks,
+    which all happen before anything trains."""
+    from exermote_sgan.training.config import TrainConfig
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    config = TrainConfig(windows_path=windows_path, out_dir=run, test_subjects=(3,))
+    state = {**config.to_dict(), **changes}
+    (run / "checkpoints" / "train_config.json").write_text(json.dumps(state))
+    return run
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_run", "no such run directory"),
+    ("not_a_run", "train_config.json is missing"),
+    ("out_is_run", "option 'out'.*is the run being personalised"),
+    ("out_not_empty", "option 'out'.*is not empty"),
+    ("no_windows", "windows file is missing.*--windows"),
+    ("no_recording", "no such file or folder"),
+    ("wrong_rate", "recorded at 5 Hz.*10 Hz"),
+    ("missing_column", "missing column.*header"),
+    ("generic_no_columns", "--format generic needs --columns-file"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(data, tmp_path, capsys, case,
+                                                          message):
+    run = _fake_run(tmp_path, data["windows_path"])
+    out = tmp_path / "personal"
+    recording = data["user"]
+    extra = []
+    if case == "no_run":
+        run = tmp_path / "nothing"
+    elif case == "not_a_run":
+        (run / "checkpoints" / "train_config.json").unlink()
+    elif case == "out_is_run":
+        out = run
+    elif case == "out_not_empty":
+        out.mkdir()
+        (out / "keep.txt").write_text("mine")
+    elif case == "no_windows":
+        run = _fake_run(tmp_path / "b", tmp_path / "moved.h5")
+    elif case == "no_recording":
+        recording = tmp_path / "absent.csv"
+    elif case == "wrong_rate":
+        frame = pd.read_csv(recording, dtype=str, keep_default_na=False)
+        frame = frame.iloc[::2]  # every other row: 5 Hz
+        recording = tmp_path / "slow.csv"
+        frame.to_csv(recording, index=False)
+    elif case == "missing_column":
+        frame = pd.read_csv(recording, dtype=str, keep_default_na=False)
+        recording = tmp_path / "short.csv"
+        frame.drop(columns=["Device: yGravity"]).to_csv(recording, index=False)
+    elif case == "generic_no_columns":
+        extra = ["--format", "generic"]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    status = main(["personalize", str(run), str(recording), "--out", str(out), "--quiet",
+                   *extra])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("exermote-sgan personalize: error:")
+    import re
+    assert re.search(message, err), err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_unlabeled_windows_of_another_shape_are_refused(data, tmp_path):
+    from exermote_sgan.training.config import TrainConfig
+    from exermote_sgan.training.train_lib import train
+
+    other = data["windows"]
+    short = WindowSet(windows=other.windows[:5, :20], labels=other.labels[:5],
+                      subjects=other.subjects[:5], sessions=other.sessions[:5],
+                      end_index=other.end_index[:5], classes=other.classes,
+                      features=other.features, timesteps=20,
+                      session_names=other.session_names)
+    path = save_windows(tmp_path / "short.h5", short)
+    config = TrainConfig(windows_path=data["windows_path"], out_dir=tmp_path / "run",
+                         test_subjects=(3,), unlabeled_windows=path, **FAST)
+    with pytest.raises(ExermoteInputError, match="short.h5.*unlabeled_windows.*20 timesteps"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, tmp_path,
+                                                                          capsys):
+    from exermote_sgan.runs import load_run
+    from exermote_sgan.training.config import TrainConfig
+    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.training.train_lib import train
+
+    windows_path = data["windows_path"]
+    user_session = data["user"].stem
+    # the general run never sees subject 3's first session, as a shipped model never saw the user
+    general_windows = save_windows(tmp_path / "general.h5", data["windows"].subset(
+        data["windows"].sessions != data["windows"].session_names.index(user_session)))
+    general = train(TrainConfig(windows_path=general_windows, model="baseline",
+                                out_dir=tmp_path / "general", test_subjects=(3,),
+                                labeled_fraction=0.3, **FAST))
+    status = main(["personalize", str(general.run_dir), str(data["user"]), "--out",
+                   str(tmp_path / "mine"), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "unlabeled windows from 1 recording(s)" in out and "macro F1" in out
+    mine = tmp_path / "mine"
+    record = json.loads((mine / "personalize.json").read_text())
+    split = json.loads((mine / "split.json").read_text())
+    n_user = len(_session(data["windows"], user_session))
+    assert record["n_personal_windows"] == split["n_extra_unlabeled"] == n_user
+    assert record["personal_sessions"] == [user_session]
+    # same labeled windows and test as the general run: only the unlabeled pool grew
+    assert split["labeled_sha256"] == general.split["labeled_sha256"]
+    assert split["n_test"] == general.split["n_test"]
+    # built aside and moved in whole: the records point into the run, no leftovers beside it
+    saved = json.loads((mine / "checkpoints" / "train_config.json").read_text())
+    assert saved["unlabeled_windows"] == split["unlabeled_windows"] == str(
+        (mine / "personal_windows.h5").absolute())
+    assert (mine / "personal_windows.h5").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    run = load_run(mine)
+    assert run.preprocessing.model == "sgan"
+    assert run.preprocessing.extra["unlabeled_windows"] == saved["unlabeled_windows"]
+    assert run.preprocessing.training_command.startswith("exermote-sgan personalize ")
+
+    # the user's windows are used: without them the same SGAN ends with other weights
+    plain = train(TrainConfig(windows_path=general_windows, model="sgan",
+                              out_dir=tmp_path / "plain", test_subjects=(3,),
+                              labeled_fraction=0.3, **FAST))
+    with_them = personalize(general.run_dir, [data["user"]], out=tmp_path / "api").train
+    assert with_them.metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])  # determinism
+    weights = [w for w in load_run(plain.run_dir).classifier.get_weights()]
+    personal = load_run(tmp_path / "api").classifier.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(weights, personal))
+
+    # evaluate, predict and export accept it
+    assert main(["evaluate", str(mine), str(windows_path), "--subjects", "3"]) == 0
+    assert main(["predict", str(mine), str(data["user"])]) == 0
+    assert main(["export", str(mine), "--out", str(tmp_path / "Personal"), "--app-model", "no",
+                 "--max-windows", "50"]) == 0
+    assert (tmp_path / "Personal.mlpackage").exists()
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("personalize_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _named(names, subjects):
+    n = len(names)
+    return WindowSet(windows=np.zeros((n, 2, 1), np.float32), labels=np.zeros(n, np.int64),
+                     subjects=np.asarray(subjects, np.int64), sessions=np.arange(n),
+                     end_index=np.zeros(n, np.int64), classes=("Break",), features=("x",),
+                     timesteps=2, session_names=tuple(names))
+
+
+def test_benchmark_lends_the_first_day_or_session_or_the_left_arm():
+    bench = _benchmark()
+    ex = _named(["2017-04-28 10-54-03 Individual 4", "2017-05-02 18-44-50 Individual 4",
+                 "2017-04-28 10-48-31 Individual 4", "2017-04-28 08-35-55 Individual 3",
+                 "2017-04-28 08-42-05 Individual 3"], [4, 4, 4, 3, 3])
+    assert bench.adaptation_sessions(ex, 4, "exermote") == [2, 0]  # the first day, in order
+    assert bench.adaptation_sessions(ex, 3, "exermote") == [3]     # one day: its first session
+    watch = _named(["subject_01/ABD_left", "subject_01/ABD_right", "subject_01/ER_left",
+                    "subject_02/ABD_left"], [1, 1, 1, 2])
+    assert bench.adaptation_sessions(watch, 1, "watch") == [0, 2]
+    with pytest.raises(ValueError, match="leave some to test"):
+        bench.adaptation_sessions(watch, 2, "watch")
+
+
+def test_benchmark_summary_reports_the_gap_closed():
+    bench = _benchmark()
+    rows = []
+    for seed, (b, s, p, k) in enumerate([(0.70, 0.72, 0.80, 0.90), (0.74, 0.70, 0.82, 0.90)]):
+        for model, f1 in zip(("baseline", "sgan", "personalized", "known"), (b, s, p, k)):
+            rows.append({"dataset": "exermote", "subject": 4, "model": model,
+                         "labeled_fraction": 1.0, "seed": seed, "accuracy": f1,
+                         "macro_f1": f1})
+    text = bench.summary(pd.DataFrame(rows))
+    assert "| personalized | 2 | 0.810 ± 0.010 |" in text
+    assert "+9.0 ± 1.0 (2/2)" in text
+    assert "gap closed by personalising: 50% of the 18.0 points" in text
+
+
+@pytest.mark.realdata
+def test_real_recording_gives_the_windows_preprocess_cut(real_recordings):
+    """A real Exermote recording (with gaps at its start) read as a new user's: the windows
+    the benchmark and an app get are the ones ``preprocess`` cut from it."""
+    path = real_recordings[0]
+    window_set, _ = preprocess([path], config=PreprocessConfig(stride=4))
+    mine, _ = read_unlabeled_windows([path], features=window_set.features, timesteps=40,
+                                     stride=4, label_offset=20, sample_rate_hz=10.0)
+    assert len(mine) == len(window_set) > 500
+    np.testing.assert_array_equal(mine.windows, window_set.windows)
+    np.testing.assert_array_equal(mine.end_index, window_set.end_index)
+
+
+@pytest.mark.realdata
+def test_watch_recordings_are_windowed_for_the_benchmark():
+    raw = Path(__file__).resolve().parents[2] / "shared" / "data" / "watch" / "raw"
+    if not raw.is_dir():
+        pytest.skip(f"watch recordings not found at {raw}")
+    bench = _benchmark()
+    frame = pd.read_csv(raw / "subject_01" / "ABD_left.csv")
+    ws, _ = read_unlabeled_windows([raw / "subject_01" / "ABD_left.csv"],
+                                   features=bench.WATCH_FEATURES, timesteps=100, stride=50,
+                                   label_offset=50, sample_rate_hz=50.0, format="generic",
+                                   columns=bench.watch_columns())
+    assert len(ws) == (len(frame) - 100) // 50 + 1
+    np.testing.assert_allclose(ws.windows[2, :, 3], frame["gyro_x_rad_s"].to_numpy()[100:200],
+                               rtol=1e-6)
