@@ -64,6 +64,25 @@ def summary(results) -> str:
             return f"{complete[col].mean():.3f} ± {complete[col].std(ddof=0):.3f}"
         lines.append(f"| {model} | {fraction:g} | {len(g)} ({len(complete)} complete seeds)"
                      f"{note} | {fmt('accuracy')} | {fmt('macro_f1')} |")
+    lines += ["", "Paired on the same folds, seeds and labeled recordings (every finished pair):",
+              "", "| labeled | pairs | folds | baseline acc / F1 | SGAN acc / F1 | "
+              "SGAN - baseline acc / F1 |", "|---|---|---|---|---|---|"]
+    for fraction, g in results[results["labeled_fraction"] < 1].groupby("labeled_fraction"):
+        paired = g.pivot_table(index=["test_subjects", "seed"], columns="model",
+                               values=["accuracy", "macro_f1"]).dropna()
+        if paired.empty or "sgan" not in paired["accuracy"]:
+            continue
+
+        def ms(values):
+            return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
+        folds = ", ".join(sorted(set(paired.index.get_level_values(0)),
+                                 key=lambda t: int(t.split("+")[0])))
+        lines.append(
+            f"| {fraction:g} | {len(paired)} | {folds} | "
+            f"{ms(paired['accuracy']['baseline'])} / {ms(paired['macro_f1']['baseline'])} | "
+            f"{ms(paired['accuracy']['sgan'])} / {ms(paired['macro_f1']['sgan'])} | "
+            f"{ms(paired['accuracy']['sgan'] - paired['accuracy']['baseline'])} / "
+            f"{ms(paired['macro_f1']['sgan'] - paired['macro_f1']['baseline'])} |")
     return "\n".join(lines)
 
 

@@ -295,7 +295,7 @@ def test_a_truncated_classifier_is_named_truncated_with_the_fix(sample_run, samp
     assert "not found" not in line.lower()
 
 
-# -- options checked before any work ----------------------------------------------------------------
+# -- options checked before any work -----------------------------------------------------------
 @pytest.mark.parametrize("options, message", [
     (["--epochs", "0"], "option '--epochs': must be at least 1"),
     (["--features", "heartRate"], "no feature heartRate"),

@@ -148,7 +148,7 @@ def test_every_fraction_seed_and_model_is_trained_and_reported(windows_path, tmp
             config.model, config.labeled_fraction, config.seed)
         assert not config.resume
 
-    on_disk = pd.read_csv(tmp_path / "out" / "results.csv")
+    on_disk = compare_module.read_results(tmp_path / "out" / "results.csv")
     assert list(on_disk.columns) == list(compare_module.RESULT_COLUMNS)
     pd.testing.assert_frame_equal(on_disk, results, check_dtype=False)
     for row in results.itertuples():
@@ -296,3 +296,121 @@ def test_end_to_end_with_real_training(tmp_path):
                               / "metrics.json").read_text())
         assert metrics["n_windows"] == 24 and row.accuracy == metrics["accuracy"]
     assert (tmp_path / "out" / "summary.md").read_text().count("| 0.5 |") == 3
+
+
+# -- leave each subject out --------------------------------------------------------------------
+
+def test_leave_each_subject_out_holds_out_every_subject_and_reports_each(windows_path, tmp_path,
+                                                                         fake):
+    from scipy.stats import wilcoxon
+
+    from exermote_sgan.training.grid_report import subject_table
+
+    out = tmp_path / "loso"
+    results = compare(windows_path, leave_each_subject_out=True, labeled_fractions=[0.25],
+                      seeds=[0, 1, 2], out_dir=out)
+    assert len(results) == 3 * 3 * 2 and len(fake.configs) == 18
+    assert sorted({c.test_subjects for c in fake.configs}) == [(1,), (2,), (3,)]
+    for config in fake.configs:
+        assert config.out_dir == out / "runs" / f"test{config.test_subjects[0]}" / run_name(
+            config.model, config.labeled_fraction, config.seed)
+    assert list(results.test_subjects.unique()) == ["1", "2", "3"]
+    pd.testing.assert_frame_equal(compare_module.read_results(out / "results.csv"), results,
+                                  check_dtype=False)
+
+    # the per-subject table, recomputed here from the results
+    table = subject_table(results, 0.25).set_index("held_out")
+    for subject, group in results.groupby("test_subjects"):
+        wide = group.pivot(index="seed", columns="model", values="macro_f1")
+        diff = wide["sgan"] - wide["baseline"]
+        row = table.loc[subject]
+        assert row.baseline_mean == pytest.approx(wide["baseline"].mean())
+        assert row.sgan_std == pytest.approx(wide["sgan"].std())
+        assert row.differences == pytest.approx(tuple(diff))
+        assert row.wins == int((diff > 0).sum()) and row.pairs == 3
+    wide = results.pivot_table(index=["test_subjects", "seed"], columns="model",
+                               values="macro_f1")
+    every = wide["sgan"] - wide["baseline"]
+    assert table.loc["all 9"].difference_mean == pytest.approx(every.mean())
+
+    summary = (out / "summary.md").read_text()
+    assert "| held out | baseline | SGAN | SGAN - baseline, per seed | mean | SGAN wins |" \
+        in summary
+    line = [ln for ln in summary.splitlines() if ln.startswith("| 2 |")]
+    diff2 = table.loc["2"]
+    assert line == [f"| 2 | {diff2.baseline_mean:.3f} ± {diff2.baseline_std:.3f} | "
+                    f"{diff2.sgan_mean:.3f} ± {diff2.sgan_std:.3f} | "
+                    + ", ".join(f"{100 * d:+.1f}" for d in diff2.differences)
+                    + f" | {100 * diff2.difference_mean:+.1f} | {diff2.wins} of 3 |"]
+    assert f"**{100 * every.mean():+.1f} ± {100 * every.std():.1f}**" in summary
+    if np.any(every != 0):
+        p = wilcoxon(every.to_numpy()).pvalue
+        assert f"over the 9 pairs gives p = {compare_module.format_p(p)}" in summary
+    image = mpimg.imread(out / "subjects.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300
+
+
+def test_leave_some_subjects_out_and_refusals(windows_path, tmp_path, fake):
+    results = compare(windows_path, leave_each_subject_out=[3, 1], labeled_fractions=[1.0],
+                      seeds=[0], out_dir=tmp_path / "two", models=["baseline"])
+    assert list(results.test_subjects) == ["1", "3"]
+    # every held-out subject was tested on its own windows only, never trained on
+    assert [c.test_subjects for c in fake.configs] == [(1,), (3,)]
+    summary = (tmp_path / "two" / "summary.md").read_text()
+    assert "| held out | baseline |" in summary and "Wilcoxon" not in summary
+    with pytest.raises(ExermoteInputError, match=r"test subject\(s\) 9"):
+        compare(windows_path, leave_each_subject_out=[9], out_dir=tmp_path / "bad")
+    with pytest.raises(ExermoteInputError, match="not both"):
+        compare(windows_path, test_subjects=[1], leave_each_subject_out=True,
+                out_dir=tmp_path / "bad")
+    # a grid of other folds in the same directory is refused, not mixed
+    with pytest.raises(ExermoteInputError, match="leave_each_subject_out"):
+        compare(windows_path, leave_each_subject_out=True, labeled_fractions=[1.0], seeds=[0],
+                out_dir=tmp_path / "two", models=["baseline"])
+
+
+def test_paired_difference_has_a_wilcoxon_test():
+    from scipy.stats import wilcoxon
+
+    rows = []
+    gains = [0.05, 0.10, -0.02, 0.07, 0.03]
+    for seed, gain in enumerate(gains):
+        for model, score in (("baseline", 0.6 + seed / 100), ("sgan", 0.6 + seed / 100 + gain)):
+            rows.append({"test_subjects": "4", "labeled_fraction": 0.05, "seed": seed,
+                         "model": model, "accuracy": score, "macro_f1": score})
+    table = compare_module.paired_difference(pd.DataFrame(rows))
+    assert table.loc[0, "wins"] == 4 and table.loc[0, "seeds"] == 5
+    assert table.loc[0, "mean"] == pytest.approx(np.mean(gains))
+    assert table.loc[0, "wilcoxon_p"] == pytest.approx(wilcoxon(gains).pvalue)
+    assert np.isnan(compare_module.wilcoxon_p([0.0, 0.0]))
+
+
+def test_cli_leave_each_subject_out_and_backend_options(windows_path, tmp_path, fake, capsys):
+    from exermote_sgan.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["compare", str(windows_path), "--leave-each-subject-out", "--out", str(out),
+                 "--labeled-fractions", "0.5", "--seeds", "0", "--epochs", "1",
+                 "--steps-per-epoch", "3"]) == 0
+    assert sorted({c.test_subjects for c in fake.configs}) == [(1,), (2,), (3,)]
+    assert {c.steps_per_epoch for c in fake.configs} == {3}
+    assert "## Each subject held out in turn, 0.5 labeled" in capsys.readouterr().out
+    assert main(["compare", str(windows_path), "--test-subjects", "3", "--out", str(out),
+                 "--workers", "2"]) == 2
+    assert "--workers apply to Ray: add --backend ray" in capsys.readouterr().err
+    assert main(["compare", str(windows_path), "--test-subjects", "3", "--out", str(out),
+                 "--backend", "ray", "--workers", "0"]) == 2
+    assert "option 'workers': must be at least 1" in capsys.readouterr().err
+
+
+def test_ray_missing_is_one_line_with_the_fix(windows_path, tmp_path, fake, monkeypatch, capsys):
+    import sys
+
+    from exermote_sgan.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["compare", str(windows_path), "--test-subjects", "3", "--out",
+                 str(tmp_path / "out"), "--backend", "ray", "--seeds", "0",
+                 "--labeled-fractions", "1"]) == 2
+    assert "pip install 'exermote_sgan[cluster]'" in capsys.readouterr().err
+    assert fake.configs == []

@@ -118,7 +118,7 @@ def test_app_rule_set_break_after_200_break_steps():
     def sets_for(break_run):
         plan = (a_set("Squat", 2, 10, 5)[:-1] + [("Break", break_run)]
                 + a_set("Squat", 2, 10, 5))
-        return count_repetitions(*plan_to_scores(plan), CLASSES, method="app")[1]
+        return count_repetitions(*plan_to_scores(plan), CLASSES, method="app-20s")[1]
 
     # a Break run re-arms on its first step and ends the set 200 steps later
     assert [s.repetitions for s in sets_for(201)] == [2, 2]

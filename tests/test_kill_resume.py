@@ -61,15 +61,17 @@ def _env():
             "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path}
 
 
-def _epochs_begun(log: str) -> list[int]:
-    """1-based epochs whose start Keras printed ('Epoch k/N')."""
-    return [int(k) for k in re.findall(rf"Epoch (\d+)/{EPOCHS}\b", log)]
+def _epochs_reported(log: str) -> list[int]:
+    """1-based epochs whose line ('epoch k/N ...') the command printed: it prints it after
+    the epoch's backup is written."""
+    return [int(k) for k in re.findall(rf"^epoch\s+(\d+)/{EPOCHS}\b", log, re.MULTILINE)]
 
 
 def _wait_for_first_epoch(proc, log_path: Path, timeout: float) -> float:
+    """Seconds until this process reports its first finished epoch (or ends)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout and proc.poll() is None:
-        if "Epoch " in log_path.read_text(errors="replace"):
+        if _epochs_reported(log_path.read_text(errors="replace")):
             break
         time.sleep(0.02)
     return time.monotonic() - started
@@ -85,7 +87,8 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
         startup = _wait_for_first_epoch(proc, log_path, 600)
         began = time.monotonic()
         assert proc.wait(timeout=600) == 0, log_path.read_text(errors="replace")
-        training = time.monotonic() - began  # first epoch -> run complete
+        training = time.monotonic() - began  # first epoch's end -> run complete
+    assert _epochs_reported(log_path.read_text(errors="replace")) == list(range(1, EPOCHS + 1))
 
     rng = random.Random(20261130)
     run_dir = tmp_path / "run"
@@ -98,9 +101,9 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
                                     stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
             killed = False
             if kills < KILLS:
-                if rng.random() < 0.25:  # during start-up: imports, reading, the staging folder
-                    delay = rng.uniform(0.5 * startup, 1.2 * startup)
-                else:  # during training, a backup write, evaluation or the final swap
+                if rng.random() < 0.3:  # start-up (imports, reading, the staging folder)
+                    delay = rng.uniform(0.3 * startup, startup)  # ... and the first epoch
+                else:  # later epochs, backup writes, evaluation or the final swap
                     _wait_for_first_epoch(proc, log_path, 600)
                     delay = rng.uniform(0, training)
                 try:
@@ -119,10 +122,10 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
                 break
             continue
         kills += 1
-        # at most the epoch in progress is lost: every epoch after which the next one began
-        # was backed up (or the run is complete)
-        begun = _epochs_begun(log)
-        completed_seen = max(begun) - 1 if begun else 0
+        # at most the epoch in progress is lost: every epoch reported finished is in a backup
+        # (or the run is complete)
+        reported = _epochs_reported(log)
+        completed_seen = max(reported) if reported else 0
         staging = staging_dir(run_dir)
         backups = staging / "checkpoints" / "backup"
         if backups.is_dir() and any(p.name.startswith(".epoch-") and p.name.endswith(".tmp")

@@ -86,7 +86,8 @@ def test_broken_run_directories_are_explained(tmp_path):
     run_dir = tmp_path / "run"
     save_run(run_dir, build_baseline(20, 3, 4, lstm_units=8, conv_filters=4), _preprocessing())
     (run_dir / "classifier.keras").write_bytes(b"corrupt")
-    with pytest.raises(ExermoteInputError, match="classifier.keras: cannot load"):
+    with pytest.raises(ExermoteInputError,
+                       match="classifier.keras: the file is truncated or corrupt.*retrain the run"):
         load_run(run_dir)
     save_run(run_dir, build_baseline(30, 3, 4, lstm_units=8, conv_filters=4), _preprocessing())
     with pytest.raises(ExermoteInputError, match="preprocessing.json describes"):

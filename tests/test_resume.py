@@ -235,3 +235,20 @@ def test_backup_generations_are_complete_or_invisible(tmp_path):
     backup.on_epoch_end(4)
     assert not dead.exists()
     assert latest_backup(tmp_path / "backup").epoch == 5
+
+
+def test_a_run_interrupted_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    """An unfinished run saved by an older version lacks settings added since: they count as
+    their defaults, so the resume is not refused; a setting that really changed still is."""
+    from exermote_sgan.training.train_lib import CONFIG_FILE, _prepare_run_dir
+
+    config = TrainConfig(windows_path=tmp_path / "w.h5", out_dir=tmp_path / "run", resume=True)
+    saved = config.to_dict()
+    del saved["distribute"]  # as if the interrupted version had no such setting
+    path = staging_dir(config.out_dir) / "checkpoints" / CONFIG_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(saved))
+    assert _prepare_run_dir(config) == staging_dir(config.out_dir)
+    path.write_text(json.dumps({**saved, "seed": 7}))
+    with pytest.raises(ExermoteInputError, match="seed was 7, now 0"):
+        _prepare_run_dir(config)

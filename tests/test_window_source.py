@@ -113,6 +113,10 @@ def test_predictions_in_chunks_equal_one_predict_over_all_windows(monkeypatch):
                                     verbose=0), axis=1)
     np.testing.assert_array_equal(chunked, whole)
     assert len(chunked) == len(ws) > 2 * 8
+    monkeypatch.setattr(evaluation, "PREDICT_CHUNK_BATCHES", 64)
+    monkeypatch.setattr(evaluation, "PREDICT_CHUNK_BYTES", 1)  # long windows: one batch a chunk
+    np.testing.assert_array_equal(
+        evaluation.predict_labels(model, preprocessing, ws.windows, batch_size=8), whole)
 
 
 def _array_path(monkeypatch):
@@ -134,6 +138,7 @@ def _array_path(monkeypatch):
     )
     monkeypatch.setattr(train_lib, "window_source", shim)
     monkeypatch.setattr(evaluation, "PREDICT_CHUNK_BATCHES", 10**9)  # one predict
+    monkeypatch.setattr(evaluation, "PREDICT_CHUNK_BYTES", 2**62)
 
 
 @pytest.mark.slow

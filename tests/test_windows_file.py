@@ -112,6 +112,8 @@ def test_overlapping_windows_store_each_row_once_and_read_back_the_same(tmp_path
     expected = np.stack([seg.values[start:start + 6] for seg in segments
                          for start in range(0, len(seg) - 5, 2)]).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(back.windows), expected)
+    back.windows.release_pages()  # the mapped rows are read again from the file when needed
+    np.testing.assert_array_equal(back.windows[[3, 0]], expected[[3, 0]])
     for name in ("labels", "subjects", "sessions", "end_index"):
         np.testing.assert_array_equal(getattr(back, name), getattr(ws, name))
 

@@ -24,7 +24,8 @@ def add_parser(subparsers):
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
                         help="labelled raw recording CSV file(s) in the run's format (for "
                              "Exermote with exerciseSubType), or folders of them")
-    parser.add_argument("--counting", choices=("hysteresis", "app"), default="hysteresis",
+    parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
+                        default="hysteresis",
                         help="counting method to evaluate beside the app's rule "
                              "(default: hysteresis)")
     parser.add_argument("--json", metavar="FILE", default=None,

@@ -30,10 +30,12 @@ def add_parser(subparsers):
     parser.add_argument("--out", metavar="CSV", default=None,
                         help="write per-row predictions (recording, row, time, label, one "
                              "score per class) to this CSV file (default: none)")
-    parser.add_argument("--counting", choices=("hysteresis", "app"), default="hysteresis",
+    parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
+                        default="hysteresis",
                         help="repetition counting method: 'hysteresis' (smoothed scores "
-                             "with two thresholds, default) or 'app' (the Exermote app's "
-                             "consecutive-prediction rule)")
+                             "with two thresholds, default), 'app' (the Exermote app's "
+                             "consecutive-prediction rule, its current constants) or "
+                             "'app-20s' (the same with its first 20 s set break)")
     parser.add_argument("--mode", choices=("batch", "stream"), default="batch",
                         help="'batch' evaluates all windows of a recording at once; "
                              "'stream' feeds rows one at a time as an app would (same "

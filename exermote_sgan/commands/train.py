@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
                                LABELED_UNITS, MODELS, TrainConfig)
+from ..training.distribute import DISTRIBUTE_MODES
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
 #: stays fast)
@@ -203,6 +204,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              f"{d['ema_decay']})")
     tuning.add_argument("--jit-compile", action="store_true",
                         help="XLA-compile the training step (measured slower on CPU)")
+    tuning.add_argument("--distribute", choices=DISTRIBUTE_MODES, default=d["distribute"],
+                        help="train on several devices with tf.distribute: mirrored = the GPUs "
+                             "of this machine, multi-worker = the processes listed in "
+                             "TF_CONFIG (start each with the same command); --batch-size stays "
+                             "the global batch; baseline only (docs/cluster.md) (default: "
+                             f"{d['distribute']})")
     parser.set_defaults(run=run)
     return parser
 
@@ -228,7 +235,7 @@ def config_from_args(args):
         warm_start_epochs=args.warm_start_epochs, augment_scale=args.augment_scale,
         augment_rotation=args.augment_rotation, ema_decay=args.ema_decay,
         adapt_sessions=args.adapt_sessions, unlabeled_windows=args.unlabeled_windows,
-        jit_compile=args.jit_compile)
+        jit_compile=args.jit_compile, distribute=args.distribute)
 
 
 def training_summary(model: str, result) -> str:

@@ -197,6 +197,12 @@ class RowWindows:
         out = self.gather(np.arange(len(self)))
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def release_pages(self) -> None:
+        """Let the kernel drop the memory-mapped rows read so far from this process (a no-op
+        for rows in memory): a pass over many windows then does not keep them all resident."""
+        if getattr(self.rows, "_mmap", None) is not None:
+            _forget_pages(self.rows)
+
     # -- views ------------------------------------------------------------------------------
     def take(self, index) -> "RowWindows":
         """The windows ``index`` (integer array or boolean mask), sharing the rows."""

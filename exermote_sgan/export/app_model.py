@@ -1,13 +1,27 @@
 """The ``.mlmodel`` for the public Exermote iOS app (ExermoteInference/ExermoteCoreML).
 
-The app's ``PredictionManager`` scales each Core Motion sample itself (multiply, then add, per
-feature), stacks the last 40 samples into ``MLMultiArray(shape: [40, 1, 12])`` of doubles and
-calls the model generated from ``PredictionModel.mlmodel``:
-``PredictionModelInput(accelerations:lstm_1_h_in:lstm_1_c_in:lstm_2_h_in:lstm_2_c_in:)``,
-reading ``scores`` (Break, Burpee, Situp, Squat).  That model came from coremltools' Keras
-converter: a neural network (specification version 1) whose input ``accelerations`` is a
-sequence of 12-vectors, i.e. Core ML's (Seq, Batch, C) convention, with optional LSTM states.
-This module rebuilds exactly that interface from a trained classifier's weights.
+Checked against the app's tree as it stands (Lausbert/Exermote, last changed 2017-09-05,
+commit e097cfd), under ``ExermoteInference/ExermoteCoreML/ExermoteCoreML/``:
+
+- ``Model/Exermote.mlmodel`` is the model; Xcode generates the classes ``Exermote`` and
+  ``ExermoteInput`` from the file name, and ``Services/PredictionManager.swift`` creates
+  ``Exermote()`` and calls ``prediction(input: ExermoteInput(accelerations:lstm_1_h_in:
+  lstm_1_c_in:lstm_2_h_in:lstm_2_c_in:))``, reading ``scores[0..3]``.  (Until commit e097cfd
+  the file was ``PredictionModel.mlmodel``; a file copied under that name is never used.)  So
+  the export writes :data:`APP_MODEL_FILE` whatever ``--out`` is called.
+- ``PredictionManager.swift`` scales each Core Motion sample itself (``element *
+  PREDICTION_MANAGER_SCALING_COEFFICIENTS[0][i] + PREDICTION_MANAGER_SCALING_COEFFICIENTS[1][i]``)
+  in ``Services/MotionManager.swift``'s order (gravity, user acceleration, pitch, roll, yaw,
+  rotation rate), keeps the last ``PREDICTION_MANAGER_TIMESTEPS_MODEL_INPUT`` (40) samples
+  taken at 10 Hz and feeds them as ``MLMultiArray(shape: [40, 1, 12], dataType: .double)`` with
+  zero LSTM states; ``PREDICTION_MANAGER_HOT_ENCODING_ORDER`` decodes the scores as Break,
+  Burpee, Situp, Squat.  Those constants live in ``Utilities/Constants.swift``.
+
+The app's model came from coremltools' Keras converter: a neural network (specification version
+1) whose input ``accelerations`` is a sequence of 12-vectors, i.e. Core ML's (Seq, Batch, C)
+convention, with optional LSTM states.  This module rebuilds exactly that interface from a
+trained classifier's weights, described like the app's own file (author, licence, input and
+output descriptions) plus a version.
 
 A classifier trained on only some of the app's 12 features (e.g. the nine 3-axis vectors, which
 rotation augmentation needs) still fits: the app keeps feeding all 12, and the model gives the
@@ -27,7 +41,12 @@ from .weights import ClassifierWeights, LSTMWeights
 __all__ = ["APP_CLASSES", "APP_FEATURES", "APP_TIMESTEPS", "APP_LSTM_UNITS", "APP_STATE_NAMES",
            "app_feature_positions", "app_model_problems", "unused_app_features",
            "widen_to_app_features", "app_windows", "build_app_spec", "save_app_spec",
-           "save_app_model", "app_scaling_coefficients", "swift_scaling_constant"]
+           "save_app_model", "app_scaling_coefficients", "swift_scaling_constant",
+           "describe_app_spec", "APP_MODEL_NAME", "APP_MODEL_FILE"]
+
+APP_MODEL_NAME = "Exermote"
+"""The model's file stem in the app, hence the generated class names Exermote/ExermoteInput."""
+APP_MODEL_FILE = f"{APP_MODEL_NAME}.mlmodel"
 
 APP_CLASSES = ("Break", "Burpee", "Situp", "Squat")
 APP_FEATURES = ("xGravity", "yGravity", "zGravity", "xAcceleration", "yAcceleration",
@@ -162,6 +181,37 @@ def build_app_spec(weights: ClassifierWeights, *, description: str = ""):
         if feature.name != INPUT_NAME:
             feature.type.isOptional = True
     return spec
+
+
+def describe_app_spec(spec, *, author: str, license: str, version: str, summary: str,
+                      unused_features=()) -> None:
+    """Fill in what Xcode shows for the app model: metadata and every input's and output's
+    description, in the app's own terms (Exermote.mlmodel documents its 12 features and the
+    class order the same way)."""
+    from .naming import CORE_MOTION_SOURCES
+
+    meta = spec.description.metadata
+    meta.author, meta.license, meta.versionString = author, license, version
+    meta.shortDescription = summary
+    features = ", ".join(f"{name} ({CORE_MOTION_SOURCES[name][0]}, "
+                         f"{CORE_MOTION_SOURCES[name][1]})" for name in APP_FEATURES)
+    ignored = (f"; this model ignores {', '.join(unused_features)} (weights 0, scaling "
+               "coefficients 0)" if unused_features else "")
+    texts = {
+        INPUT_NAME: (f"{APP_TIMESTEPS} timesteps (0.1 s each, oldest first) x "
+                     f"{len(APP_FEATURES)} Core Motion features: {features}; each SCALED by "
+                     "the app (value * PREDICTION_MANAGER_SCALING_COEFFICIENTS[0][i] + "
+                     "PREDICTION_MANAGER_SCALING_COEFFICIENTS[1][i]); fed as MLMultiArray "
+                     f"[{APP_TIMESTEPS}, 1, {len(APP_FEATURES)}] of doubles{ignored}"),
+        SCORES_NAME: "Probability of each exercise, in the order " + ", ".join(APP_CLASSES),
+    }
+    states = [(layer, state) for layer in (1, 2) for state in ("hidden", "cell")]
+    for (n_in, n_out), (layer, state) in zip(APP_STATE_NAMES, states):
+        texts[n_in] = (f"optional initial {state} state of LSTM {layer} ({APP_LSTM_UNITS} "
+                       "values; the app passes zeros, as omitting it does)")
+        texts[n_out] = f"{state} state of LSTM {layer} after the last timestep"
+    for feature in list(spec.description.input) + list(spec.description.output):
+        feature.shortDescription = texts[feature.name]
 
 
 def save_app_spec(spec, path) -> Path:

@@ -1,10 +1,13 @@
-"""The ``.mlpackage``: an ML Program classifier that takes RAW Core Motion values.
+"""The ``.mlpackage``: an ML Program classifier that takes RAW sensor values.
 
-Interface: input ``accelerations`` float32 ``(1, timesteps, features)`` (or a flexible batch)
-in raw sensor units, the training scaler being the model's first two ops; outputs ``scores``
-(class probabilities in the class order of the run), ``classLabel`` (the most likely class) and
-``classProbabilities`` (the same probabilities keyed by class name, as Core ML classifiers
-report them).  The run's preprocessing facts and test metrics travel in the metadata.
+Interface: one input float32 ``(1, timesteps, features)`` (or a flexible batch) in raw sensor
+units, named ``accelerations`` when the features are Core Motion values (as in the Exermote
+app) and ``sensorWindow`` otherwise (:mod:`exermote_sgan.export.naming`); the training scaler
+is the model's first two ops.  Outputs ``scores`` (class probabilities in the class order of
+the run), ``classLabel`` (the most likely class) and ``classProbabilities`` (the same
+probabilities keyed by class name, as Core ML classifiers report them).  Author, licence,
+version, a truthful summary and descriptions of every input and output are set; the run's
+preprocessing facts and test metrics travel in the user-defined metadata.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from ..atomic import atomic_output
 from .weights import ClassifierWeights
 
 __all__ = ["PackageOptions", "build_mlpackage", "stage_mlpackage", "save_mlpackage",
-           "PRECISIONS", "TARGETS", "INPUT_NAME", "SCORES_NAME", "LABEL_NAME", "PROBABILITIES_NAME"]
+           "PRECISIONS", "TARGETS", "SCORES_NAME", "LABEL_NAME", "PROBABILITIES_NAME",
+           "default_author", "default_license", "default_version"]
 
-INPUT_NAME = "accelerations"
 SCORES_NAME = "scores"
 LABEL_NAME = "classLabel"
 PROBABILITIES_NAME = "classProbabilities"
@@ -48,10 +51,29 @@ class PackageOptions:
     version: str = ""
 
     def __post_init__(self):
+        for name in ("author", "license", "short_description", "version"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text, got {getattr(self, name)!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+
+
+def default_author() -> str:
+    from .. import __version__
+
+    return f"exported with exermote_sgan {__version__} (set the author with --author)"
+
+
+def default_license() -> str:
+    return "not stated (set the licence with --license)"
+
+
+def default_version() -> str:
+    from .. import __version__
+
+    return f"exermote_sgan {__version__}"
 
 
 def _user_metadata(preprocessing, metrics: dict | None) -> dict[str, str]:
@@ -106,10 +128,13 @@ def _build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics, opti
     import tensorflow as tf
     from coremltools.converters.mil import Builder as mb
 
+    from .naming import input_name
     from .tf_graph import inference_function
 
+    window_input = input_name(preprocessing.features)
     batch = None if options.flexible_batch else 1
-    function = inference_function(weights, preprocessing.scaler, batch_size=batch)
+    function = inference_function(weights, preprocessing.scaler, batch_size=batch,
+                                  input_name=window_input)
     batch_dim = ct.RangeDim(1, MAX_FLEXIBLE_BATCH, 1) if options.flexible_batch else 1
     target = getattr(ct.target, options.target)
     # Two steps, because coremltools 9 fails to add a classifier to an FP16 program for
@@ -118,7 +143,7 @@ def _build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics, opti
     # classifier on top of it, converted without further passes.
     program = ct.convert(
         [function], source="tensorflow", convert_to="milinternal",
-        inputs=[ct.TensorType(name=INPUT_NAME, dtype=np.float32,
+        inputs=[ct.TensorType(name=window_input, dtype=np.float32,
                               shape=(batch_dim, weights.timesteps, weights.features))],
         outputs=[ct.TensorType(name=function.outputs[0].name.split(":")[0],
                                dtype=np.float32)],
@@ -143,24 +168,30 @@ def _build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics, opti
     ct.utils.rename_feature(spec, f"{LABEL_NAME}_probs", PROBABILITIES_NAME)
     model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
 
-    model.author = options.author
-    model.license = options.license
-    model.short_description = options.short_description or (
-        f"Exercise recogniser ({', '.join(preprocessing.classes)}) from {weights.timesteps} "
-        f"steps of {weights.features} raw Core Motion features at "
-        f"{preprocessing.sample_rate_hz:g} Hz")
-    model.version = options.version
+    describe_model(model, weights, preprocessing, window_input, options)
     model.user_defined_metadata.update(_user_metadata(preprocessing, metrics))
     model.user_defined_metadata["com.github.apple.coremltools.source"] = (
         f"tensorflow=={tf.__version__}")
-    model.input_description[INPUT_NAME] = (
-        f"{weights.timesteps} timesteps x {weights.features} features "
-        f"({', '.join(preprocessing.features)}) in RAW sensor units, oldest first")
-    model.output_description[SCORES_NAME] = (
-        f"class probabilities in the order {', '.join(preprocessing.classes)}")
-    model.output_description[LABEL_NAME] = "most likely class"
-    model.output_description[PROBABILITIES_NAME] = "class probabilities by class name"
     return model
+
+
+def describe_model(model, weights, preprocessing, input_name: str, options: PackageOptions):
+    """Author, licence, version, summary and input/output descriptions, from the run's facts."""
+    from .naming import describe_purpose, describe_scores, describe_window
+
+    model.author = options.author or default_author()
+    model.license = options.license or default_license()
+    model.short_description = options.short_description or describe_purpose(
+        preprocessing.classes, preprocessing.features, weights.timesteps,
+        preprocessing.sample_rate_hz)
+    model.version = options.version or default_version()
+    batch = "batch" if options.flexible_batch else "1"
+    model.input_description[input_name] = describe_window(
+        preprocessing.features, weights.timesteps, preprocessing.sample_rate_hz, scaled=False,
+        layout=f"float32 [{batch}, {weights.timesteps}, {weights.features}]")
+    model.output_description[SCORES_NAME] = describe_scores(preprocessing.classes)
+    model.output_description[LABEL_NAME] = "the most likely class"
+    model.output_description[PROBABILITIES_NAME] = "class probabilities by class name"
 
 
 def stage_mlpackage(model, directory) -> Path:

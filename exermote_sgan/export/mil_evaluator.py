@@ -2,7 +2,10 @@
 
 Core ML itself only runs on Apple platforms.  This evaluator reads the MIL program stored in the
 package (the very bytes an iPhone would load) and executes it op by op with NumPy, rounding every
-result to the op's declared dtype, so an FP16 program is evaluated at FP16 precision.  It knows
+result to the op's declared dtype, so an FP16 program is evaluated at FP16 precision (or, with
+``exact=True``, in float32 throughout: the program's graph and stored weights without its FP16
+arithmetic, which is how a wrong graph is told from rounding, see
+:mod:`exermote_sgan.export.verify`).  It knows
 the ops an exported classifier consists of and raises :class:`UnsupportedOpError` naming any
 other op: an op it does not understand must fail the check, never be skipped.
 """
@@ -57,12 +60,15 @@ class MILEvaluator:
     """Evaluate the ``main`` function of a MIL program with NumPy.
 
     ``evaluate({"accelerations": array})`` returns every output of the function by name.
+    ``exact=True`` keeps FP16 values in float32 instead of rounding them (casts to FP16
+    included); the constants stay as the program stores them.
     """
 
-    def __init__(self, program, *, function: str = "main"):
+    def __init__(self, program, *, function: str = "main", exact: bool = False):
         from coremltools.converters.mil.mil import types
 
         self._types = types
+        self.exact = bool(exact)
         self.function = program.functions[function]
         unknown = sorted({op.op_type for op in self._all_ops()
                           if op.op_type not in self._KERNELS and op.op_type != "const"})
@@ -138,6 +144,8 @@ class MILEvaluator:
             return value
         if var.dtype == types.str or types.is_dict(var.sym_type):
             return value
+        if self.exact and var.dtype == types.fp16:
+            return np.asarray(value, np.float32)
         return np.asarray(value).astype(types.nptype_from_builtin(var.dtype))
 
     # -- kernels (each receives the op and its resolved inputs) --------------------------------
@@ -148,6 +156,8 @@ class MILEvaluator:
         return kernel
 
     def _cast(self, op, x, dtype):
+        if self.exact and str(dtype) == "fp16":
+            return np.asarray(x, np.float32)
         return np.asarray(x).astype(self._types.nptype_from_builtin(
             self._types.string_to_builtin(str(dtype))))
 

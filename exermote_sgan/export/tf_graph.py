@@ -18,13 +18,15 @@ __all__ = ["inference_function"]
 
 
 def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, *,
-                       batch_size: int | None = 1, lstm: str = "block"):
+                       batch_size: int | None = 1, lstm: str = "block",
+                       input_name: str = "accelerations"):
     """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
 
     ``scaler=None`` leaves the input as it is (for models fed already-scaled values).
     ``batch_size=None`` traces a flexible batch dimension.  ``lstm="block"`` uses
     ``BlockLSTMV2`` (what Core ML converts); ``lstm="unrolled"`` spells every step out in
-    matmuls and activations (what TFLite runs without its Flex delegate).
+    matmuls and activations (what TFLite runs without its Flex delegate).  ``input_name``
+    names the input (see :func:`exermote_sgan.export.naming.input_name`).
     """
     if lstm not in ("block", "unrolled"):
         raise ValueError(f"lstm must be 'block' or 'unrolled', got {lstm!r}")
@@ -90,5 +92,5 @@ def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, 
         return {"scores": tf.nn.softmax(logits, name="scores")}
 
     spec = tf.TensorSpec((batch_size, weights.timesteps, weights.features), tf.float32,
-                         name="accelerations")
+                         name=input_name)
     return tf.function(forward).get_concrete_function(spec)

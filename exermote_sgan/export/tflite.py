@@ -1,9 +1,10 @@
 """``NAME.tflite`` for Android: the same raw-input classifier, checked with the TFLite interpreter.
 
 The LSTMs are unrolled into matmuls and activations so the file needs only TFLite's builtin
-ops (no Flex delegate).  Input ``accelerations`` float32 ``(1, T, F)`` in RAW sensor units,
-output ``scores`` ``(1, K)`` in the run's class order, both named in the ``serving_default``
-signature.
+ops (no Flex delegate).  Input float32 ``(1, T, F)`` in RAW sensor units, named like the
+Core ML input (``accelerations`` for Core Motion features, else ``sensorWindow``, see
+:mod:`exermote_sgan.export.naming`), output ``scores`` ``(1, K)`` in the run's class order,
+both named in the ``serving_default`` signature.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from ..atomic import atomic_output
 __all__ = ["build_tflite", "stage_tflite", "save_tflite", "tflite_scores", "SIGNATURE"]
 
 SIGNATURE = "serving_default"
-INPUT_NAME = "accelerations"
 SCORES_NAME = "scores"
 
 
-def build_tflite(weights, scaler) -> bytes:
+def build_tflite(weights, scaler, *, input_name: str = "accelerations") -> bytes:
     """The serialised TFLite flatbuffer (float32 weights and compute)."""
     import tensorflow as tf
 
     from .tf_graph import inference_function
 
-    function = inference_function(weights, scaler, batch_size=1, lstm="unrolled")
+    function = inference_function(weights, scaler, batch_size=1, lstm="unrolled",
+                                  input_name=input_name)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
@@ -59,6 +60,7 @@ def tflite_scores(model_path, raw_windows: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore", UserWarning)
         interpreter = tf.lite.Interpreter(model_path=str(model_path))
     runner = interpreter.get_signature_runner(SIGNATURE)
-    scores = [runner(**{INPUT_NAME: window[None]})[SCORES_NAME][0]
+    (input_name,) = runner.get_input_details()
+    scores = [runner(**{input_name: window[None]})[SCORES_NAME][0]
               for window in np.asarray(raw_windows, np.float32)]
     return np.asarray(scores, np.float64)

@@ -18,8 +18,16 @@ Two methods:
     The rule of the Exermote iOS app (``PredictionManager.swift``): a change of the
     predicted class to an exercise that is then predicted unchanged for N more steps counts
     one repetition (N = 15 Burpee, 10 Situp, 5 Squat); a change to Break held for 2 more
-    steps re-arms the set-break timer, and 200 further Break steps (20 s) end the set.  A
-    repetition of another exercise also ends the set, as it resets the app's display.
+    steps re-arms the set-break timer, and ``PREDICTION_MANAGER_STEPS_UNTIL_SET_BREAK``
+    further Break steps end the set.  The app's current ``Utilities/Constants.swift`` (commit
+    e097cfd, 2017-09-05) sets that to ``10000*10`` = 100000 steps (10000 s): in practice a set
+    ends only when a repetition of another exercise resets the app's display, which also ends
+    it here.
+``app-20s``
+    The same rule with the app's first value, ``20*10`` = 200 Break steps (20 s), as in its
+    ``Constants.swift`` from commit e92fcbc (2017-06-09) until 6d3fcdc (2017-07-31), which
+    set ``5*10``; kept because a set that ends after 20 s of rest is what the recordings'
+    25 s set breaks describe.
 ``hysteresis`` (default)
     Smooths the scores with a trailing mean, tracks "exercising" with two thresholds on the
     smoothed probability of not being in Break (enter above ``enter``, leave below
@@ -49,13 +57,17 @@ import numpy as np
 
 __all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
            "HysteresisCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
-           "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options"]
+           "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options",
+           "APP_STEPS_UNTIL_SET_BREAK", "APP_20S_STEPS_UNTIL_SET_BREAK"]
 
 EVENT_KINDS = ("exercise_started", "repetition", "exercise_ended", "set_finished")
 
 APP_CONSECUTIVE_STEPS = {"Break": 2, "Burpee": 15, "Situp": 10, "Squat": 5}
 """Further identical predictions the app requires after a change of class (Constants.swift)."""
-APP_STEPS_UNTIL_SET_BREAK = 200
+APP_STEPS_UNTIL_SET_BREAK = 10000 * 10
+"""``PREDICTION_MANAGER_STEPS_UNTIL_SET_BREAK`` in the app's current Constants.swift (e097cfd)."""
+APP_20S_STEPS_UNTIL_SET_BREAK = 20 * 10
+"""The app's first value (Constants.swift at e92fcbc, 2017-06-09): 20 s of Break at 10 Hz."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +389,7 @@ class RunCounter(RepetitionCounter):
                 Event("set_finished", exercise, end, repetitions=0, start=self._start, end=end)]
 
 
-COUNTING_METHODS = ("hysteresis", "app")
+COUNTING_METHODS = ("hysteresis", "app", "app-20s")
 
 
 def rest_options(preprocessing, options: dict | None = None) -> dict:
@@ -389,8 +401,8 @@ def rest_options(preprocessing, options: dict | None = None) -> dict:
 
 def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
                  **options) -> RepetitionCounter:
-    """A fresh counter of the named method (``hysteresis`` or ``app``); with
-    ``break_class=None`` (no rest class) a :class:`RunCounter` for either method."""
+    """A fresh counter of the named method (``hysteresis``, ``app`` or ``app-20s``); with
+    ``break_class=None`` (no rest class) a :class:`RunCounter` for any method."""
     if method not in COUNTING_METHODS:
         raise ValueError(f"unknown counting method {method!r}; expected one of "
                          f"{', '.join(COUNTING_METHODS)}")
@@ -401,6 +413,9 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
     if method == "hysteresis":
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app":
+        return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+    if method == "app-20s":
+        options.setdefault("steps_until_set_break", APP_20S_STEPS_UNTIL_SET_BREAK)
         return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     raise ValueError(f"unknown counting method {method!r}; expected one of "
                      f"{', '.join(COUNTING_METHODS)}")

@@ -6,22 +6,30 @@ training library draws them from the seed and the fraction alone, and each run's
 held-out subjects.  The comparison writes
 
 ``results.csv``
-    one row per fraction, seed and model: ``accuracy``, ``macro_f1``, ``n_labeled``,
-    ``labeled_hash``, ``run_dir``;
+    one row per held-out fold, fraction, seed and model: ``test_subjects`` (``"4"``, or
+    ``"1+2"`` for two), ``accuracy``, ``macro_f1``, ``n_labeled``, ``labeled_hash``,
+    ``run_dir``;
 ``summary.md``
     mean ± standard deviation over seeds per fraction and model, and the SGAN-minus-baseline
-    macro-F1 difference per fraction, paired by seed;
+    macro-F1 difference per fraction, paired by seed (and held-out subject), with a Wilcoxon
+    signed-rank test; for a leave-each-subject-out grid also the per-subject table
+    (:mod:`~exermote_sgan.training.grid_report`);
 ``compare.png``
     both figures against the labeled fraction (:func:`~exermote_sgan.training.plots.
-    plot_compare`);
+    plot_compare`); ``subjects.png`` per held-out subject for a leave-each-subject-out grid;
 ``runs/<model>-f<fraction>-s<seed>/``
-    each trained run.
+    each trained run (``runs/test<N>/<model>-f<fraction>-s<seed>/`` when each subject is
+    held out in turn).
+
+With ``leave_each_subject_out`` every subject (or each of those given) is the test subject in
+turn and the others train: the grid behind a leave-one-person-out table.
 
 A run whose ``metrics.json`` and ``split.json`` exist is not trained again, and a run
 interrupted during training continues from its last epoch, so an interrupted comparison picks
 up where it stopped.  The settings shared by all runs are kept in ``compare_settings.json``;
 continuing with other settings in the same directory is refused rather than mixing runs that
-are not comparable.
+are not comparable.  The runs go one after another in this process (``backend="serial"``) or
+as Ray tasks (``backend="ray"``, :mod:`~exermote_sgan.training.grid`), with the same results.
 """
 
 from __future__ import annotations
@@ -35,15 +43,16 @@ import numpy as np
 from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 
-__all__ = ["compare", "run_name", "summarize", "paired_difference", "format_summary",
-           "write_report", "MODELS", "RESULT_COLUMNS"]
+__all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
+           "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
 
 MODELS = ("baseline", "sgan")
-RESULT_COLUMNS = ("labeled_fraction", "seed", "model", "accuracy", "macro_f1", "n_labeled",
-                  "labeled_hash", "run_dir")
+RESULT_COLUMNS = ("test_subjects", "labeled_fraction", "seed", "model", "accuracy", "macro_f1",
+                  "n_labeled", "labeled_hash", "run_dir")
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.md"
 PLOT_FILE = "compare.png"
+SUBJECTS_PLOT_FILE = "subjects.png"
 SETTINGS_FILE = "compare_settings.json"
 SPLIT_FILE = "split.json"
 
@@ -53,12 +62,24 @@ def run_name(model: str, fraction: float, seed: int) -> str:
     return f"{model}-f{float(fraction):g}-s{int(seed)}"
 
 
+def fold_name(test_subjects) -> str:
+    """The ``test_subjects`` value of a fold in ``results.csv``: ``"4"``, ``"1+2"``."""
+    return "+".join(str(int(s)) for s in test_subjects)
+
+
 # -- validation ---------------------------------------------------------------------------------
 
-def _check_options(windows_path, test_subjects, labeled_fractions, seeds, models, epochs):
-    if not test_subjects:
-        raise ExermoteInputError("give at least one test subject: the comparison evaluates on "
-                                 "subjects that no model trains on", option="test_subjects")
+def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_fractions,
+                   seeds, models, epochs):
+    """Check the options; return ``(folds, fractions, seeds, models)``."""
+    if leave_each_subject_out is not None and leave_each_subject_out is not False:
+        if test_subjects:
+            raise ExermoteInputError("give test subjects or leave each subject out, not both",
+                                     option="test_subjects")
+    elif not test_subjects:
+        raise ExermoteInputError("give at least one test subject (or leave each subject out "
+                                 "in turn): the comparison evaluates on subjects that no model "
+                                 "trains on", option="test_subjects")
     fractions = [float(f) for f in labeled_fractions]
     if not fractions:
         raise ExermoteInputError("give at least one labeled fraction",
@@ -80,11 +101,25 @@ def _check_options(windows_path, test_subjects, labeled_fractions, seeds, models
                                  f"got {', '.join(models) or '(none)'}", option="models")
     if epochs is not None and int(epochs) < 1:
         raise ExermoteInputError(f"epochs must be at least 1, got {epochs}", option="epochs")
-    test_subjects = [int(s) for s in test_subjects]
     from ..data.windows_file import check_subjects, read_subjects
 
-    check_subjects(test_subjects, read_subjects(windows_path), path=windows_path, test=True)
-    return tuple(test_subjects), fractions, seeds, models
+    present = sorted(int(s) for s in read_subjects(windows_path))
+    if test_subjects:
+        folds = [tuple(int(s) for s in test_subjects)]
+    else:
+        chosen = present if leave_each_subject_out is True else sorted(
+            {int(s) for s in leave_each_subject_out})
+        if len(present) < 2:
+            raise ExermoteInputError(
+                f"holds one subject ({present[0] if present else 'none'}): leaving each "
+                "subject out needs at least two", path=windows_path, column="subjects")
+        if not chosen:
+            raise ExermoteInputError("name at least one subject to hold out, or none for "
+                                     "every subject", option="leave_each_subject_out")
+        folds = [(subject,) for subject in chosen]
+    for fold in folds:
+        check_subjects(fold, present, path=windows_path, test=True)
+    return folds, fractions, seeds, models
 
 
 # -- one run ------------------------------------------------------------------------------------
@@ -104,31 +139,20 @@ def _split_value(split: dict, key: str, kind, path: Path):
     return value
 
 
-def _result_row(model: str, fraction: float, seed: int, run_dir: Path) -> dict:
+def _result_row(model: str, fraction: float, seed: int, run_dir: Path,
+                test_subjects=()) -> dict:
     metrics = _read_json(run_dir / "metrics.json")
     split_path = run_dir / SPLIT_FILE
     split = _read_json(split_path)
     for key in ("accuracy", "macro_f1"):
         if not isinstance(metrics.get(key), (int, float)):
             raise ExermoteInputError(f"has no numeric {key!r}", path=run_dir / "metrics.json")
-    return {"labeled_fraction": float(fraction), "seed": int(seed), "model": model,
+    return {"test_subjects": fold_name(test_subjects),
+            "labeled_fraction": float(fraction), "seed": int(seed), "model": model,
             "accuracy": float(metrics["accuracy"]), "macro_f1": float(metrics["macro_f1"]),
             "n_labeled": int(_split_value(split, "n_labeled", int, split_path)),
             "labeled_hash": _split_value(split, "labeled_sha256", str, split_path),
             "run_dir": str(run_dir)}
-
-
-def _train_one(windows_path, *, model, fraction, seed, run_dir, test_subjects, epochs,
-               train_options):
-    from . import train_lib
-
-    interrupted = train_lib.can_resume(run_dir)
-    config = train_lib.TrainConfig(
-        windows_path=Path(windows_path), model=model, out_dir=Path(run_dir),
-        test_subjects=tuple(test_subjects), labeled_fraction=float(fraction),
-        epochs=None if epochs is None else int(epochs), seed=int(seed),
-        resume=interrupted, **train_options)
-    return train_lib.train(config)
 
 
 def _check_train_options(windows_path, test_subjects, models, epochs, train_options) -> None:
@@ -146,17 +170,43 @@ def _check_train_options(windows_path, test_subjects, models, epochs, train_opti
 
 
 def _finished(run_dir: Path) -> bool:
-    # train writes metrics.json, then split.json: a run is done when both are there
-    return (run_dir / "metrics.json").is_file() and (run_dir / SPLIT_FILE).is_file()
+    from .grid import finished
+
+    return finished(run_dir)
+
+
+def _settings_options(train_options: dict) -> dict:
+    """The training options that set something: those that differ from the defaults, so a
+    comparison continued from the command line (which passes every default) matches one
+    started from Python (which passes only what it changes)."""
+    from dataclasses import MISSING, fields
+
+    from .config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    chosen = {k: v for k, v in train_options.items()
+              if k != "verbose" and not (k in defaults and _same(v, defaults[k]))}
+    return json.loads(json.dumps(chosen, default=str))
+
+
+def _same(value, default) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    return type(value) is type(default) and value == default or (
+        value is None and default is None)
 
 
 def _check_settings(out_dir: Path, settings: dict) -> None:
     """Refuse to mix finished runs of different settings in one output directory."""
     path = out_dir / SETTINGS_FILE
     runs_dir = out_dir / "runs"
-    finished = runs_dir.is_dir() and any(_finished(d) for d in runs_dir.iterdir() if d.is_dir())
+    # runs/<run>/ for one fold, runs/test<N>/<run>/ when each subject is held out in turn
+    finished = runs_dir.is_dir() and any(_finished(split.parent)
+                                         for split in runs_dir.rglob(SPLIT_FILE))
     if path.is_file() and finished:
         previous = _read_json(path)
+        if isinstance(previous.get("train_options"), dict):  # as written by older versions
+            previous["train_options"] = _settings_options(previous["train_options"])
         changed = sorted(k for k in set(previous) | set(settings)
                          if previous.get(k) != settings.get(k))
         if changed:
@@ -170,55 +220,86 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
 
 # -- the comparison -----------------------------------------------------------------------------
 
-def compare(windows_path, *, test_subjects, labeled_fractions=(0.02, 0.05, 0.1, 0.25, 1.0),
-            seeds=(0, 1, 2), out_dir, models=MODELS, epochs: int | None = None,
-            train_options: dict | None = None, progress: bool = False):
+def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
+            labeled_fractions=(0.02, 0.05, 0.1, 0.25, 1.0), seeds=(0, 1, 2), out_dir,
+            models=MODELS, epochs: int | None = None, train_options: dict | None = None,
+            progress: bool = False, backend: str = "serial", ray_options=None):
     """Train every model on every labeled fraction and seed; return the results table.
 
-    ``train_options`` go to :class:`~exermote_sgan.training.train_lib.TrainConfig` as they
-    are (``batch_size``, ``labeled_unit``, ``verbose``, tuning fields); the comparison sets
-    ``windows_path``, ``model``, ``out_dir``, ``test_subjects``, ``labeled_fraction``,
-    ``epochs`` and ``seed`` itself.  With ``progress`` a progress bar goes to stderr.  Returns
-    a :class:`pandas.DataFrame` with :data:`RESULT_COLUMNS`, also written to
-    ``out_dir/results.csv`` with ``summary.md`` and ``compare.png``.
+    Either ``test_subjects`` (one fold: those subjects are held out) or
+    ``leave_each_subject_out`` (``True``: every subject of the windows file is held out in
+    turn; a list: each of those subjects) says what is tested.  ``train_options`` go to
+    :class:`~exermote_sgan.training.train_lib.TrainConfig` as they are (``batch_size``,
+    ``labeled_unit``, ``verbose``, tuning fields); the comparison sets ``windows_path``,
+    ``model``, ``out_dir``, ``test_subjects``, ``labeled_fraction``, ``epochs`` and ``seed``
+    itself.  ``backend`` is ``"serial"`` (this process, one run at a time) or ``"ray"`` (Ray
+    tasks, where ``ray_options`` is a :class:`~exermote_sgan.training.ray_backend.RayOptions`).
+    With ``progress`` a progress bar goes to stderr.  Returns a :class:`pandas.DataFrame` with
+    :data:`RESULT_COLUMNS`, also written to ``out_dir/results.csv`` with ``summary.md`` and
+    the plots.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    test_subjects, fractions, seeds, models = _check_options(
-        windows_path, test_subjects, labeled_fractions, seeds, models, epochs)
+    from .grid import BACKENDS, GridRun, run_grid
+
+    if backend not in BACKENDS:
+        raise ExermoteInputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}",
+                                 option="backend")
+    if ray_options is not None:
+        ray_options.validate()
+    folds, fractions, seeds, models = _check_options(
+        windows_path, test_subjects, leave_each_subject_out, labeled_fractions, seeds, models,
+        epochs)
     train_options = dict(train_options or {})
     reserved = {"windows_path", "model", "out_dir", "test_subjects", "labeled_fraction",
                 "epochs", "seed"} & set(train_options)
     if reserved:
         raise ValueError(f"compare: train_options may not set {', '.join(sorted(reserved))}; "
                          "the comparison sets them")
-    _check_train_options(windows_path, test_subjects, models, epochs, train_options)
+    for fold in folds:
+        _check_train_options(windows_path, fold, models, epochs, train_options)
     out_dir = ensure_writable_dir(out_dir)
+    held_out = ({"test_subjects": sorted(folds[0])} if test_subjects else
+                {"leave_each_subject_out": [fold[0] for fold in folds]})
     _check_settings(out_dir, {"windows_path": str(Path(windows_path).resolve()),
-                              "test_subjects": sorted(test_subjects),
+                              **held_out,
                               "epochs": None if epochs is None else int(epochs),
-                              "train_options": json.loads(json.dumps(
-                                  {k: v for k, v in train_options.items() if k != "verbose"},
-                                  default=str))})
+                              "train_options": _settings_options(train_options)})
     runs_dir = ensure_writable_dir(out_dir / "runs")
 
-    plan = [(f, s, m) for f in fractions for s in seeds for m in models]
-    rows = []
-    for fraction, seed, model in tqdm(plan, desc="compare", unit="run", disable=not progress):
-        run_dir = runs_dir / run_name(model, fraction, seed)
-        if not _finished(run_dir):
-            _train_one(windows_path, model=model, fraction=fraction, seed=seed,
-                       run_dir=run_dir, test_subjects=test_subjects, epochs=epochs,
-                       train_options=train_options)
-        rows.append(_result_row(model, fraction, seed, run_dir))
-        # keep results.csv current so an interrupted comparison still leaves its figures
-        _write_results(out_dir, pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))
+    def directory(fold):
+        return runs_dir if test_subjects else runs_dir / f"test{fold_name(fold)}"
 
-    results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    plan = [GridRun(model=m, labeled_fraction=f, seed=s, test_subjects=tuple(fold),
+                    run_dir=directory(fold) / run_name(m, f, s),
+                    windows_path=Path(windows_path), epochs=epochs, train_options=train_options)
+            for fold in folds for f in fractions for s in seeds for m in models]
+    order = {run: i for i, run in enumerate(plan)}
+    rows: dict[int, dict] = {}
+
+    def on_finished(run):
+        rows[order[run]] = _result_row(run.model, run.labeled_fraction, run.seed, run.run_dir,
+                                       run.test_subjects)
+        # keep results.csv current so an interrupted comparison still leaves its figures
+        _write_results(out_dir, _frame(pd, [rows[i] for i in sorted(rows)]))
+
+    run_grid(plan, backend=backend, ray_options=ray_options, on_finished=on_finished,
+             progress=progress, description="compare")
+    results = _frame(pd, [rows[i] for i in sorted(rows)])
     _check_same_labeled_windows(results)
     write_report(results, out_dir)
     return results
+
+
+def _frame(pd, rows):
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+
+
+def read_results(path):
+    """``results.csv`` as written by :func:`compare` (held-out subjects kept as text)."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"test_subjects": str})
 
 
 def _write_results(out_dir: Path, results) -> Path:
@@ -230,8 +311,9 @@ def _write_results(out_dir: Path, results) -> Path:
 
 def _check_same_labeled_windows(results) -> None:
     mismatched = [
-        f"fraction {fraction:g}, seed {seed}"
-        for (fraction, seed), group in results.groupby(["labeled_fraction", "seed"])
+        f"test subjects {fold}, fraction {fraction:g}, seed {seed}"
+        for (fold, fraction, seed), group in results.groupby(
+            ["test_subjects", "labeled_fraction", "seed"])
         if group["labeled_hash"].nunique() > 1]
     if mismatched:
         raise RuntimeError(
@@ -246,22 +328,63 @@ def summarize(results):
     summary = grouped.agg(
         accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
         macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
-        n_labeled=("n_labeled", "mean"), seeds=("seed", "nunique"))
+        n_labeled=("n_labeled", "mean"), seeds=("seed", "nunique"),
+        runs=("macro_f1", "count"))
     return summary.reset_index()
 
 
 def paired_difference(results, *, better: str = "sgan", worse: str = "baseline"):
-    """Per fraction, ``better`` minus ``worse`` macro F1 paired by seed: mean, std, wins."""
+    """Per fraction, ``better`` minus ``worse`` macro F1, paired by held-out fold and seed.
+
+    Columns: ``labeled_fraction``, ``mean``, ``std``, ``wins`` (pairs where ``better`` scored
+    higher), ``seeds`` (the number of pairs) and ``wilcoxon_p``, the two-sided p-value of
+    SciPy's Wilcoxon signed-rank test of the paired differences (NaN when every difference
+    is 0).  With few pairs the test cannot reach small p-values (3 pairs: at best 0.25).
+    """
     import pandas as pd
 
-    wide = results.pivot_table(index=["labeled_fraction", "seed"], columns="model",
-                               values="macro_f1")
-    if better not in wide.columns or worse not in wide.columns:
-        return pd.DataFrame(columns=["labeled_fraction", "mean", "std", "wins", "seeds"])
-    diff = (wide[better] - wide[worse]).dropna().rename("difference").reset_index()
+    columns = ["labeled_fraction", "mean", "std", "wins", "seeds", "wilcoxon_p"]
+    diff = paired_differences(results, better=better, worse=worse)
+    if diff is None:
+        return pd.DataFrame(columns=columns)
     table = diff.groupby("labeled_fraction")["difference"].agg(
-        mean="mean", std="std", wins=lambda d: int(np.sum(d > 0)), seeds="count")
-    return table.reset_index()
+        mean="mean", std="std", wins=lambda d: int(np.sum(d > 0)), seeds="count",
+        wilcoxon_p=wilcoxon_p)
+    return table.reset_index()[columns]
+
+
+def paired_differences(results, *, better: str = "sgan", worse: str = "baseline"):
+    """One row per held-out fold, fraction and seed with ``better`` and ``worse`` both run:
+    their macro-F1 ``difference``; ``None`` when one of the models is missing."""
+    frame = results.copy()
+    if "test_subjects" not in frame.columns:
+        frame["test_subjects"] = ""
+    wide = frame.pivot_table(index=["test_subjects", "labeled_fraction", "seed"],
+                             columns="model", values="macro_f1")
+    if better not in wide.columns or worse not in wide.columns:
+        return None
+    return (wide[better] - wide[worse]).dropna().rename("difference").reset_index()
+
+
+def wilcoxon_p(differences) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test (SciPy); NaN if it is undefined."""
+    import warnings
+
+    from scipy.stats import wilcoxon
+
+    values = np.asarray(differences, dtype=np.float64)
+    if len(values) == 0 or not np.any(values != 0):
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns that small samples are inexact
+        return float(wilcoxon(values).pvalue)
+
+
+def format_p(p: float) -> str:
+    """A p-value as a table shows it."""
+    if not np.isfinite(p):
+        return "n/a"
+    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
 def _pm(mean, std) -> str:
@@ -271,30 +394,53 @@ def _pm(mean, std) -> str:
 def format_summary(results) -> str:
     """``summary.md``: the results as Markdown tables."""
     summary = summarize(results)
-    lines = ["# SGAN versus supervised baseline", "",
-             "Mean ± standard deviation over seeds, on the held-out test subjects. For each "
-             "fraction and seed every model was trained on the same labeled windows.", "",
-             "| labeled fraction | model | labeled windows | accuracy | macro F1 | seeds |",
-             "|---|---|---|---|---|---|"]
+    folds = results["test_subjects"].nunique() if "test_subjects" in results else 1
+    if folds <= 1:
+        lines = ["# SGAN versus supervised baseline", "",
+                 "Mean ± standard deviation over seeds, on the held-out test subjects. For each "
+                 "fraction and seed every model was trained on the same labeled windows.", "",
+                 "| labeled fraction | model | labeled windows | accuracy | macro F1 | seeds |",
+                 "|---|---|---|---|---|---|"]
+    else:
+        lines = ["# SGAN versus supervised baseline, each subject held out in turn", "",
+                 f"Mean ± standard deviation over all runs ({folds} held-out subjects x seeds), "
+                 "each run scored on its held-out subject. For each held-out subject, fraction "
+                 "and seed every model was trained on the same labeled windows.", "",
+                 "| labeled fraction | model | labeled windows | accuracy | macro F1 | runs |",
+                 "|---|---|---|---|---|---|"]
     for row in summary.itertuples(index=False):
         lines.append(f"| {row.labeled_fraction:g} | {row.model} | {row.n_labeled:.0f} | "
                      f"{_pm(row.accuracy_mean, row.accuracy_std)} | "
-                     f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | {row.seeds} |")
+                     f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | "
+                     f"{row.seeds if folds <= 1 else row.runs} |")
     difference = paired_difference(results)
     if len(difference):
-        lines += ["", "## SGAN minus baseline, macro F1 (paired by seed)", "",
-                  "| labeled fraction | difference | SGAN better in |", "|---|---|---|"]
+        paired_by = "seed" if folds <= 1 else "held-out subject and seed"
+        unit = "seeds" if folds <= 1 else "pairs"
+        lines += ["", f"## SGAN minus baseline, macro F1 (paired by {paired_by})", "",
+                  "| labeled fraction | difference | SGAN better in | Wilcoxon p |",
+                  "|---|---|---|---|"]
         for row in difference.itertuples(index=False):
             lines.append(f"| {row.labeled_fraction:g} | {_pm(row.mean, row.std)} | "
-                         f"{row.wins} of {row.seeds} seeds |")
+                         f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
+    if folds > 1:
+        from .grid_report import format_subject_tables
+
+        lines += ["", format_subject_tables(results).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
 def write_report(results, out_dir) -> dict[str, Path]:
-    """Write ``results.csv``, ``summary.md`` and ``compare.png`` of ``results`` to ``out_dir``."""
+    """Write ``results.csv``, ``summary.md`` and ``compare.png`` of ``results`` to ``out_dir``,
+    and ``subjects.png`` when more than one fold was held out."""
     from .plots import plot_compare
 
     out_dir = ensure_writable_dir(out_dir)
-    return {"results": _write_results(out_dir, results),
-            "summary": atomic_write_text(out_dir / SUMMARY_FILE, format_summary(results)),
-            "plot": plot_compare(results, out_dir / PLOT_FILE)}
+    written = {"results": _write_results(out_dir, results),
+               "summary": atomic_write_text(out_dir / SUMMARY_FILE, format_summary(results)),
+               "plot": plot_compare(results, out_dir / PLOT_FILE)}
+    if "test_subjects" in results and results["test_subjects"].nunique() > 1:
+        from .grid_report import plot_subjects
+
+        written["subjects_plot"] = plot_subjects(results, out_dir / SUBJECTS_PLOT_FILE)
+    return written

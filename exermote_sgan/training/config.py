@@ -106,6 +106,9 @@ class TrainConfig:
     ema_decay: float = 0.0                 # moving average of the discriminator's weights
     # -- execution -------------------------------------------------------------------------
     jit_compile: bool = False             # XLA on CPU was measured slower for these models
+    # tf.distribute: "none", "mirrored" (the GPUs of this machine) or "multi-worker" (TF_CONFIG);
+    # batch_size stays the global batch (training/distribute.py)
+    distribute: str = "none"
     training_command: str = ""
 
     def __post_init__(self):
@@ -194,6 +197,9 @@ class TrainConfig:
         if len(self.generator_filters) != 2 or min(self.generator_filters) < 1:
             bad("generator_filters", "must be two positive numbers of filters, "
                                      f"got {self.generator_filters}")
+        from .distribute import check_config
+
+        check_config(self)
         if len(set(self.test_subjects)) != len(self.test_subjects):
             bad("test_subjects", f"lists a subject twice: {list(self.test_subjects)}")
 

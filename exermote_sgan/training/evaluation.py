@@ -71,23 +71,28 @@ def select_subjects(window_set, subjects=None, *, path=None):
     return selected
 
 
-#: batches of windows gathered, scaled and predicted at a time by :func:`predict_labels`
+#: at most this many batches of windows are gathered, scaled and predicted at a time by
+#: :func:`predict_labels`, and fewer when that would exceed :data:`PREDICT_CHUNK_BYTES`
 PREDICT_CHUNK_BATCHES = 64
+PREDICT_CHUNK_BYTES = 16 * 2**20
 
 
 def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512) -> np.ndarray:
     """Class index per raw-unit window ``(N, timesteps, features)``: scale, predict, argmax.
 
     ``windows`` may be an array or a :class:`~exermote_sgan.data.windows_file.RowWindows`
-    view: they are gathered and scaled :data:`PREDICT_CHUNK_BATCHES` batches at a time, so
-    memory does not grow with N (the batches, and so the scores, are those of one ``predict``
+    view: they are gathered and scaled a few batches at a time (:data:`PREDICT_CHUNK_BATCHES`,
+    :data:`PREDICT_CHUNK_BYTES`), so memory does not grow with N (the batches, and so the scores, are those of one ``predict``
     over all the windows).
     """
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"predict_labels: batch_size must be at least 1, got {batch_size}")
     num_classes = len(preprocessing.classes)
-    chunk = batch_size * PREDICT_CHUNK_BATCHES
+    window_bytes = 4 * int(np.prod(np.shape(windows)[1:])) or 1
+    batches = max(1, min(PREDICT_CHUNK_BATCHES,
+                         PREDICT_CHUNK_BYTES // (window_bytes * batch_size)))
+    chunk = batch_size * batches  # whole batches: the batches of one predict over all
     predicted = []
     for lo in range(0, max(len(windows), 1), chunk):
         raw = np.asarray(windows[lo:lo + chunk], dtype=np.float32)
@@ -100,6 +105,9 @@ def predict_labels(classifier, preprocessing, windows, *, batch_size: int = 512)
             raise ExermoteInputError(f"classifier returned scores of shape {scores.shape}, "
                                      f"expected (N, {num_classes})")
         predicted.append(np.argmax(scores[:, :num_classes], axis=1))
+        release = getattr(windows, "release_pages", None)
+        if release is not None:  # memory-mapped rows read for this chunk
+            release()
     return np.concatenate(predicted)
 
 
@@ -180,8 +188,9 @@ def timing_errors(y_true, y_pred, *, sessions, rows, tolerance_rows: int) -> np.
     last = np.searchsorted(key, key + tolerance, side="right")
     num_classes = int(max(true.max(), pred.max())) + 1
     # counts[i, c]: windows of true class c among the first i windows in sorted order
-    counts = np.zeros((len(true) + 1, num_classes), dtype=np.int64)
-    np.cumsum(np.eye(num_classes, dtype=np.int64)[true], axis=0, out=counts[1:])
+    count_type = np.int32 if len(true) < 2**31 else np.int64  # half the memory at scale
+    counts = np.zeros((len(true) + 1, num_classes), dtype=count_type)
+    np.cumsum(np.eye(num_classes, dtype=count_type)[true], axis=0, out=counts[1:])
     nearby = counts[last, pred] > counts[first, pred]
     result = np.empty(len(true), dtype=bool)
     result[order] = (pred != true) & nearby

@@ -38,7 +38,7 @@ from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, i
                       replace_directory)
 from ..errors import ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
-from . import datasets, window_source
+from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
 from .progress import keras_verbose, progress_callbacks
@@ -387,7 +387,8 @@ def _is_run_dir(path: Path) -> bool:
     except OSError:
         return False
     return empty or any((path / name).exists() for name in (
-        PREPROCESSING_FILE, CLASSIFIER_FILE, HISTORY_FILE, f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
+        PREPROCESSING_FILE, CLASSIFIER_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE,
+        f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
 
 
 def _check_run_dir(config: TrainConfig) -> None:
@@ -406,9 +407,9 @@ def _check_run_dir(config: TrainConfig) -> None:
                                  option="out_dir")
     if out.is_dir() and not _is_run_dir(out):
         raise ExermoteInputError(
-            "exists and is not a run directory (no preprocessing.json, classifier.keras or "
-            "history.csv): a new run would replace everything in it; choose a new or empty "
-            "folder", path=out, option="out_dir")
+            "exists and is not a run directory (no preprocessing.json, classifier.keras, "
+            "metrics.json or history.csv): a new run would replace everything in it; choose a "
+            "new or empty folder", path=out, option="out_dir")
 
 
 def _prepare_run_dir(config: TrainConfig) -> Path:
@@ -422,8 +423,10 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
             raise ExermoteInputError(f"cannot read the saved training configuration ({exc})",
                                      path=saved_config) from None
         current = config.to_dict()
+        # a setting newer than the interrupted run was at its default there
+        defaults = TrainConfig(windows_path=config.windows_path).to_dict()
         changed = sorted(k for k in current if k not in _RESUME_IGNORES
-                         and previous.get(k) != current[k])
+                         and previous.get(k, defaults.get(k)) != current[k])
         if changed:
             raise ExermoteInputError(
                 "cannot resume with different settings: " + ", ".join(
@@ -461,9 +464,12 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     unfinished run is kept for ``resume`` when it has a completed epoch, else removed.
     """
     config.validate()
+    # before TensorFlow runs anything: a multi-worker strategy must be made first
+    strategy = distribute.make_strategy(config)
+    config = distribute.for_this_worker(config, strategy)
     _check_run_dir(config)
     try:
-        return _train(config, callbacks)
+        return _train(config, callbacks, strategy)
     except BaseException as exc:
         resumable = can_resume(config.out_dir)
         staging = staging_dir(config.out_dir)
@@ -478,7 +484,7 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         raise
 
 
-def _train(config: TrainConfig, callbacks) -> TrainResult:
+def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
@@ -514,10 +520,12 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
                                               window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
-    trained = build_models(config, timesteps=window_set.timesteps,
-                           features=len(window_set.features), num_classes=num_classes,
-                           feature_range=scaler.feature_range,
-                           class_prior=np.bincount(labels[labeled_idx], minlength=num_classes))
+    with distribute.strategy_scope(strategy):  # variables mirrored on every replica
+        trained = build_models(config, timesteps=window_set.timesteps,
+                               features=len(window_set.features), num_classes=num_classes,
+                               feature_range=scaler.feature_range,
+                               class_prior=np.bincount(labels[labeled_idx],
+                                                       minlength=num_classes))
     run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
     scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
 
@@ -589,6 +597,7 @@ def _train(config: TrainConfig, callbacks) -> TrainResult:
     else:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
                       f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
+    distribute.prepare_fit(trained, data, strategy)
     if not stopped and start_epoch < config.resolved_epochs:
         trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
                     steps_per_epoch=steps,

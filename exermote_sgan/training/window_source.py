@@ -82,7 +82,12 @@ def _gather_map(scaled: ScaledWindows, index: np.ndarray):
     index = np.asarray(index, dtype=np.int64)
     timesteps, features = scaled.shape[1:]
 
+    calls = [0]
+
     def gather(positions):
+        calls[0] += 1
+        if calls[0] % 256 == 0:  # a pass over many windows: drop the mapped rows read
+            scaled.windows.release_pages()
         return scaled.gather(index[positions])
 
     def windows(positions):
