@@ -29,7 +29,10 @@ def test_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     # both models saw the same labeled windows and were evaluated on the held-out subject
     assert summary["baseline"]["n_labeled"] == summary["sgan"]["n_labeled"] > 0
     assert 0.0 <= summary["sgan"]["macro_f1"] <= 1.0
-    assert summary["export"]["mlpackage_check"]["label_agreement"] >= 0.999
+    # the export's rule: every label that differs from Keras's is at a near-tie (docs/export.md)
+    check = summary["export"]["mlpackage_check"]
+    assert check["passed"] and check["differing_labels"] == check["near_tie_disagreements"]
+    assert check["label_agreement"] >= 0.99
     assert (out / "ExermoteClassifier.mlpackage").is_dir()
     assert (out / "plots" / "history_baseline_vs_sgan.png").stat().st_size > 10_000
     assert (out / "sgan" / "plots" / "generated_vs_real.png").is_file()
