@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,8 +109,8 @@ def _weights(run_dir):
     return np.concatenate([w.ravel() for w in model.get_weights()])
 
 
-@pytest.mark.slow
-def test_two_workers_on_localhost_match_one(tmp_path):
+def _forty_step_windows(tmp_path) -> Path:
+    """test_compare's tiny windows stretched to 40 steps (the networks' smallest useful length)."""
     from test_compare import _window_set
 
     from exermote_sgan.data.windows_file import WindowSet, save_windows
@@ -119,7 +120,12 @@ def test_two_workers_on_localhost_match_one(tmp_path):
                      subjects=ws.subjects, sessions=ws.sessions, end_index=ws.end_index + 32,
                      classes=ws.classes, features=ws.features, timesteps=40,
                      session_names=ws.session_names)
-    windows = save_windows(tmp_path / "windows.h5", long)
+    return save_windows(tmp_path / "windows.h5", long)
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_match_one(tmp_path):
+    windows = _forty_step_windows(tmp_path)
     # dropout and rotation off: each replica would draw its own masks and angles
     base = [sys.executable, "-m", "exermote_sgan", "train", str(windows), "--model",
             "baseline", "--test-subjects", "3", "--epochs", "2", "--steps-per-epoch", "3",
@@ -165,17 +171,9 @@ def test_two_workers_on_localhost_match_one(tmp_path):
 @pytest.mark.slow
 def test_mirrored_trains_on_the_devices_of_this_machine(tmp_path):
     """Without GPUs MirroredStrategy holds one replica (the CPU); the run is a complete one."""
-    from test_compare import _window_set
-
-    from exermote_sgan.data.windows_file import WindowSet, save_windows
     from exermote_sgan.training import train_lib
 
-    ws = _window_set(per_class=3)
-    long = WindowSet(windows=np.repeat(ws.windows, 5, axis=1), labels=ws.labels,
-                     subjects=ws.subjects, sessions=ws.sessions, end_index=ws.end_index + 32,
-                     classes=ws.classes, features=ws.features, timesteps=40,
-                     session_names=ws.session_names)
-    windows = save_windows(tmp_path / "windows.h5", long)
+    windows = _forty_step_windows(tmp_path)
     config = TrainConfig(windows_path=windows, model="baseline", out_dir=tmp_path / "run",
                          test_subjects=(3,), epochs=1, steps_per_epoch=2, batch_size=16,
                          conv_filters=4, lstm_units=4, labeled_unit="windows", verbose=0,

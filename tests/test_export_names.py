@@ -8,7 +8,6 @@ input ``sensorWindow`` and describes the watch's columns, rate and classes.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.export.naming import core_motion_names, describe_purpose, input_name
 from exermote_sgan.runs import Preprocessing, save_run
 
-WATCH_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "watch" / "raw"
 CLASSES = ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
 FEATURES = ("acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s", "gyro_z_rad_s")
 T = 100
@@ -35,18 +33,16 @@ def test_names_follow_the_features():
 
 
 @pytest.fixture(scope="module")
-def watch_run(tmp_path_factory):
+def watch_run(watch_raw_dir, tmp_path_factory):
     import keras
     import pandas as pd
 
     from exermote_sgan.models.networks import build_baseline
 
-    if not WATCH_RAW.is_dir():
-        pytest.skip(f"watch recordings not found at {WATCH_RAW}")
     windows, labels, subjects, sessions, ends, names = [], [], [], [], [], []
     for subject in (1, 2, 3):
         for name in ("ABD_left.csv", "PEN_right.csv", "ROW_left.csv"):
-            path = WATCH_RAW / f"subject_{subject:02d}" / name
+            path = watch_raw_dir / f"subject_{subject:02d}" / name
             frame = pd.read_csv(path)
             values = frame[list(FEATURES)].to_numpy(np.float32)
             for end in range(T - 1, len(values), 100):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -294,10 +293,8 @@ def test_real_recording_gives_the_windows_preprocess_cut(real_recordings):
 
 
 @pytest.mark.realdata
-def test_watch_recordings_are_windowed_for_the_benchmark():
-    raw = Path(__file__).resolve().parents[2] / "shared" / "data" / "watch" / "raw"
-    if not raw.is_dir():
-        pytest.skip(f"watch recordings not found at {raw}")
+def test_watch_recordings_are_windowed_for_the_benchmark(watch_raw_dir):
+    raw = watch_raw_dir
     bench = _benchmark()
     frame = pd.read_csv(raw / "subject_01" / "ABD_left.csv")
     ws, _ = read_unlabeled_windows([raw / "subject_01" / "ABD_left.csv"],

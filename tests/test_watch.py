@@ -5,7 +5,6 @@ one ``preprocess`` command, then ``train`` (tiny), ``evaluate``, ``compare``, ``
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from exermote_sgan.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-WATCH_RAW = Path(os.environ.get("WATCH_RAW_DIR", REPO.parent / "shared" / "data" / "watch" / "raw"))
 COLUMNS = REPO / "examples" / "watch" / "columns.toml"
 CLASSES = "PEN,ABD,FEL,IR,ER,TRAP,ROW"
 WATCH_FEATURES = ("acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s",
@@ -38,12 +36,8 @@ def test_rotation_rule_leaves_the_watch_features_alone_and_keeps_exermotes():
 
 
 @pytest.fixture(scope="module")
-def watch_raw() -> Path:
-    if not WATCH_RAW.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"watch recordings not found at {WATCH_RAW}")
-        pytest.skip(f"watch recordings not found at {WATCH_RAW}")
-    return WATCH_RAW
+def watch_raw(watch_raw_dir) -> Path:
+    return watch_raw_dir
 
 
 @pytest.fixture(scope="module")
