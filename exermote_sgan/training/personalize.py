@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,21 @@ import numpy as np
 from ..errors import ExermoteInputError
 
 __all__ = ["personalize", "read_unlabeled_windows", "PersonalizeResult", "PERSONAL_WINDOWS_FILE",
-           "PERSONALIZE_FILE", "run_config"]
+           "PERSONALIZE_FILE", "run_config", "METHODS", "DEFAULT_METHOD",
+           "SELF_TRAINING_DEFAULTS"]
 
 #: the new user's windows, written into the personalised run directory (labels are placeholders)
 PERSONAL_WINDOWS_FILE = "personal_windows.h5"
 #: what was personalised from what, written into the personalised run directory
 PERSONALIZE_FILE = "personalize.json"
 FORMATS = ("exermote", "generic")
+#: how a run can be personalised (see :func:`personalize`)
+METHODS = ("self-training", "scaler", "sgan")
+#: the method chosen on validation people (docs/personalize.md, "How the default was chosen")
+DEFAULT_METHOD = "self-training"
+#: self-training's settings when not given (chosen with the method)
+SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "rounds": 1, "smooth_s": 2.0, "adapt_scaler": False,
+                          "epochs": 5, "steps_per_epoch": 50}
 _PLACEHOLDER_SUBJECT = -1  # the new user is none of the training subjects
 _UNLABELED = "unlabeled"  # the one placeholder class of the user's windows
 
@@ -43,8 +51,10 @@ class PersonalizeResult:
 
     train: object          # exermote_sgan.training.train_lib.TrainResult
     run_dir: Path
-    n_windows: int         # the user's windows in the unlabeled pool
+    n_windows: int         # the user's windows
     recordings: list[str]
+    method: str = "sgan"
+    details: dict = field(default_factory=dict)  # what the method did (personalize.json)
 
 
 def run_config(run_dir):
@@ -246,31 +256,113 @@ def _repoint(run_dir: Path, moves: dict[str, str]) -> None:
             atomic_write_text(path, json.dumps(moved(state), indent=2) + "\n")
 
 
-def personalize(run_dir, recordings, *, out, windows=None, format: str | None = None,
-                columns=None, epochs: int | None = None, steps_per_epoch: int | None = None,
+def _default_format(features) -> str:
+    """The recordings' format for a windows file that does not record it: Exermote when every
+    feature is an Exermote feature, else the caller must say."""
+    from .config import is_core_motion
+
+    if is_core_motion(features):
+        return "exermote"
+    raise ExermoteInputError(
+        "the run's windows file does not record how its recordings were read and its "
+        "features are not Exermote features; pass --format generic --columns-file FILE (the "
+        "columns file the run's recordings were preprocessed with)", option="format")
+
+
+#: the options each method takes
+_OPTIONS = {"self-training": ("threshold", "rounds", "smooth_s", "adapt_scaler", "epochs",
+                              "steps_per_epoch"),
+            "scaler": (), "sgan": ("epochs", "steps_per_epoch")}
+
+
+def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, epochs,
+                   steps_per_epoch) -> dict:
+    """The method's settings, defaults filled in; one-line errors naming a bad option."""
+    if method not in METHODS:
+        raise ExermoteInputError(f"must be one of {', '.join(METHODS)}, got {method!r}",
+                                 option="method")
+    given = {"threshold": threshold, "rounds": rounds, "smooth_s": smooth_s,
+             "adapt_scaler": adapt_scaler, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    applies = _OPTIONS[method]
+    for name, value in given.items():
+        if value is not None and name not in applies:
+            users = [m for m in METHODS if name in _OPTIONS[m]]
+            raise ExermoteInputError(f"does not apply to method {method!r}, only to "
+                                     f"{' and '.join(users)}; drop it or choose that method",
+                                     option=name)
+    settings = {k: v for k, v in given.items() if k in applies}
+    if method != "self-training":
+        return settings
+    settings = {k: SELF_TRAINING_DEFAULTS[k] if v is None else v for k, v in settings.items()}
+
+    def number(name, kind, low, high=None, *, low_open=False):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (kind is int and not float(value).is_integer()):
+            raise ExermoteInputError(f"must be {'an integer' if kind is int else 'a number'}, "
+                                     f"got {value!r}", option=name)
+        value = kind(value)
+        if (value <= low if low_open else value < low) or (high is not None and value > high):
+            bounds = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high else "")
+            raise ExermoteInputError(f"must be {bounds}, got {value!r}", option=name)
+        settings[name] = value
+
+    number("threshold", float, 0.0, 1.0, low_open=True)
+    number("rounds", int, 1, 10)
+    number("smooth_s", float, 0.0)
+    number("epochs", int, 1)
+    number("steps_per_epoch", int, 1)
+    if not isinstance(settings["adapt_scaler"], bool):
+        raise ExermoteInputError(f"must be True or False, got {settings['adapt_scaler']!r}",
+                                 option="adapt_scaler")
+    return settings
+
+
+def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
+                threshold: float | None = None, rounds: int | None = None,
+                smooth_s: float | None = None, adapt_scaler: bool | None = None,
+                windows=None, format: str | None = None, columns=None,
+                epochs: int | None = None, steps_per_epoch: int | None = None,
                 seed: int | None = None, verbose: int = 0,
                 training_command: str = "") -> PersonalizeResult:
-    """Train a run personalised to the user who made ``recordings``; write it to ``out``.
+    """Personalise the run ``run_dir`` to the user who made ``recordings``; write it to ``out``.
 
     ``run_dir`` is a run written by ``exermote-sgan train`` (baseline or SGAN); its windows
     file (``windows``, when it moved) provides the labeled windows, its settings everything
     else.  ``recordings`` are CSV files or folders of them, read as the run's recordings were
     (the windows file's reader settings; ``format``, "exermote" or "generic", and ``columns``,
     a :class:`~exermote_sgan.data.readers.ColumnSpec`, override them, e.g. for windows files
-    from before they were recorded).  The personalised model is an SGAN with the run's
-    settings whose unlabeled pool also holds the user's windows; its labels never include the
-    user's.  ``epochs``, ``steps_per_epoch`` and ``seed`` override the run's.  ``out`` must be
-    a new or empty directory; it receives a normal run directory plus ``personal_windows.h5``
-    (the user's windows) and ``personalize.json``, complete or not at all.  Nothing is written
-    when an input is bad.
+    from before they were recorded).  Their labels are never read.
+
+    ``method`` (see docs/personalize.md for what each measured):
+
+    - ``"self-training"`` (the default): the run's classifier labels the user's windows, the
+      confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``)
+      keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
+      ``steps_per_epoch`` batches on the run's labeled windows plus them, ``rounds`` times
+      (each round relabels with the last model and fine-tunes the run's classifier again);
+      ``adapt_scaler`` also gives the user the scaler of ``"scaler"``;
+    - ``"scaler"``: the run's classifier unchanged, with a scaler that gives the user's rows
+      the training rows' per-feature mean and sd (no training);
+    - ``"sgan"``: the SGAN trained again from scratch with the run's settings and labeled
+      windows, the user's windows in its unlabeled pool (``epochs``, ``steps_per_epoch``
+      override the run's).
+
+    ``seed`` overrides the run's.  ``out`` must be a new or empty directory; it receives a
+    normal run directory (``evaluate``, ``export`` and ``predict`` accept it; the user's
+    scaler, when adapted, is its scaler) plus ``personal_windows.h5`` (the user's windows)
+    and ``personalize.json``, complete or not at all.  Nothing is written when an input is
+    bad.
     """
+    settings = _check_options(method, threshold=threshold, rounds=rounds, smooth_s=smooth_s,
+                              adapt_scaler=adapt_scaler, epochs=epochs,
+                              steps_per_epoch=steps_per_epoch)
     import tempfile
 
     from ..atomic import atomic_write_text, ensure_writable_dir, replace_directory
     from ..data.readers import ColumnSpec
     from ..data.windows_file import save_windows
     from .config import training_features
-    from .train_lib import train
 
     config = run_config(run_dir)
     out = Path(out)
@@ -295,11 +387,14 @@ def personalize(run_dir, recordings, *, out, windows=None, format: str | None = 
     trained_features = training_features(config, attrs["features"])
     if format is None and columns is None and attrs["reader"] is None:
         format = _default_format(trained_features)  # a windows file from before readers
-    overrides = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
-                                   ("seed", seed)) if v is not None}
-    config = replace(config, windows_path=windows_path, model="sgan", out_dir=out,
-                     resume=False, verbose=int(verbose), training_command=training_command,
-                     **overrides)
+    overrides = {"seed": seed} if seed is not None else {}
+    if method == "sgan":
+        overrides.update({k: settings[k] for k in ("epochs", "steps_per_epoch")
+                          if settings.get(k) is not None})
+    config = replace(config, windows_path=windows_path, out_dir=out, resume=False,
+                     verbose=int(verbose), training_command=training_command, **overrides)
+    if method == "sgan":
+        config = replace(config, model="sgan")
     config.validate()
     personal, files = read_unlabeled_windows(
         recordings, features=trained_features, timesteps=attrs["timesteps"],
@@ -318,9 +413,18 @@ def personalize(run_dir, recordings, *, out, windows=None, format: str | None = 
     try:
         staged_windows = work / PERSONAL_WINDOWS_FILE
         save_windows(staged_windows, personal)
-        result = train(replace(config, out_dir=work / "run",
-                               unlabeled_windows=staged_windows))
         built = work / "run"
+        if method == "sgan":
+            from .train_lib import train
+
+            result = train(replace(config, out_dir=built, unlabeled_windows=staged_windows))
+            details = {}
+        else:
+            from .user_run import adapt_run
+
+            result, details = adapt_run(run_dir, config, personal, out_dir=built,
+                                        final_dir=final, method=method, settings=settings,
+                                        verbose=int(verbose))
         staged_windows.rename(built / PERSONAL_WINDOWS_FILE)
         _repoint(built, {str(staged_windows.resolve()): str(final / PERSONAL_WINDOWS_FILE),
                          str(staged_windows): str(final / PERSONAL_WINDOWS_FILE),
@@ -334,12 +438,16 @@ def personalize(run_dir, recordings, *, out, windows=None, format: str | None = 
             "n_personal_windows": int(len(personal)),
             "personal_sessions": list(personal.session_names),
             "labels": "not read: the recordings' label columns, if any, are ignored",
-            "model": "sgan",
+            "method": method,
+            "settings": settings,
+            "model": "sgan" if method == "sgan" else "the run's classifier, adapted",
             "seed": int(config.seed),
+            **details,
         }, indent=2) + "\n")
         replace_directory(built, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     split = json.loads((out / "split.json").read_text(encoding="utf-8"))
     return PersonalizeResult(train=replace(result, run_dir=out, split=split), run_dir=out,
-                             n_windows=len(personal), recordings=files)
+                             n_windows=len(personal), recordings=files, method=method,
+                             details=details)

@@ -193,6 +193,11 @@ class _WithExtraWindows:
         return len(self.scaled) + len(self.extra)
 
     @property
+    def windows(self):
+        """The file's row windows (the tf.data gatherer releases their pages now and then)."""
+        return self.scaled.windows
+
+    @property
     def shape(self):
         return (len(self),) + tuple(self.scaled.shape[1:])
 
