@@ -159,6 +159,91 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(data, tmp_path, capsys
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--method", "finetune"], "option 'method'.*one of self-training, scaler, sgan"),
+    (["--threshold", "1.5"], "option 'threshold'.*<= 1"),
+    (["--threshold", "0"], "option 'threshold'.*> 0"),
+    (["--rounds", "0"], "option 'rounds'.*>= 1"),
+    (["--smooth-s", "-1"], "option 'smooth_s'.*>= 0"),
+    (["--epochs", "0"], "option 'epochs'.*>= 1"),
+    (["--method", "sgan", "--threshold", "0.8"],
+     "option 'threshold'.*does not apply to method 'sgan'.*self-training"),
+    (["--method", "scaler", "--epochs", "3"],
+     "option 'epochs'.*does not apply to method 'scaler'"),
+])
+def test_bad_method_options_are_one_line_exit_2_and_nothing_written(data, tmp_path, capsys,
+                                                                    options, message):
+    import re
+
+    run = _fake_run(tmp_path, data["windows_path"])
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    status = main(["personalize", str(run), str(data["user"]), "--out",
+                   str(tmp_path / "personal"), "--quiet", *options])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_python_api_checks_the_method_options_where_used(data, tmp_path):
+    from exermote_sgan.training.personalize import personalize
+
+    run = _fake_run(tmp_path, data["windows_path"])
+    with pytest.raises(ExermoteInputError, match="option 'adapt_scaler'.*True or False"):
+        personalize(run, [data["user"]], out=tmp_path / "p", adapt_scaler="yes")
+    with pytest.raises(ExermoteInputError, match="option 'rounds'.*an integer"):
+        personalize(run, [data["user"]], out=tmp_path / "p", rounds=1.5)
+    with pytest.raises(TypeError):  # the options are keyword-only
+        personalize(run, [data["user"]], tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_user_scaler_gives_the_users_rows_the_training_moments():
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.training.adaptation import user_scaler
+
+    rng = np.random.default_rng(0)
+    train_rows = rng.normal([0.0, 5.0, -1.0], [1.0, 2.0, 0.5], size=(4000, 3))
+    user_rows = rng.normal([1.0, 2.0, -1.0], [3.0, 0.5, 0.0], size=(3000, 3))  # 3rd constant
+    base = MinMaxScaler().fit(train_rows)
+    moments = lambda x: (x.mean(axis=0), x.std(axis=0))  # noqa: E731
+    adapted = user_scaler(base, training_moments=moments(train_rows),
+                          user_moments=moments(user_rows))
+    mine, theirs = adapted.transform(user_rows), base.transform(train_rows)
+    np.testing.assert_allclose(mine[:, :2].mean(0), theirs[:, :2].mean(0), atol=1e-5)
+    np.testing.assert_allclose(mine[:, :2].std(0), theirs[:, :2].std(0), rtol=1e-4)
+    # a feature the user holds constant keeps the run's scale, only its mean moves
+    assert adapted.scale_[2] == pytest.approx(base.scale_[2])
+    assert mine[:, 2].mean() == pytest.approx(theirs[:, 2].mean(), abs=1e-5)
+    # it is an ordinary min-max scaler: it round-trips through preprocessing.json
+    again = MinMaxScaler.from_dict(json.loads(json.dumps(adapted.to_dict())))
+    np.testing.assert_allclose(again.transform(user_rows), mine, rtol=1e-6, atol=1e-6)
+
+
+def test_pseudo_labels_smooth_within_a_session_and_keep_the_confident():
+    from exermote_sgan.training.adaptation import pseudo_labels, smooth_along_time
+
+    # two sessions, windows stored out of time order; class 1 is a blip inside session 0
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.8], [0.9, 0.1], [0.9, 0.1],
+                  [0.1, 0.9], [0.1, 0.9], [0.1, 0.9]])
+    sessions = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    end_index = np.array([0, 4, 8, 12, 16, 0, 4, 8])
+    order = np.array([3, 0, 7, 2, 5, 4, 1, 6])
+    smoothed = smooth_along_time(p[order], sessions=sessions[order],
+                                 end_index=end_index[order], width=3)
+    back = np.empty_like(smoothed)
+    back[order] = smoothed
+    np.testing.assert_allclose(back[2], (p[1] + p[2] + p[3]) / 3)   # its neighbours in time
+    np.testing.assert_allclose(back[0], (p[0] + p[1]) / 2)          # the edge: what there is
+    np.testing.assert_allclose(back[5], (p[5] + p[6]) / 2)          # never the other session
+    kept = pseudo_labels(p, threshold=0.6, sessions=sessions, end_index=end_index, width=3)
+    assert kept.index.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert kept.labels.tolist() == [0, 0, 0, 0, 0, 1, 1, 1]          # the blip is relabelled
+    strict = pseudo_labels(p, threshold=0.85, sessions=sessions, end_index=end_index, width=1)
+    assert strict.index.tolist() == [0, 1, 3, 4, 5, 6, 7]
+    assert strict.class_counts(("a", "b")) == {"a": 4, "b": 3}
+
+
 def test_unlabeled_windows_of_another_shape_are_refused(data, tmp_path):
     from exermote_sgan.training.config import TrainConfig
     from exermote_sgan.training.train_lib import train
@@ -194,7 +279,7 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
                                 out_dir=tmp_path / "general", test_subjects=(3,),
                                 labeled_fraction=0.3, **FAST))
     status = main(["personalize", str(general.run_dir), str(data["user"]), "--out",
-                   str(tmp_path / "mine"), "--quiet"])
+                   str(tmp_path / "mine"), "--method", "sgan", "--quiet"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert "unlabeled windows from 1 recording(s)" in out and "macro F1" in out
@@ -222,7 +307,8 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
     plain = train(TrainConfig(windows_path=general_windows, model="sgan",
                               out_dir=tmp_path / "plain", test_subjects=(3,),
                               labeled_fraction=0.3, **FAST))
-    with_them = personalize(general.run_dir, [data["user"]], out=tmp_path / "api").train
+    with_them = personalize(general.run_dir, [data["user"]], out=tmp_path / "api",
+                            method="sgan").train
     assert with_them.metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])  # determinism
     weights = [w for w in load_run(plain.run_dir).classifier.get_weights()]
     personal = load_run(tmp_path / "api").classifier.get_weights()
@@ -265,18 +351,33 @@ def test_benchmark_lends_the_first_day_or_session_or_the_left_arm():
         bench.adaptation_sessions(watch, 2, "watch")
 
 
-def test_benchmark_summary_reports_the_gap_closed():
+def test_benchmark_summary_reports_the_gap_closed_and_chooses_on_validation_folds():
     bench = _benchmark()
     rows = []
-    for seed, (b, s, p, k) in enumerate([(0.70, 0.72, 0.80, 0.90), (0.74, 0.70, 0.82, 0.90)]):
-        for model, f1 in zip(("baseline", "sgan", "personalized", "known"), (b, s, p, k)):
-            rows.append({"dataset": "exermote", "subject": 4, "model": model,
-                         "labeled_fraction": 1.0, "seed": seed, "accuracy": f1,
-                         "macro_f1": f1})
-    text = bench.summary(pd.DataFrame(rows))
-    assert "| personalized | 2 | 0.810 ± 0.010 |" in text
+    test = [(0.70, 0.72, 0.80, 0.74, 0.90), (0.74, 0.70, 0.82, 0.78, 0.90)]
+    for seed, scores in enumerate(test):
+        for model, f1 in zip(("baseline", "sgan", "st0.9", "st0.6", "known"), scores):
+            rows.append({"dataset": "exermote", "outer_subject": 0, "subject": 4,
+                         "model": model, "labeled_fraction": 1.0, "seed": seed,
+                         "accuracy": f1, "macro_f1": f1})
+    # validation folds of person 4 (persons 1 and 2 held out in turn): st0.6 wins there,
+    # although st0.9 wins on person 4's tested sessions
+    for held, scores in ((1, (0.70, 0.69, 0.75)), (2, (0.60, 0.61, 0.64))):
+        for model, f1 in zip(("baseline", "st0.9", "st0.6"), scores):
+            rows.append({"dataset": "exermote", "outer_subject": 4, "subject": held,
+                         "model": model, "labeled_fraction": 1.0, "seed": 0,
+                         "accuracy": f1, "macro_f1": f1})
+    results = pd.DataFrame(rows)
+    chosen = bench.nested_choice(results)
+    assert chosen[["outer_subject", "chosen"]].values.tolist() == [[4, "st0.6"]]
+    text = bench.summary(results, personalized="st0.9")
+    assert "| st0.9 (default) | 2 | 0.810 ± 0.010 |" in text
     assert "+9.0 ± 1.0 (2/2)" in text
-    assert "gap closed by personalising: 50% of the 18.0 points" in text
+    assert "gap closed by st0.9: 50% of the 18.0 points" in text
+    assert "| selected | 2 | 0.760 ± 0.020 |" in text  # st0.6's test scores
+    assert "gap closed by selected: 22% of the 18.0 points" in text
+    assert "| st0.6 | 2 | 0.695 ± 0.055 | +4.5 ± 0.5 (2/2) |" in text  # validation table
+    assert "person 4: st0.6 (0.695 over 2 folds)" in text
 
 
 @pytest.mark.realdata
