@@ -71,6 +71,10 @@ VARIANTS = {
     "st0.6+scaler": {"method": "self-training", "threshold": 0.6, "adapt_scaler": True},
     "st0.9+scaler": {"method": "self-training", "threshold": 0.9, "adapt_scaler": True},
     "st0.9x2": {"method": "self-training", "threshold": 0.9, "rounds": 2},
+    "st0.9s6": {"method": "self-training", "threshold": 0.9, "smooth_s": 6.0},
+    "st0.6s6": {"method": "self-training", "threshold": 0.6, "smooth_s": 6.0},
+    "st0.9gentle": {"method": "self-training", "threshold": 0.9, "learning_rate": 1e-4,
+                    "user_share": 0.25},
     "sgan-pool": {"method": "sgan"},
 }
 #: run order: the personalised runs start from the baseline run of the same (person, fraction,

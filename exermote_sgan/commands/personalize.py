@@ -65,6 +65,12 @@ def add_parser(subparsers):
                         help="self-training: also give the user their own input scaler, as "
                              "--method scaler does (default: "
                              f"{'yes' if SELF_TRAINING_DEFAULTS['adapt_scaler'] else 'no'})")
+    parser.add_argument("--user-share", type=float, default=None, metavar="SHARE",
+                        help="self-training: share of each fine-tuning batch taken from the "
+                             "user's pseudo-labelled windows (default: "
+                             f"{SELF_TRAINING_DEFAULTS['user_share']:g})")
+    parser.add_argument("--learning-rate", type=float, default=None, metavar="RATE",
+                        help="self-training: fine-tuning learning rate (default: the run's)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="self-training: fine-tuning epochs (default: "
                              f"{SELF_TRAINING_DEFAULTS['epochs']}); sgan: maximum epochs "
@@ -85,7 +91,8 @@ def _command(args) -> str:
     words = ["exermote-sgan", "personalize", str(args.run_dir), *map(str, args.recordings),
              "--out", str(args.out)]
     words += ["--method", args.method]
-    for name in ("threshold", "rounds", "smooth_s", "adapt_scaler", "windows", "format",
+    for name in ("threshold", "rounds", "smooth_s", "adapt_scaler", "user_share",
+                 "learning_rate", "windows", "format",
                  "columns_file", "epochs", "steps_per_epoch", "seed"):
         value = getattr(args, name)
         if value is not None:
@@ -120,7 +127,8 @@ def run(args) -> int:
     result = personalize(
         args.run_dir, args.recordings, out=args.out, method=args.method,
         threshold=args.threshold, rounds=args.rounds, smooth_s=args.smooth_s,
-        adapt_scaler=adapt_scaler, windows=args.windows, format=args.format,
+        adapt_scaler=adapt_scaler, user_share=args.user_share,
+        learning_rate=args.learning_rate, windows=args.windows, format=args.format,
         columns=columns, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         seed=args.seed, verbose=0 if args.quiet else 1,
         training_command=_command(args))

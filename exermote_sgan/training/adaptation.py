@@ -13,7 +13,7 @@ costs seconds to a minute on a laptop CPU instead of a new SGAN training:
   recording (exercise sets last many windows), windows whose smoothed top probability reaches
   a threshold keep their predicted class, and the classifier is fine-tuned from its own
   weights on the run's labeled windows plus those pseudo-labelled windows (half of each batch,
-  each group class-balanced), optionally relabelling and fine-tuning again.
+  by default, each group class-balanced), optionally relabelling and fine-tuning again.
 
 The user's labels are never read: the windows come from
 :func:`~exermote_sgan.training.personalize.read_unlabeled_windows`, whose labels are
@@ -28,10 +28,6 @@ import numpy as np
 
 __all__ = ["row_moments", "user_scaler", "class_probabilities", "smooth_along_time",
            "pseudo_labels", "PseudoLabels", "fine_tune"]
-
-#: share of each fine-tuning batch drawn from the user's pseudo-labelled windows
-USER_SHARE = 0.5
-
 
 def row_moments(row_windows, *, block_rows: int = 1 << 20):
     """Per-feature mean and standard deviation of the rows the windows cover (each row once)."""
@@ -134,14 +130,15 @@ def _group_weights(labels, num_classes: int) -> np.ndarray:
 
 def fine_tune(classifier, *, labeled_source, labeled_index, labels, user_windows,
               pseudo: PseudoLabels, num_classes: int, learning_rate: float, batch_size: int,
-              epochs: int, steps_per_epoch: int, seed: int, augment=None):
+              epochs: int, steps_per_epoch: int, seed: int, augment=None,
+              user_share: float = 0.5):
     """Fine-tune ``classifier`` (a compiled copy is trained; the original is left as it was)
     on the run's labeled windows and the user's pseudo-labelled windows.
 
     ``labeled_source`` gathers the run's scaled windows (a
     :class:`~exermote_sgan.training.window_source.ScaledWindows`), ``user_windows`` are the
-    user's windows scaled with the user's scaler.  The pseudo-labelled windows are repeated so
-    that they make up :data:`USER_SHARE` of the windows drawn, and each group is
+    user's windows scaled with the user's scaler.  The pseudo-labelled windows are repeated (or
+    thinned) so that they make up about ``user_share`` of the windows drawn, and each group is
     class-balanced on its own.  Returns ``(model, history)`` (history: a DataFrame of the
     epochs' loss and accuracy on the training mix).
     """
@@ -159,14 +156,14 @@ def fine_tune(classifier, *, labeled_source, labeled_index, labels, user_windows
     labeled_index = np.asarray(labeled_index, dtype=np.int64)
     kept = np.asarray(user_windows, dtype=np.float32)[pseudo.index]
     source = _WithExtraWindows(labeled_source, kept)
-    # repeat the user's windows so that they are USER_SHARE of the windows drawn
-    repeats = max(1, int(round(USER_SHARE / (1 - USER_SHARE) * len(labeled_index)
-                               / max(1, len(kept)))))
-    user_positions = np.tile(len(labeled_source) + np.arange(len(kept)), repeats)
-    index = np.concatenate([labeled_index, user_positions])
-    all_labels = np.concatenate([np.asarray(labels, np.int64), np.tile(pseudo.labels, repeats)])
+    # the user's windows, repeated (or thinned) to about user_share of the windows drawn
+    wanted = max(1, int(round(user_share / (1 - user_share) * len(labeled_index))))
+    picks = np.resize(np.arange(len(kept)), wanted) if wanted >= len(kept) else \
+        np.random.default_rng(seed).choice(len(kept), wanted, replace=False)
+    index = np.concatenate([labeled_index, len(labeled_source) + picks])
+    all_labels = np.concatenate([np.asarray(labels, np.int64), pseudo.labels[picks]])
     weights = np.concatenate([_group_weights(np.asarray(labels, np.int64), num_classes),
-                              np.tile(_group_weights(pseudo.labels, num_classes), repeats)])
+                              _group_weights(pseudo.labels[picks], num_classes)])
     data = window_source.baseline_dataset(source, index, all_labels, weights,
                                           batch_size=int(batch_size), seed=int(seed),
                                           augment=augment)

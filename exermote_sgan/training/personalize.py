@@ -40,7 +40,8 @@ METHODS = ("self-training", "scaler", "sgan")
 DEFAULT_METHOD = "self-training"
 #: self-training's settings when not given (chosen with the method)
 SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "rounds": 1, "smooth_s": 2.0, "adapt_scaler": False,
-                          "epochs": 5, "steps_per_epoch": 50}
+                          "user_share": 0.5, "learning_rate": None, "epochs": 5,
+                          "steps_per_epoch": 50}
 _PLACEHOLDER_SUBJECT = -1  # the new user is none of the training subjects
 _UNLABELED = "unlabeled"  # the one placeholder class of the user's windows
 
@@ -270,19 +271,21 @@ def _default_format(features) -> str:
 
 
 #: the options each method takes
-_OPTIONS = {"self-training": ("threshold", "rounds", "smooth_s", "adapt_scaler", "epochs",
-                              "steps_per_epoch"),
+_OPTIONS = {"self-training": ("threshold", "rounds", "smooth_s", "adapt_scaler", "user_share",
+                              "learning_rate", "epochs", "steps_per_epoch"),
             "scaler": (), "sgan": ("epochs", "steps_per_epoch")}
 
 
-def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, epochs,
-                   steps_per_epoch) -> dict:
+def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, user_share,
+                   learning_rate, epochs, steps_per_epoch) -> dict:
     """The method's settings, defaults filled in; one-line errors naming a bad option."""
     if method not in METHODS:
         raise ExermoteInputError(f"must be one of {', '.join(METHODS)}, got {method!r}",
                                  option="method")
     given = {"threshold": threshold, "rounds": rounds, "smooth_s": smooth_s,
-             "adapt_scaler": adapt_scaler, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
+             "adapt_scaler": adapt_scaler, "user_share": user_share,
+             "learning_rate": learning_rate, "epochs": epochs,
+             "steps_per_epoch": steps_per_epoch}
     applies = _OPTIONS[method]
     for name, value in given.items():
         if value is not None and name not in applies:
@@ -310,6 +313,13 @@ def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, epochs,
     number("threshold", float, 0.0, 1.0, low_open=True)
     number("rounds", int, 1, 10)
     number("smooth_s", float, 0.0)
+    number("user_share", float, 0.0, 1.0, low_open=True)
+    if settings["user_share"] >= 1.0:
+        raise ExermoteInputError("must be below 1 (the run's labeled windows keep a share of "
+                                 f"each batch), got {settings['user_share']!r}",
+                                 option="user_share")
+    if settings["learning_rate"] is not None:
+        number("learning_rate", float, 0.0, low_open=True)
     number("epochs", int, 1)
     number("steps_per_epoch", int, 1)
     if not isinstance(settings["adapt_scaler"], bool):
@@ -321,6 +331,7 @@ def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, epochs,
 def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
                 threshold: float | None = None, rounds: int | None = None,
                 smooth_s: float | None = None, adapt_scaler: bool | None = None,
+                user_share: float | None = None, learning_rate: float | None = None,
                 windows=None, format: str | None = None, columns=None,
                 epochs: int | None = None, steps_per_epoch: int | None = None,
                 seed: int | None = None, verbose: int = 0,
@@ -339,8 +350,9 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     - ``"self-training"`` (the default): the run's classifier labels the user's windows, the
       confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``)
       keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
-      ``steps_per_epoch`` batches on the run's labeled windows plus them, ``rounds`` times
-      (each round relabels with the last model and fine-tunes the run's classifier again);
+      ``steps_per_epoch`` batches at ``learning_rate`` (default: the run's) on the run's
+      labeled windows plus them (``user_share`` of each batch), ``rounds`` times (each round
+      relabels with the last model and fine-tunes the run's classifier again);
       ``adapt_scaler`` also gives the user the scaler of ``"scaler"``;
     - ``"scaler"``: the run's classifier unchanged, with a scaler that gives the user's rows
       the training rows' per-feature mean and sd (no training);
@@ -355,7 +367,8 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     bad.
     """
     settings = _check_options(method, threshold=threshold, rounds=rounds, smooth_s=smooth_s,
-                              adapt_scaler=adapt_scaler, epochs=epochs,
+                              adapt_scaler=adapt_scaler, user_share=user_share,
+                              learning_rate=learning_rate, epochs=epochs,
                               steps_per_epoch=steps_per_epoch)
     import tempfile
 
