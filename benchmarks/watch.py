@@ -39,12 +39,12 @@ FOLDS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10))
 CLASSES = "PEN,ABD,FEL,IR,ER,TRAP,ROW"
 
 
-def preprocess_command(raw, out) -> list[str]:
+def preprocess_command(raw, out, *, rate=10, window_seconds=4) -> list[str]:
     """The one command that turns the whole folder into a windows file."""
     return ["exermote-sgan", "preprocess", str(raw), "--out", str(out), "--format", "generic",
             "--columns-file", str(ROOT / "examples" / "watch" / "columns.toml"),
-            "--classes", CLASSES, "--label-map", "", "--expected-rate", "10", "--resample",
-            "--window-seconds", "4", "--stride-seconds", "0.2"]
+            "--classes", CLASSES, "--label-map", "", "--expected-rate", f"{rate:g}",
+            "--resample", "--window-seconds", f"{window_seconds:g}", "--stride-seconds", "0.2"]
 
 
 def summary(results) -> str:
@@ -96,12 +96,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--steps-per-epoch", type=int, default=60)
+    parser.add_argument("--rate", type=float, default=10,
+                        help="resample to this rate in Hz (default: 10)")
+    parser.add_argument("--window-seconds", type=float, default=4)
+    parser.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                        help="override a TrainConfig field, e.g. --set augment_scale=0.1")
     parser.add_argument("--summary-only", action="store_true",
                         help="print the table of EXP_DIR/results.csv and stop")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pandas as pd
-    from sgan_vs_baseline import run_experiment
+    from sgan_vs_baseline import _parse_overrides, run_experiment
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,10 +115,11 @@ def main(argv=None) -> int:
         return 0
     windows = out / "watch.h5"
     if not windows.is_file():
-        command = preprocess_command(args.raw, windows)
+        command = preprocess_command(args.raw, windows, rate=args.rate,
+                                     window_seconds=args.window_seconds)
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True)
-    overrides = {"steps_per_epoch": args.steps_per_epoch}
+    overrides = {"steps_per_epoch": args.steps_per_epoch, **_parse_overrides(args.overrides)}
     for phase in args.phases:
         fraction = 1.0 if phase == "all" else float(phase)
         models = ("baseline",) if fraction >= 1.0 else ("baseline", "sgan")
