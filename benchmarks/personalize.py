@@ -13,7 +13,9 @@ Each person is held out in turn.  Some of their recordings are the new user's *o
 - Exermote: the person's first recording day (the date that starts each file name); a person
   recorded on one day only (individual 3) lends their first session.
 - watch (one sitting per subject, one exercise per recording, both arms): the left-arm
-  recordings are the adaptation sessions and the right-arm recordings the test.  Either side
+  recordings are the adaptation sessions and the right-arm recordings the test.  The
+  recordings are read with the watch example's columns file, which mirrors every left-arm
+  recording into the right arm's frame (training, adaptation and ``personalize`` alike).  Either side
   holds all seven exercises, so the test covers every class, and the adaptation recordings
   are the same person but never the tested recordings themselves.
 
@@ -105,12 +107,18 @@ WATCH_CLASSES = ("ABD", "ER", "FEL", "IR", "PEN", "ROW", "TRAP")
 WATCH_SUBJECT = re.compile(r"subject_(\d+)$")
 
 
-def watch_columns():
-    """The watch recordings' columns (they have no subject column: it is the folder name)."""
-    from exermote_sgan.data.readers import ColumnSpec
+#: the watch example's columns file: its path pattern gives subject, session and arm, and it
+#: mirrors the left-arm recordings into the right arm's frame (negating acc x, gyro y and z)
+WATCH_COLUMNS_FILE = Path(__file__).resolve().parents[1] / "examples" / "watch" / "columns.toml"
 
-    return ColumnSpec(timestamp="time_ms", timestamp_unit="ms", features=WATCH_FEATURES,
-                      label="exercise", subject="subject")
+
+def watch_columns():
+    """The watch recordings' columns: the example's columns file, mirroring included (a
+    left-arm recording, an adaptation recording here, is read in the right arm's frame both
+    when the windows file is made and when ``personalize`` reads it)."""
+    from exermote_sgan.data.readers import load_column_spec
+
+    return load_column_spec(WATCH_COLUMNS_FILE)
 
 
 def watch_windows(raw: Path, *, stride: int):

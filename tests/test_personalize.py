@@ -405,3 +405,8 @@ def test_watch_recordings_are_windowed_for_the_benchmark(watch_raw_dir):
     assert len(ws) == (len(frame) - 100) // 50 + 1
     np.testing.assert_allclose(ws.windows[2, :, 3], frame["gyro_x_rad_s"].to_numpy()[100:200],
                                rtol=1e-6)
+    # a left-arm recording is mirrored into the right arm's frame, as the example reads it
+    np.testing.assert_allclose(ws.windows[2, :, 0], -frame["acc_x_g"].to_numpy()[100:200],
+                               rtol=1e-6)
+    np.testing.assert_allclose(ws.windows[2, :, 4], -frame["gyro_y_rad_s"].to_numpy()[100:200],
+                               rtol=1e-6)
