@@ -162,7 +162,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(data, tmp_path, capsys
 @pytest.mark.parametrize("options, message", [
     (["--method", "finetune"], "option 'method'.*one of self-training, scaler, sgan"),
     (["--threshold", "1.5"], "option 'threshold'.*<= 1"),
-    (["--threshold", "0"], "option 'threshold'.*> 0"),
+    (["--threshold", "-0.1"], "option 'threshold'.*>= 0"),
+    (["--class-share", "0"], "option 'class_share'.*> 0"),
     (["--rounds", "0"], "option 'rounds'.*>= 1"),
     (["--smooth-s", "-1"], "option 'smooth_s'.*>= 0"),
     (["--epochs", "0"], "option 'epochs'.*>= 1"),
@@ -410,3 +411,96 @@ def test_watch_recordings_are_windowed_for_the_benchmark(watch_raw_dir):
                                rtol=1e-6)
     np.testing.assert_allclose(ws.windows[2, :, 4], -frame["gyro_y_rad_s"].to_numpy()[100:200],
                                rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["self-training", "scaler"])
+def test_cheap_methods_adapt_the_runs_classifier_into_a_normal_run(data, tmp_path, capsys,
+                                                                   method):
+    """self-training and the user scaler start from the run's classifier, keep its labeled
+    windows and test, never read the user's labels, and write a run that evaluate, predict
+    and export (NumPy-verified) accept; the exported model carries the user's scaler."""
+    import re
+
+    from exermote_sgan.runs import load_run
+    from exermote_sgan.training.config import TrainConfig
+    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.training.train_lib import train
+
+    user_session = data["user"].stem
+    general_windows = save_windows(tmp_path / "general.h5", data["windows"].subset(
+        data["windows"].sessions != data["windows"].session_names.index(user_session)))
+    general = train(TrainConfig(windows_path=general_windows, model="baseline",
+                                out_dir=tmp_path / "general", test_subjects=(3,),
+                                labeled_fraction=0.3, **FAST))
+    options = (["--threshold", "0", "--class-share", "0.5", "--epochs", "2",
+                "--steps-per-epoch", "3"] if method == "self-training" else [])
+    status = main(["personalize", str(general.run_dir), str(data["user"]), "--out",
+                   str(tmp_path / "mine"), "--quiet", "--method", method, *options])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    mine = tmp_path / "mine"
+    record = json.loads((mine / "personalize.json").read_text())
+    split = json.loads((mine / "split.json").read_text())
+    n_user = len(_session(data["windows"], user_session))
+    assert record["method"] == method and record["n_personal_windows"] == n_user
+    assert split["labeled_sha256"] == general.split["labeled_sha256"]
+    assert split["n_test"] == general.split["n_test"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    run, before = load_run(mine), load_run(general.run_dir)
+    assert run.metrics is not None and set(run.metrics) >= {"accuracy", "macro_f1"}
+    changed = [not np.allclose(a, b) for a, b in zip(run.classifier.get_weights(),
+                                                     before.classifier.get_weights())]
+    if method == "self-training":
+        assert record["rounds"][0]["n_pseudo_labeled"] == pytest.approx(n_user / 2, abs=4)
+        assert any(changed)
+        # the scaler is not adapted by default
+        np.testing.assert_allclose(run.preprocessing.scaler.scale_,
+                                   before.preprocessing.scaler.scale_)
+    else:
+        assert not any(changed)  # the classifier as it was; only the scaler is the user's
+        user = load_windows_of(mine / "personal_windows.h5", run.preprocessing.features)
+        general_set = load_windows_of(general_windows, run.preprocessing.features)
+        trained_on = general_set.subset(np.isin(general_set.subjects,
+                                                general.split["training_subjects"]))
+        # the user's rows, scaled by the user's scaler, look like the training rows scaled by
+        # the run's (to within the difference between window and row averages)
+        mine_scaled = run.preprocessing.scaler.transform(np.asarray(user.windows))
+        theirs = before.preprocessing.scaler.transform(np.asarray(trained_on.windows))
+        np.testing.assert_allclose(mine_scaled.mean(axis=(0, 1)), theirs.mean(axis=(0, 1)),
+                                   atol=0.03)
+        assert not np.allclose(run.preprocessing.scaler.scale_,
+                               before.preprocessing.scaler.scale_)
+        assert record["settings"] == {}
+
+    # the user's labels are never read: other labels in the recording, the same model
+    frame = pd.read_csv(data["user"], dtype=str, keep_default_na=False)
+    frame["exerciseType"] = "Squat"
+    frame["individual"] = "9"
+    relabelled = tmp_path / "relabelled" / data["user"].name
+    relabelled.parent.mkdir()
+    frame.to_csv(relabelled, index=False)
+    kwargs = ({"threshold": 0.0, "class_share": 0.5, "epochs": 2, "steps_per_epoch": 3}
+              if method == "self-training" else {})
+    again = personalize(general.run_dir, [relabelled], out=tmp_path / "again", method=method,
+                        **kwargs)
+    assert again.train.metrics["macro_f1"] == pytest.approx(run.metrics["macro_f1"])
+    for a, b in zip(load_run(tmp_path / "again").classifier.get_weights(),
+                    run.classifier.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+    # evaluate, predict and export (verified by the NumPy evaluators) accept it
+    assert main(["evaluate", str(mine), str(data["windows_path"]), "--subjects", "3"]) == 0
+    assert main(["predict", str(mine), str(data["user"])]) == 0
+    assert main(["export", str(mine), "--out", str(tmp_path / "Personal"), "--app-model", "no",
+                 "--precision", "fp32", "--max-windows", "50"]) == 0
+    assert re.search(r"Personal\.mlpackage: OK: .*\(numpy\) on 50 windows",
+                     capsys.readouterr().out)
+    exported = json.loads((mine / "preprocessing.json").read_text())["scaler"]
+    assert exported == run.preprocessing.scaler.to_dict()
+
+
+def load_windows_of(path, features):
+    from exermote_sgan.data.windows_file import load_windows
+
+    return load_windows(path).select_features(features)

@@ -54,6 +54,10 @@ def add_parser(subparsers):
                         help="self-training: smallest smoothed class probability for a window "
                              f"of the user to be used (default: "
                              f"{SELF_TRAINING_DEFAULTS['threshold']})")
+    parser.add_argument("--class-share", type=float, default=None, metavar="SHARE",
+                        help="self-training: of each class the run's classifier finds in the "
+                             "user's windows, keep at most this share, most confident first "
+                             f"(default: {SELF_TRAINING_DEFAULTS['class_share']:g})")
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
                         help="self-training: times to relabel and fine-tune (default: "
                              f"{SELF_TRAINING_DEFAULTS['rounds']})")
@@ -91,7 +95,7 @@ def _command(args) -> str:
     words = ["exermote-sgan", "personalize", str(args.run_dir), *map(str, args.recordings),
              "--out", str(args.out)]
     words += ["--method", args.method]
-    for name in ("threshold", "rounds", "smooth_s", "adapt_scaler", "user_share",
+    for name in ("threshold", "class_share", "rounds", "smooth_s", "adapt_scaler", "user_share",
                  "learning_rate", "windows", "format",
                  "columns_file", "epochs", "steps_per_epoch", "seed"):
         value = getattr(args, name)
@@ -126,8 +130,8 @@ def run(args) -> int:
     adapt_scaler = None if args.adapt_scaler is None else args.adapt_scaler == "yes"
     result = personalize(
         args.run_dir, args.recordings, out=args.out, method=args.method,
-        threshold=args.threshold, rounds=args.rounds, smooth_s=args.smooth_s,
-        adapt_scaler=adapt_scaler, user_share=args.user_share,
+        threshold=args.threshold, class_share=args.class_share, rounds=args.rounds,
+        smooth_s=args.smooth_s, adapt_scaler=adapt_scaler, user_share=args.user_share,
         learning_rate=args.learning_rate, windows=args.windows, format=args.format,
         columns=columns, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         seed=args.seed, verbose=0 if args.quiet else 1,

@@ -111,14 +111,29 @@ class PseudoLabels:
         return {str(c): int(n) for c, n in zip(classes, counts)}
 
 
-def pseudo_labels(probabilities, *, threshold: float, sessions, end_index,
-                  width: int) -> PseudoLabels:
-    """Keep the windows whose time-smoothed top class probability is at least ``threshold``."""
+def pseudo_labels(probabilities, *, threshold: float, sessions, end_index, width: int,
+                  class_share: float = 1.0) -> PseudoLabels:
+    """Keep the windows whose time-smoothed top class probability is at least ``threshold``
+    and, of each predicted class, at most its ``class_share`` most confident windows.
+
+    The per-class share keeps every class the classifier finds in the user's recordings: a
+    classifier trained with balanced class weights is seldom very sure of a new person, and
+    an absolute threshold alone can leave a single class (and so teach the model that the
+    user only ever does that exercise).
+    """
     smoothed = smooth_along_time(probabilities, sessions=sessions, end_index=end_index,
                                  width=width)
-    confidence = smoothed.max(axis=1)
-    keep = np.flatnonzero(confidence >= float(threshold))
-    return PseudoLabels(index=keep, labels=smoothed.argmax(axis=1)[keep].astype(np.int64),
+    confidence, predicted = smoothed.max(axis=1), smoothed.argmax(axis=1)
+    keep = confidence >= float(threshold)
+    if class_share < 1.0:
+        for k in np.unique(predicted):
+            members = np.flatnonzero((predicted == k) & keep)
+            allowed = int(np.ceil(class_share * np.count_nonzero(predicted == k)))
+            if len(members) > allowed:
+                ranked = members[np.argsort(-confidence[members], kind="stable")]
+                keep[ranked[allowed:]] = False
+    keep = np.flatnonzero(keep)
+    return PseudoLabels(index=keep, labels=predicted[keep].astype(np.int64),
                         confidence=confidence[keep], n_windows=len(smoothed))
 
 

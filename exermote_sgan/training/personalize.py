@@ -39,7 +39,7 @@ METHODS = ("self-training", "scaler", "sgan")
 #: the method chosen on validation people (docs/personalize.md, "How the default was chosen")
 DEFAULT_METHOD = "self-training"
 #: self-training's settings when not given (chosen with the method)
-SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "rounds": 1, "smooth_s": 2.0, "adapt_scaler": False,
+SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "class_share": 1.0, "rounds": 1, "smooth_s": 2.0, "adapt_scaler": False,
                           "user_share": 0.5, "learning_rate": None, "epochs": 5,
                           "steps_per_epoch": 50}
 _PLACEHOLDER_SUBJECT = -1  # the new user is none of the training subjects
@@ -271,18 +271,18 @@ def _default_format(features) -> str:
 
 
 #: the options each method takes
-_OPTIONS = {"self-training": ("threshold", "rounds", "smooth_s", "adapt_scaler", "user_share",
+_OPTIONS = {"self-training": ("threshold", "class_share", "rounds", "smooth_s", "adapt_scaler", "user_share",
                               "learning_rate", "epochs", "steps_per_epoch"),
             "scaler": (), "sgan": ("epochs", "steps_per_epoch")}
 
 
-def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, user_share,
+def _check_options(method, *, threshold, class_share, rounds, smooth_s, adapt_scaler, user_share,
                    learning_rate, epochs, steps_per_epoch) -> dict:
     """The method's settings, defaults filled in; one-line errors naming a bad option."""
     if method not in METHODS:
         raise ExermoteInputError(f"must be one of {', '.join(METHODS)}, got {method!r}",
                                  option="method")
-    given = {"threshold": threshold, "rounds": rounds, "smooth_s": smooth_s,
+    given = {"threshold": threshold, "class_share": class_share, "rounds": rounds, "smooth_s": smooth_s,
              "adapt_scaler": adapt_scaler, "user_share": user_share,
              "learning_rate": learning_rate, "epochs": epochs,
              "steps_per_epoch": steps_per_epoch}
@@ -310,7 +310,8 @@ def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, user_sh
             raise ExermoteInputError(f"must be {bounds}, got {value!r}", option=name)
         settings[name] = value
 
-    number("threshold", float, 0.0, 1.0, low_open=True)
+    number("threshold", float, 0.0, 1.0)
+    number("class_share", float, 0.0, 1.0, low_open=True)
     number("rounds", int, 1, 10)
     number("smooth_s", float, 0.0)
     number("user_share", float, 0.0, 1.0, low_open=True)
@@ -329,7 +330,8 @@ def _check_options(method, *, threshold, rounds, smooth_s, adapt_scaler, user_sh
 
 
 def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
-                threshold: float | None = None, rounds: int | None = None,
+                threshold: float | None = None, class_share: float | None = None,
+                rounds: int | None = None,
                 smooth_s: float | None = None, adapt_scaler: bool | None = None,
                 user_share: float | None = None, learning_rate: float | None = None,
                 windows=None, format: str | None = None, columns=None,
@@ -348,8 +350,8 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     ``method`` (see docs/personalize.md for what each measured):
 
     - ``"self-training"`` (the default): the run's classifier labels the user's windows, the
-      confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``)
-      keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
+      confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``,
+      and at most the ``class_share`` most confident of each predicted class) keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
       ``steps_per_epoch`` batches at ``learning_rate`` (default: the run's) on the run's
       labeled windows plus them (``user_share`` of each batch), ``rounds`` times (each round
       relabels with the last model and fine-tunes the run's classifier again);
@@ -366,7 +368,8 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     and ``personalize.json``, complete or not at all.  Nothing is written when an input is
     bad.
     """
-    settings = _check_options(method, threshold=threshold, rounds=rounds, smooth_s=smooth_s,
+    settings = _check_options(method, threshold=threshold, class_share=class_share,
+                              rounds=rounds, smooth_s=smooth_s,
                               adapt_scaler=adapt_scaler, user_share=user_share,
                               learning_rate=learning_rate, epochs=epochs,
                               steps_per_epoch=steps_per_epoch)

@@ -13,6 +13,7 @@ scaler when it was adapted), ``metrics.json``, ``split.json``, ``history.csv`` a
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
     from ..runs import Preprocessing, load_run, read_json_object, save_run
     from . import adaptation, datasets, window_source
     from .config import rotation_degrees
-    from .train_lib import (CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE, SPLIT_FILE, TrainResult,
-                            _set_determinism, _split, labeled_selection_hash)
+    from .train_lib import (CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE, SPLIT_FILE,
+                            LabeledFractionWarning, TrainResult, _set_determinism, _split,
+                            labeled_selection_hash)
 
     run = load_run(run_dir)
     preprocessing = run.preprocessing
@@ -54,7 +56,9 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
             f"the windows file's classes {list(window_set.classes)} are not the run's "
             f"{list(preprocessing.classes)}; pass the run's own windows file",
             path=config.windows_path, option="windows")
-    fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = _split(window_set, config)
+    with warnings.catch_warnings():  # the run's training warned already
+        warnings.simplefilter("ignore", LabeledFractionWarning)
+        fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = _split(window_set, config)
     split_path = Path(run_dir) / SPLIT_FILE
     split = read_json_object(split_path) if split_path.is_file() else {}
     if split.get("labeled_sha256") not in (None, labeled_selection_hash(labeled_idx)):
@@ -91,7 +95,8 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
             pseudo = adaptation.pseudo_labels(
                 adaptation.class_probabilities(current, user_scaled),
                 threshold=settings["threshold"], sessions=personal.sessions,
-                end_index=personal.end_index, width=width)
+                end_index=personal.end_index, width=width,
+                class_share=settings["class_share"])
             info = {"round": round_ + 1, "n_pseudo_labeled": int(len(pseudo.index)),
                     "pseudo_class_counts": pseudo.class_counts(preprocessing.classes)}
             rounds.append(info)
