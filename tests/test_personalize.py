@@ -381,6 +381,21 @@ def test_benchmark_summary_reports_the_gap_closed_and_chooses_on_validation_fold
     assert "person 4: st0.6 (0.695 over 2 folds)" in text
 
 
+def test_benchmark_measures_the_packages_default():
+    """The benchmark's 'default' row is personalize's default method with its defaults."""
+    from exermote_sgan.training.personalize import (DEFAULT_METHOD, METHODS,
+                                                    SELF_TRAINING_DEFAULTS)
+
+    bench = _benchmark()
+    name = bench.default_variant()
+    kwargs = bench.VARIANTS[name]
+    assert kwargs["method"] == DEFAULT_METHOD in METHODS
+    if DEFAULT_METHOD == "self-training":
+        assert {k: kwargs.get(k, v) for k, v in SELF_TRAINING_DEFAULTS.items()} == \
+            SELF_TRAINING_DEFAULTS
+    assert {v["method"] for v in bench.VARIANTS.values()} == set(METHODS)
+
+
 @pytest.mark.realdata
 def test_real_recording_gives_the_windows_preprocess_cut(real_recordings):
     """A real Exermote recording (with gaps at its start) read as a new user's: the windows

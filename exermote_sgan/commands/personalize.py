@@ -74,7 +74,8 @@ def add_parser(subparsers):
                              "user's pseudo-labelled windows (default: "
                              f"{SELF_TRAINING_DEFAULTS['user_share']:g})")
     parser.add_argument("--learning-rate", type=float, default=None, metavar="RATE",
-                        help="self-training: fine-tuning learning rate (default: the run's)")
+                        help="self-training: fine-tuning learning rate (default: "
+                             f"{SELF_TRAINING_DEFAULTS['learning_rate']:g})")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="self-training: fine-tuning epochs (default: "
                              f"{SELF_TRAINING_DEFAULTS['epochs']}); sgan: maximum epochs "

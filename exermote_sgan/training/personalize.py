@@ -38,10 +38,11 @@ FORMATS = ("exermote", "generic")
 METHODS = ("self-training", "scaler", "sgan")
 #: the method chosen on validation people (docs/personalize.md, "How the default was chosen")
 DEFAULT_METHOD = "self-training"
-#: self-training's settings when not given (chosen with the method)
-SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "class_share": 1.0, "rounds": 1, "smooth_s": 2.0, "adapt_scaler": False,
-                          "user_share": 0.5, "learning_rate": None, "epochs": 5,
-                          "steps_per_epoch": 50}
+#: self-training's settings when not given: those of the variant that lost least to the general
+#: model on the Exermote validation folds (docs/personalize.md, "How the default was chosen")
+SELF_TRAINING_DEFAULTS = {"threshold": 0.9, "class_share": 1.0, "rounds": 1, "smooth_s": 2.0,
+                          "adapt_scaler": False, "user_share": 0.25, "learning_rate": 1e-4,
+                          "epochs": 5, "steps_per_epoch": 50}
 _PLACEHOLDER_SUBJECT = -1  # the new user is none of the training subjects
 _UNLABELED = "unlabeled"  # the one placeholder class of the user's windows
 
@@ -352,7 +353,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     - ``"self-training"`` (the default): the run's classifier labels the user's windows, the
       confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``,
       and at most the ``class_share`` most confident of each predicted class) keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
-      ``steps_per_epoch`` batches at ``learning_rate`` (default: the run's) on the run's
+      ``steps_per_epoch`` batches at ``learning_rate`` on the run's
       labeled windows plus them (``user_share`` of each batch), ``rounds`` times (each round
       relabels with the last model and fine-tunes the run's classifier again);
       ``adapt_scaler`` also gives the user the scaler of ``"scaler"``;

@@ -110,7 +110,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
                 run.classifier, labeled_source=labeled_source, labeled_index=labeled_idx,
                 labels=window_set.labels[labeled_idx], user_windows=user_scaled,
                 pseudo=pseudo, num_classes=window_set.num_classes,
-                learning_rate=settings["learning_rate"] or config.learning_rate,
+                learning_rate=settings["learning_rate"] or config.learning_rate,  # None: run's
                 batch_size=config.batch_size, epochs=settings["epochs"],
                 steps_per_epoch=settings["steps_per_epoch"], seed=config.seed + round_,
                 augment=augment, user_share=settings["user_share"])
