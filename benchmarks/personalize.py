@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/personalize.py exermote ../shared/data/exermote/raw --out EXP_DIR
         [--subjects 1 2 3 4] [--seeds 0 1] [--fractions 1.0 0.05] [--stride 4]
-        [--set epochs=12 --set steps_per_epoch=80]
+        [--set epochs=12 --set steps_per_epoch=80] [--models baseline st0.9gentle known]
+        [--validation 1]
     python benchmarks/personalize.py watch ../shared/data/watch/raw --out EXP_DIR ...
 
 Each person is held out in turn.  Some of their recordings are the new user's *own* recordings
@@ -15,11 +16,11 @@ Each person is held out in turn.  Some of their recordings are the new user's *o
 - watch (one sitting per subject, one exercise per recording, both arms): the left-arm
   recordings are the adaptation sessions and the right-arm recordings the test.  The
   recordings are read with the watch example's columns file, which mirrors every left-arm
-  recording into the right arm's frame (training, adaptation and ``personalize`` alike).  Either side
-  holds all seven exercises, so the test covers every class, and the adaptation recordings
-  are the same person but never the tested recordings themselves.
+  recording into the right arm's frame (training, adaptation and ``personalize`` alike).
+  Either side holds all seven exercises, so the test covers every class, and the adaptation
+  recordings are the same person but never the tested recordings themselves.
 
-Four models are scored on exactly the same test sessions, per (person, labeled fraction, seed):
+These models are scored on exactly the same test sessions, per (person, labeled fraction, seed):
 
 - ``baseline``: the supervised baseline trained on the other people (the generic model);
 - ``sgan``: the SGAN trained on the other people (their unlabeled windows only);
