@@ -84,16 +84,23 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
 
 def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
                    conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
-                   dropout: float = 0.2, name: str = "classifier") -> keras.Model:
+                   dropout: float = 0.2, name: str = "classifier",
+                   global_batch_dropout: bool = False) -> keras.Model:
     """The discriminator's trunk with a K-way softmax head ``scores``.
 
     This is both the supervised baseline and the architecture of every inference classifier.
+    ``global_batch_dropout=True`` trains it under ``train --distribute`` with a
+    :class:`~exermote_sgan.training.global_batch.GlobalBatchDropout` (each replica's slice of
+    the global batch's mask); the classifier that is saved has a plain ``Dropout``.
     """
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
                  lstm_units=lstm_units, dropout=dropout, who="build_baseline")
+    dropout_layer = layers.Dropout
+    if global_batch_dropout:
+        from ..training.global_batch import GlobalBatchDropout as dropout_layer
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout)
+                   lstm_units=lstm_units, dropout=dropout, dropout_layer=dropout_layer)
     scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
     return keras.Model(inputs, scores, name=name)
 
