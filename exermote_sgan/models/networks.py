@@ -59,11 +59,11 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
     the model also returns their pre-activation logits (``valid_logit``, ``scores_logits``)
     and the trunk's ``features``, which numerically stable losses and feature matching need.
 
-    Its dropout is a :class:`~exermote_sgan.training.global_batch.GlobalBatchDropout`: plain
+    Its dropout is a :class:`~exermote_sgan.models.replica_layers.GlobalBatchDropout`: plain
     ``Dropout`` in one process, and under ``train --distribute`` each replica's slice of the
     mask of the global batch (the inference classifier gets a plain ``Dropout``).
     """
-    from ..training.global_batch import GlobalBatchDropout
+    from .replica_layers import GlobalBatchDropout
 
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
                  lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
@@ -90,14 +90,14 @@ def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4
 
     This is both the supervised baseline and the architecture of every inference classifier.
     ``global_batch_dropout=True`` trains it under ``train --distribute`` with a
-    :class:`~exermote_sgan.training.global_batch.GlobalBatchDropout` (each replica's slice of
+    :class:`~exermote_sgan.models.replica_layers.GlobalBatchDropout` (each replica's slice of
     the global batch's mask); the classifier that is saved has a plain ``Dropout``.
     """
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
                  lstm_units=lstm_units, dropout=dropout, who="build_baseline")
     dropout_layer = layers.Dropout
     if global_batch_dropout:
-        from ..training.global_batch import GlobalBatchDropout as dropout_layer
+        from .replica_layers import GlobalBatchDropout as dropout_layer
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
                    lstm_units=lstm_units, dropout=dropout, dropout_layer=dropout_layer)
@@ -190,7 +190,7 @@ def _conv_generator(timesteps: int, features: int, *, noise_dim: int,
                     name: str) -> keras.Model:
     # batch statistics over the global batch under train --distribute (plain BatchNormalization
     # in one process)
-    from ..training.global_batch import GlobalBatchNormalization
+    from .replica_layers import GlobalBatchNormalization
 
     low, high = (float(v) for v in output_range)
     base = -(-int(timesteps) // 4)  # ceil(timesteps / 4)
