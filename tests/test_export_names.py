@@ -64,7 +64,11 @@ def watch_run(watch_raw_dir, tmp_path_factory):
     classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     classifier.fit(scaler.transform(window_set.windows[train]), window_set.labels[train],
                    epochs=1, batch_size=32, verbose=0)
-    prep = Preprocessing(CLASSES, FEATURES, T, 50, 50.0, scaler,
+    # trained as the watch example reads: left-arm recordings mirrored
+    reader = {"format": "generic",
+              "columns": {"mirror_when": "side=left",
+                          "mirror_columns": ["acc_x_g", "gyro_y_rad_s", "gyro_z_rad_s"]}}
+    prep = Preprocessing(CLASSES, FEATURES, T, 50, 50.0, scaler, reader=reader,
                          extra={"windows_path": str(path), "test_subjects": [3]})
     save_run(out / "run", classifier, prep)
     return out / "run"
@@ -86,6 +90,9 @@ def test_a_watch_model_is_described_as_what_it_reads(watch_run, tmp_path, capsys
     for text in (inp.shortDescription, meta.shortDescription):
         assert "Core Motion" not in text and "50 Hz" in text and "2 s" in text
     assert "acc_x_g" in inp.shortDescription and "gyro_z_rad_s" in inp.shortDescription
+    # an app must mirror what training mirrored
+    assert ("side=left were MIRRORED in training: negate acc_x_g, gyro_y_rad_s, gyro_z_rad_s"
+            in inp.shortDescription)
     assert "PEN, ABD, FEL, IR, ER, TRAP, ROW" in meta.shortDescription
     scores = {o.name: o.shortDescription for o in spec.description.output}["scores"]
     assert scores.endswith("PEN, ABD, FEL, IR, ER, TRAP, ROW")

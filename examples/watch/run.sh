@@ -5,7 +5,7 @@
 set -euo pipefail
 RAW=${WATCH_RAW:-../shared/data/watch/raw}
 OUT=${OUT:-watch_out}
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-60}
 mkdir -p "$OUT"
 
 exermote-sgan preprocess "$RAW" --out "$OUT/watch.h5" --format generic \
@@ -13,7 +13,7 @@ exermote-sgan preprocess "$RAW" --out "$OUT/watch.h5" --format generic \
     --label-map "" --expected-rate 10 --resample --window-seconds 4 --stride-seconds 0.2
 
 exermote-sgan train "$OUT/watch.h5" --model baseline --test-subjects 1 2 \
-    --epochs "$EPOCHS" --steps-per-epoch 60 --out "$OUT/run" --quiet
+    --epochs "$EPOCHS" --steps-per-epoch 100 --out "$OUT/run" --quiet
 exermote-sgan evaluate "$OUT/run" "$OUT/watch.h5" --subjects 1 2
 exermote-sgan compare "$OUT/watch.h5" --test-subjects 1 2 --labeled-fractions 0.1 \
     --seeds 0 --epochs "$EPOCHS" --out "$OUT/compare"

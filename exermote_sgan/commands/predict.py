@@ -36,6 +36,11 @@ def add_parser(subparsers):
                              "with two thresholds, default), 'app' (the Exermote app's "
                              "consecutive-prediction rule, its current constants) or "
                              "'app-20s' (the same with its first 20 s set break)")
+    parser.add_argument("--mirror", choices=("auto", "yes", "no"), default="auto",
+                        help="negate the run's mirror columns: 'auto' (default) when the "
+                             "file's path matches the run's --mirror-when rule, 'yes' always "
+                             "(e.g. a recording from the left wrist whose path says nothing), "
+                             "'no' never")
     parser.add_argument("--mode", choices=("batch", "stream"), default="batch",
                         help="'batch' evaluates all windows of a recording at once; "
                              "'stream' feeds rows one at a time as an app would (same "
@@ -52,12 +57,14 @@ def run(args) -> int:
 
     paths = find_csv_files(args.recordings)
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
+    mirror = {"auto": None, "yes": True, "no": False}[args.mirror]
     predictions = []
     for path in paths:
         if args.mode == "stream":
-            items = _stream_file(path, preprocessing, classifier, args.counting)
+            items = _stream_file(path, preprocessing, classifier, args.counting, mirror)
         else:
-            items = predict_path(path, preprocessing, classifier, counting=args.counting)
+            items = predict_path(path, preprocessing, classifier, counting=args.counting,
+                                 mirror=mirror)
         for item in items:
             predictions.append(item)
             for note in item.warnings:
@@ -70,11 +77,11 @@ def run(args) -> int:
     return 0
 
 
-def _stream_file(path, preprocessing, classifier, counting):
+def _stream_file(path, preprocessing, classifier, counting, mirror=None):
     from ..inference.recordings import read_for_run
 
     return [_stream_recording(recording, preprocessing, classifier, counting)
-            for recording in read_for_run(path, preprocessing)]
+            for recording in read_for_run(path, preprocessing, mirror=mirror)]
 
 
 def _stream_recording(recording, preprocessing, classifier, counting):

@@ -97,11 +97,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="JSON or TOML file with keys timestamp, features, label, subject "
                           "(or path_pattern) and optionally session, sub_label, "
                           "timestamp_unit, timestamp_format, feature_names, delimiter, "
-                          "duplicate_timestamps; the options below override it")
+                          "duplicate_timestamps, mirror_when, mirror_columns; the options "
+                          "below override it")
     gen.add_argument("--path-pattern", metavar="REGEX",
                      help="regular expression searched in each file's path whose named groups "
                           "give the subject and the session, e.g. "
                           "'subject_(?P<subject>\\d+)/(?P<session>[^/]+)\\.csv$'")
+    gen.add_argument("--mirror-when", metavar="GROUP=VALUE",
+                     help="mirror the recordings whose path gives VALUE for the named group "
+                          "GROUP of --path-pattern (e.g. side=left): put one body side into "
+                          "the other's frame; needs --mirror-columns")
+    gen.add_argument("--mirror-columns", metavar="A,B,...",
+                     help="feature columns negated in mirrored recordings (a reflection: one "
+                          "acceleration axis and the other two rotation-rate axes)")
     gen.add_argument("--timestamp-column", metavar="NAME",
                      help="column with times: numbers (see --timestamp-unit) or date-times")
     gen.add_argument("--feature-columns", metavar="A,B,...",
@@ -161,18 +169,25 @@ def _column_spec(args):
         "timestamp_unit": args.timestamp_unit,
         "timestamp_format": args.timestamp_format,
         "delimiter": args.delimiter,
+        "mirror_when": (args.mirror_when or None) if args.mirror_when is not None else None,
+        "mirror_columns": (tuple(_split(args.mirror_columns))
+                           if args.mirror_columns is not None else None),
     }
     given = {k: v for k, v in options.items() if v is not None}
     if args.format != "generic":
         if given or args.columns_file or args.path_pattern:
-            raise ExermoteInputError("column options, --path-pattern and --columns-file need "
-                                     "--format generic")
+            raise ExermoteInputError("column options, --path-pattern, --mirror-when/-columns "
+                                     "and --columns-file need --format generic")
         return None
     if args.columns_file:
         spec = load_column_spec(args.columns_file)
         if (args.path_pattern and "subject" not in given
                 and PathPattern(args.path_pattern).gives_subject):
             given["subject"] = None  # the pattern replaces the file's subject column
+        if args.mirror_when == "":
+            given["mirror_when"] = None  # --mirror-when "": the columns file's rule is off
+        if args.path_pattern:
+            given["path_pattern"] = args.path_pattern  # before a --mirror-when that needs it
         return replace(spec, **given) if given else spec
     wanted = ("timestamp", "features", "label") + (() if args.path_pattern else ("subject",))
     missing = [f"--{k.replace('_', '-')}-column" if k != "features" else "--feature-columns"
@@ -207,6 +222,11 @@ def format_report(report, out_path=None) -> str:
             mapped[k] = mapped.get(k, 0) + v
     for source, n in mapped.items():
         lines.append(f"rows relabelled {source} -> {report.config['label_map'][source]}: {n}")
+    mirrored = [s for s in sessions if s.mirrored]
+    if mirrored:
+        columns = report.config.get("columns") or {}
+        lines.append(f"sessions mirrored ({columns.get('mirror_when')}: negated "
+                     f"{', '.join(columns.get('mirror_columns') or ())}): {len(mirrored)}")
     if report.config.get("squat_rule"):
         lines.append(f"squat edge rows relabelled Break: "
                      f"{sum(s.squat_rows_relabelled for s in sessions)}")

@@ -66,6 +66,7 @@ class SessionReport:
     resampled_rows: int | None = None    # rows after resampling, or None when not resampled
     rows_dropped_short: int = 0          # rows in stretches shorter than one window
     duplicate_rows: int = 0              # rows repeating a timestamp, dropped or averaged
+    mirrored: bool = False               # one body side put into the other's frame
     values_out_of_range: int = 0         # values beyond max_abs_value treated as missing
     segments: int = 0
     windows: int = 0
@@ -254,7 +255,8 @@ def clean_recording(recording: Recording, *, session: int, classes: Sequence[str
                                tolerance=rate_tolerance, strict=not resample, path=path,
                                column=timestamp_column)
     report = SessionReport(session_name=recording.session_name, path=str(path),
-                           subject=recording.subject, rows_read=len(recording), rate=rate)
+                           subject=recording.subject, rows_read=len(recording), rate=rate,
+                           mirrored=bool(getattr(recording, "mirrored", False)))
     names, report.labels_mapped = map_labels(recording.labels, label_map=label_map,
                                              classes=classes, path=path,
                                              rows=recording.file_rows, column=label_column)

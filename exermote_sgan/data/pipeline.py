@@ -296,18 +296,27 @@ def _read(path: Path, config: PreprocessConfig):
     return read_generic_csv(path, columns=config.columns)
 
 
-def read_recordings(path, *, reader: dict | None = None, for_prediction: bool = False):
+def read_recordings(path, *, reader: dict | None = None, for_prediction: bool = False,
+                    mirror: bool | None = None):
     """The recordings of one file, read as a run's ``reader`` settings say (see
     :attr:`PreprocessConfig.reader`; None: the Exermote format, for runs from before they
     were recorded).  ``for_prediction`` also reads files without labels or subjects, or that do
-    not match the path pattern."""
+    not match the path pattern.  ``mirror`` overrides the reader's mirroring rule (None: the
+    rule decides by the path)."""
     path = Path(path)
     reader = reader or {}
     policy = reader.get("duplicate_timestamps") or "refuse"
     if reader.get("format", "exermote") == "exermote":
+        if mirror:
+            raise ExermoteInputError("--mirror yes: the run reads Exermote files, which have no "
+                                     "mirroring rule; use --mirror auto", option="mirror")
         return [read_exermote_csv(path, duplicate_timestamps=policy)]
     columns = ColumnSpec(**{**reader["columns"], "duplicate_timestamps": policy})
-    return read_generic_csv(path, columns=columns, for_prediction=for_prediction)
+    if mirror and not columns.mirror_columns:
+        raise ExermoteInputError("--mirror yes: the run was trained with no mirroring rule "
+                                 "(--mirror-when/--mirror-columns); use --mirror auto",
+                                 option="mirror")
+    return read_generic_csv(path, columns=columns, for_prediction=for_prediction, mirror=mirror)
 
 
 def check_value_range(recording, *, max_abs_value: float = 1e6, policy: str = "refuse",

@@ -71,6 +71,12 @@ class PathPattern:
     def gives_subject(self) -> bool:
         return "subject" in self.regex.groupindex
 
+    def group(self, path: Path, name: str) -> str | None:
+        """The text of the named group ``name`` in ``path``, or None where the path does not
+        match or the group took no part in the match."""
+        found = self.regex.search(Path(path).as_posix())
+        return None if found is None else found.group(name)
+
     def match(self, path: Path) -> tuple[int | None, str]:
         """(subject or None, session name) of ``path``."""
         text = Path(path).as_posix()
@@ -113,6 +119,7 @@ class Recording:
     timestamps: np.ndarray
     file_rows: np.ndarray
     duplicate_rows: int = 0  # rows dropped or averaged away for repeating a timestamp
+    mirrored: bool = False   # mirror_columns negated (ColumnSpec.mirror_when)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -131,6 +138,14 @@ class ColumnSpec:
     value); without it, a file is one session named after the file (or the pattern's session).
     ``duplicate_timestamps`` is one of :data:`DUPLICATE_POLICIES`.  ``label`` may be None only
     to read unlabelled files for prediction.
+
+    ``mirror_when`` (``"GROUP=VALUE"``, a named group of ``path_pattern``) and
+    ``mirror_columns`` (feature columns) mirror the recordings whose path gives that value:
+    those columns are negated as read.  It puts recordings of one body side into the other
+    side's frame: a watch on the left wrist sees the mirror image of the right wrist's motion,
+    which for a reflection is one acceleration axis and the other two rotation-rate axes
+    negated (rotation rate is an axial vector).  Without it a model must learn every exercise
+    twice, once per side, from half the data (:doc:`docs/data.md`).
     """
 
     timestamp: str
@@ -145,9 +160,12 @@ class ColumnSpec:
     delimiter: str = ","
     path_pattern: str | None = None
     duplicate_timestamps: str = "refuse"
+    mirror_when: str | None = None
+    mirror_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "mirror_columns", tuple(self.mirror_columns or ()))
         if self.feature_names is not None:
             object.__setattr__(self, "feature_names", tuple(self.feature_names))
         if not self.features:
@@ -169,6 +187,45 @@ class ColumnSpec:
                 raise ExermoteInputError(
                     "column spec: the subject comes from both the subject column and "
                     "path_pattern; give one of them")
+        self._check_mirror()
+
+    def _check_mirror(self) -> None:
+        when, columns = self.mirror_when, self.mirror_columns
+        if when is None and not columns:
+            return
+        if when is None or not columns:
+            raise ExermoteInputError(
+                "mirroring needs both --mirror-when GROUP=VALUE (columns-file key mirror_when) "
+                "and --mirror-columns A,B,... (key mirror_columns); give both or neither",
+                option="mirror_when" if when is None else "mirror_columns")
+        group, sep, value = str(when).partition("=")
+        if not sep or not group.strip() or not value.strip():
+            raise ExermoteInputError(
+                f"--mirror-when {when!r} is not GROUP=VALUE; e.g. side=left with a path "
+                f"pattern holding (?P<side>left|right)", option="mirror_when")
+        if self.path_pattern is None or \
+                group.strip() not in PathPattern(self.path_pattern).regex.groupindex:
+            raise ExermoteInputError(
+                f"--mirror-when {when!r} names the group {group.strip()!r}, which the path "
+                f"pattern {'does not have' if self.path_pattern else 'is not given'}; add "
+                f"(?P<{group.strip()}>...) to --path-pattern", option="mirror_when")
+        unknown = [c for c in columns if c not in self.features]
+        if unknown:
+            raise ExermoteInputError(
+                f"--mirror-columns {unknown[0]!r} is not a feature column "
+                f"({', '.join(self.features)}); name feature columns to negate",
+                option="mirror_columns")
+        if len(set(columns)) != len(columns):
+            raise ExermoteInputError("--mirror-columns names a column twice",
+                                     option="mirror_columns")
+
+    def mirrors(self, path) -> bool:
+        """Whether the recording at ``path`` is mirrored (see the class docstring)."""
+        if self.mirror_when is None:
+            return False
+        group, _, value = self.mirror_when.partition("=")
+        found = PathPattern(self.path_pattern).group(path, group.strip())
+        return found is not None and found == value.strip()
 
     def to_dict(self) -> dict:
         """The spec as a columns file's keys (JSON-ready)."""
@@ -265,8 +322,8 @@ def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse") -> Recordin
                               duplicate_timestamps, TIMESTAMP_COLUMN)
 
 
-def read_generic_csv(path, *, columns: ColumnSpec,
-                     for_prediction: bool = False) -> list[Recording]:
+def read_generic_csv(path, *, columns: ColumnSpec, for_prediction: bool = False,
+                     mirror: bool | None = None) -> list[Recording]:
     """Read a CSV laid out as ``columns`` describes; one :class:`Recording` per session.
 
     Sessions keep the order of their first row in the file and are named ``<file stem>`` (no
@@ -275,6 +332,8 @@ def read_generic_csv(path, *, columns: ColumnSpec,
     (repeats are handled by ``columns.duplicate_timestamps``).  ``for_prediction`` reads files
     that may lack the label and subject columns and need not match the path pattern (labels
     ``""`` and subject 0 where missing): a recording to recognise, not to train on.
+    ``mirror`` negates ``columns.mirror_columns`` (True), or not (False); None decides by
+    ``columns.mirror_when`` on the path.
     """
     path = Path(path)
     if not isinstance(columns, ColumnSpec):
@@ -305,6 +364,12 @@ def read_generic_csv(path, *, columns: ColumnSpec,
                         delimiter=columns.delimiter)
     rows = np.arange(len(frame)) + _FIRST_DATA_ROW
     values = _numeric(frame, columns.features, path, rows)
+    mirrored = columns.mirrors(path) if mirror is None else bool(mirror)
+    if mirrored:
+        if not columns.mirror_columns:
+            raise ExermoteInputError("cannot mirror: the reader settings name no mirror "
+                                     "columns (--mirror-columns)", path=path)
+        values[:, [columns.features.index(c) for c in columns.mirror_columns]] *= -1.0
     if label_col is not None and label_col in frame.columns:
         labels = _text(frame, label_col, path, rows)
     else:
@@ -332,7 +397,7 @@ def read_generic_csv(path, *, columns: ColumnSpec,
             path=path, session_name=name, subject=int(subjects[idx[0]]), features=columns.names,
             values=values[idx], labels=labels[idx],
             sub_labels=None if sub_labels is None else sub_labels[idx],
-            timestamps=stamps[idx] - stamps[idx[0]], file_rows=rows[idx])
+            timestamps=stamps[idx] - stamps[idx[0]], file_rows=rows[idx], mirrored=mirrored)
         recordings.append(_handle_duplicates(recording, raw_times[idx],
                                              columns.duplicate_timestamps, columns.timestamp))
     return recordings

@@ -186,9 +186,11 @@ def describe_model(model, weights, preprocessing, input_name: str, options: Pack
         preprocessing.sample_rate_hz)
     model.version = options.version or default_version()
     batch = "batch" if options.flexible_batch else "1"
+    columns = (getattr(preprocessing, "reader", None) or {}).get("columns") or {}
     model.input_description[input_name] = describe_window(
         preprocessing.features, weights.timesteps, preprocessing.sample_rate_hz, scaled=False,
-        layout=f"float32 [{batch}, {weights.timesteps}, {weights.features}]")
+        layout=f"float32 [{batch}, {weights.timesteps}, {weights.features}]",
+        mirror_when=columns.get("mirror_when"), mirror_columns=columns.get("mirror_columns") or ())
     model.output_description[SCORES_NAME] = describe_scores(preprocessing.classes)
     model.output_description[LABEL_NAME] = "the most likely class"
     model.output_description[PROBABILITIES_NAME] = "class probabilities by class name"

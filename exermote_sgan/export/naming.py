@@ -53,8 +53,9 @@ def _seconds(timesteps: int, rate_hz: float) -> str:
 
 
 def describe_window(features, timesteps: int, rate_hz: float, *, scaled: bool,
-                    layout: str) -> str:
-    """The input's description: what each value is, in which units and order, and the layout."""
+                    layout: str, mirror_when: str | None = None, mirror_columns=()) -> str:
+    """The input's description: what each value is, in which units and order, the layout, and
+    the mirroring the training recordings had (an app must mirror the same recordings)."""
     names = core_motion_names(features)
     span = (f"{timesteps} timesteps at {rate_hz:g} Hz ({_seconds(timesteps, rate_hz)}, "
             f"oldest first)")
@@ -67,7 +68,11 @@ def describe_window(features, timesteps: int, rate_hz: float, *, scaled: bool,
                 + ", ".join(features))
     units = ("SCALED: multiply each raw value by its scaling coefficient, then add its offset"
              if scaled else "RAW values (the training scaler is inside the model)")
-    return f"{layout}: {span} x {what}; {units}"
+    mirrored = ""
+    if mirror_when and mirror_columns:
+        mirrored = (f"; recordings with {mirror_when} were MIRRORED in training: negate "
+                    f"{', '.join(mirror_columns)} of such recordings before calling the model")
+    return f"{layout}: {span} x {what}; {units}{mirrored}"
 
 
 def describe_scores(classes) -> str:

@@ -52,14 +52,16 @@ def align_features(recording, preprocessing) -> np.ndarray:
     return recording.values[:, [have.index(f) for f in preprocessing.features]]
 
 
-def read_for_run(path, preprocessing) -> list:
+def read_for_run(path, preprocessing, *, mirror: bool | None = None) -> list:
     """The recordings of ``path`` read as the run's training files were, checked for rate and
-    (per the run's reader) values beyond the absurd limit; resampled when training was."""
+    (per the run's reader) values beyond the absurd limit; resampled when training was.
+    ``mirror`` overrides the run's mirroring rule (None: the rule decides by the path)."""
     from ..data.cleaning import check_sampling_rate
     from ..data.pipeline import check_value_range, read_recordings
 
     reader = getattr(preprocessing, "reader", None) or {}
-    recordings = read_recordings(path, reader=reader or None, for_prediction=True)
+    recordings = read_recordings(path, reader=reader or None, for_prediction=True,
+                                 mirror=mirror)
     out = []
     for recording in recordings:
         recording, _ = check_value_range(recording,
@@ -121,11 +123,13 @@ def training_range_warning(recording, values: np.ndarray, preprocessing) -> str 
 
 
 def predict_path(path, preprocessing, classifier, *, counting: str = "hysteresis",
-                 counting_options: dict | None = None) -> list[RecordingPrediction]:
+                 counting_options: dict | None = None,
+                 mirror: bool | None = None) -> list[RecordingPrediction]:
     """Read a file as the run's training files were and recognise each of its recordings in
-    batch mode (NaN rows skipped, counted); out-of-range input is reported in ``warnings``."""
+    batch mode (NaN rows skipped, counted); out-of-range input is reported in ``warnings``.
+    ``mirror``: see :func:`read_for_run`."""
     predictions = []
-    for recording in read_for_run(path, preprocessing):
+    for recording in read_for_run(path, preprocessing, mirror=mirror):
         values = align_features(recording, preprocessing)
         notes = [w for w in (training_range_warning(recording, values, preprocessing),) if w]
         with warnings.catch_warnings():
