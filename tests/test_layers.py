@@ -23,8 +23,8 @@ BASE = ("errors", "atomic", "_quiet", "__version__")
 HEAVY = ("tensorflow", "keras", "coremltools")
 # modules that subclass Keras classes (models, losses, callbacks), so import Keras when
 # they are imported
-HEAVY_AT_MODULE_LEVEL = {"models.networks", "training.losses", "training.sgan",
-                         "training.backup"}
+HEAVY_AT_MODULE_LEVEL = {"models.networks", "models.replica_layers", "training.losses",
+                         "training.sgan", "training.backup"}
 
 
 def allowed(unit: str) -> set[str]:

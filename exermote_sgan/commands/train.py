@@ -208,7 +208,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="train on several devices with tf.distribute: mirrored = the GPUs "
                              "of this machine, multi-worker = the processes listed in "
                              "TF_CONFIG (start each with the same command); --batch-size stays "
-                             "the global batch; baseline only (docs/cluster.md) (default: "
+                             "the global batch, split over the replicas, which train the model "
+                             "one process trains (docs/cluster.md) (default: "
                              f"{d['distribute']})")
     parser.set_defaults(run=run)
     return parser

@@ -41,12 +41,13 @@ def _check_trunk(timesteps: int, features: int, *, conv_filters: int, kernel_siz
                          "timesteps")
 
 
-def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float):
+def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float,
+           dropout_layer=layers.Dropout):
     x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
     x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
     x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
     x = layers.LSTM(lstm_units, name="lstm2")(x)
-    return layers.Dropout(dropout, name="dropout")(x)
+    return dropout_layer(dropout, name="dropout")(x)
 
 
 def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
@@ -57,12 +58,18 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
     The last of the K+1 ``scores`` classes is "fake".  Besides the two heads of the original
     the model also returns their pre-activation logits (``valid_logit``, ``scores_logits``)
     and the trunk's ``features``, which numerically stable losses and feature matching need.
+
+    Its dropout is a :class:`~exermote_sgan.models.replica_layers.GlobalBatchDropout`: plain
+    ``Dropout`` in one process, and under ``train --distribute`` each replica's slice of the
+    mask of the global batch (the inference classifier gets a plain ``Dropout``).
     """
+    from .replica_layers import GlobalBatchDropout
+
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
                  lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout)
+                   lstm_units=lstm_units, dropout=dropout, dropout_layer=GlobalBatchDropout)
     valid_logit = layers.Dense(1, name="valid_logit")(feats)
     scores_logits = layers.Dense(num_classes + 1, name="scores_logits")(feats)
     outputs = {
@@ -77,16 +84,23 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
 
 def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
                    conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
-                   dropout: float = 0.2, name: str = "classifier") -> keras.Model:
+                   dropout: float = 0.2, name: str = "classifier",
+                   global_batch_dropout: bool = False) -> keras.Model:
     """The discriminator's trunk with a K-way softmax head ``scores``.
 
     This is both the supervised baseline and the architecture of every inference classifier.
+    ``global_batch_dropout=True`` trains it under ``train --distribute`` with a
+    :class:`~exermote_sgan.models.replica_layers.GlobalBatchDropout` (each replica's slice of
+    the global batch's mask); the classifier that is saved has a plain ``Dropout``.
     """
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
                  lstm_units=lstm_units, dropout=dropout, who="build_baseline")
+    dropout_layer = layers.Dropout
+    if global_batch_dropout:
+        from .replica_layers import GlobalBatchDropout as dropout_layer
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout)
+                   lstm_units=lstm_units, dropout=dropout, dropout_layer=dropout_layer)
     scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
     return keras.Model(inputs, scores, name=name)
 
@@ -174,18 +188,22 @@ def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int =
 def _conv_generator(timesteps: int, features: int, *, noise_dim: int,
                     conv_filters: tuple[int, int], output_range: tuple[float, float],
                     name: str) -> keras.Model:
+    # batch statistics over the global batch under train --distribute (plain BatchNormalization
+    # in one process)
+    from .replica_layers import GlobalBatchNormalization
+
     low, high = (float(v) for v in output_range)
     base = -(-int(timesteps) // 4)  # ceil(timesteps / 4)
     first, second = (int(f) for f in conv_filters)
     noise = keras.Input((noise_dim,), name="noise")
     x = layers.Dense(base * first, name="project")(noise)
-    x = layers.BatchNormalization(name="project_bn")(x)
+    x = GlobalBatchNormalization(name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     x = layers.Reshape((base, first), name="to_sequence")(x)
     for i, filters in enumerate((first, second), start=1):
         x = layers.UpSampling1D(2, name=f"g_up{i}")(x)
         x = layers.Conv1D(filters, 5, padding="same", name=f"g_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"g_bn{i}")(x)
+        x = GlobalBatchNormalization(name=f"g_bn{i}")(x)
         x = layers.ReLU(name=f"g_relu{i}")(x)
     x = layers.Conv1D(features, 5, padding="same", activation="sigmoid", name="g_conv3")(x)
     extra = 4 * base - int(timesteps)

@@ -17,11 +17,10 @@ windows of it, so a distributed run takes the same steps on the same batches as 
 and its metrics match it up to floating-point summation order (see ``docs/cluster.md``).  The
 batch size must therefore be a multiple of the number of replicas.
 
-The semi-supervised GAN is refused with ``mirrored`` and ``multi-worker``: its custom training
-step draws generator noise and updates the discriminator's moving averages on one device, which
-replicas would repeat in lockstep (the same noise on every replica) instead of splitting one
-global batch.  Train the SGAN with ``--distribute none``, and spread many SGAN runs over a
-cluster with ``compare --backend ray`` instead.
+The semi-supervised GAN's step splits the global batch the same way (:mod:`.global_batch`):
+each replica takes its rows of the generator noise and dropout masks drawn for the whole
+batch, and its losses are those of the whole batch (all-reduced means), so R replicas train
+the SGAN that one process trains, up to floating-point summation order.
 """
 
 from __future__ import annotations
@@ -47,13 +46,6 @@ def check_config(config) -> None:
     if mode not in DISTRIBUTE_MODES:
         raise ExermoteInputError(f"must be one of {', '.join(DISTRIBUTE_MODES)}, got {mode!r}",
                                  option="distribute")
-    if mode != "none" and config.model == "sgan":
-        raise ExermoteInputError(
-            f"the SGAN cannot be trained with --distribute {mode}: its custom training step "
-            "draws the generator's noise on one device, so replicas would repeat it instead of "
-            "sharing one batch; use --distribute none for the SGAN (or --model baseline), and "
-            "compare --backend ray to spread many SGAN runs over machines",
-            option="distribute")
     if mode == "multi-worker":
         read_tf_config()
 
@@ -119,25 +111,30 @@ def strategy_scope(strategy):
     return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
-def per_replica_batch(batch_size: int, replicas: int) -> int:
+def per_replica_batch(batch_size: int, replicas: int, *, option: str = "batch_size") -> int:
     """Windows per replica of a global batch; the batch must split evenly."""
     batch_size, replicas = int(batch_size), int(replicas)
     if batch_size % replicas or batch_size // replicas < 1:
+        what = option.replace("_", " ")
         raise ExermoteInputError(
-            f"the batch size {batch_size} is the global batch and must split evenly over the "
+            f"the {what} {batch_size} is the global batch and must split evenly over the "
             f"{replicas} replicas; use a multiple of {replicas}, e.g. "
-            f"{max(replicas, batch_size // replicas * replicas)}", option="batch_size")
+            f"{max(replicas, batch_size // replicas * replicas)}", option=option)
     return batch_size // replicas
 
 
 def for_this_worker(config, strategy):
     """``config`` for this process: a non-chief worker writes to ``RUN_DIR.worker-<i>``.
 
-    Checks that the global batch splits over the strategy's replicas.
+    Checks that the global batch (and the SGAN's generated batch) splits over the strategy's
+    replicas.
     """
     if strategy is None:
         return config
     per_replica_batch(config.batch_size, strategy.num_replicas_in_sync)
+    if config.model == "sgan" and config.generated_batch_size is not None:
+        per_replica_batch(config.generated_batch_size, strategy.num_replicas_in_sync,
+                          option="generated_batch_size")
     if is_chief(config):
         return config
     import dataclasses

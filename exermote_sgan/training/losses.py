@@ -14,7 +14,10 @@ The discriminator has two heads (see :func:`~exermote_sgan.models.networks.build
 
 Everything is computed from logits with ``logsumexp`` so that no probability is ever rounded to
 zero before a log.  Every function returns a scalar (the mean over the batch) and works on any
-Keras backend.
+Keras backend.  ``batch_mean`` (optional in every function) takes the means over the batch
+instead: :func:`~exermote_sgan.training.global_batch.batch_mean` gives a replica of a
+``tf.distribute`` strategy the mean over the *global* batch, so nonlinear terms (feature
+matching, prior matching) and the class-weighted mean are those of one process.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def fix_fake_logit(scores_logits):
     return ops.concatenate([real, ops.zeros_like(scores_logits[..., -1:])], axis=-1)
 
 
-def supervised_loss(labels, scores_logits, *, sample_weight=None):
+def supervised_loss(labels, scores_logits, *, sample_weight=None, batch_mean=None):
     """Cross-entropy of the true class (0..K-1) among the K+1 classes, weighted mean over windows.
 
     ``sample_weight`` (per window) carries the class weights that balance rare classes.
@@ -61,10 +64,11 @@ def supervised_loss(labels, scores_logits, *, sample_weight=None):
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
     picked = ops.take_along_axis(logits, ops.expand_dims(labels, -1), axis=-1)[..., 0]
     per_window = ops.logsumexp(logits, axis=-1) - picked
-    return _weighted_mean(per_window, sample_weight)
+    return (batch_mean or _weighted_mean)(per_window, sample_weight)
 
 
-def unsupervised_real_loss(valid_logit, scores_logits, *, label_smoothing: float = 0.0):
+def unsupervised_real_loss(valid_logit, scores_logits, *, label_smoothing: float = 0.0,
+                           batch_mean=None):
     """Real unlabeled windows: ``valid`` should say real, ``scores`` should say "not fake".
 
     ``BCE(valid, 1 - label_smoothing) - log(1 - P(fake))``, with
@@ -75,10 +79,11 @@ def unsupervised_real_loss(valid_logit, scores_logits, *, label_smoothing: float
     not_fake = ops.logsumexp(logits, axis=-1) - ops.logsumexp(logits[..., :-1], axis=-1)
     valid = binary_crossentropy_from_logits(1.0 - label_smoothing,
                                             ops.reshape(valid_logit, (-1,)))
-    return ops.mean(valid) + ops.mean(not_fake)
+    mean = batch_mean or _weighted_mean
+    return mean(valid) + mean(not_fake)
 
 
-def unsupervised_fake_loss(valid_logit, scores_logits):
+def unsupervised_fake_loss(valid_logit, scores_logits, *, batch_mean=None):
     """Generated windows: ``valid`` should say generated, ``scores`` the fake (last) class.
 
     ``BCE(valid, 0) - log P(fake)``, with ``-log P(fake) = logsumexp(all) - fake logit``.
@@ -86,30 +91,36 @@ def unsupervised_fake_loss(valid_logit, scores_logits):
     logits = ops.cast(scores_logits, "float32")
     fake = ops.logsumexp(logits, axis=-1) - logits[..., -1]
     valid = binary_crossentropy_from_logits(0.0, ops.reshape(valid_logit, (-1,)))
-    return ops.mean(valid) + ops.mean(fake)
+    mean = batch_mean or _weighted_mean
+    return mean(valid) + mean(fake)
 
 
-def generator_adversarial_loss(valid_logit):
+def generator_adversarial_loss(valid_logit, *, batch_mean=None):
     """The original Exermote generator objective: generated windows should look valid.
 
     ``BCE(valid, 1)`` on generated windows, i.e. the non-saturating ``-log D(G(z))``.
     """
-    return ops.mean(binary_crossentropy_from_logits(1.0, ops.reshape(valid_logit, (-1,))))
+    return (batch_mean or _weighted_mean)(
+        binary_crossentropy_from_logits(1.0, ops.reshape(valid_logit, (-1,))))
 
 
-def feature_matching_loss(real_features, fake_features):
+def feature_matching_loss(real_features, fake_features, *, batch_mean=None):
     """Squared distance between the batch means of the trunk features on real and generated windows.
 
     ``mean_j (mean_i f(x_i)_j - mean_i f(G(z_i))_j) ** 2`` (Salimans et al. 2016, section 3.1).
     The real features are treated as constants by the caller (no gradient into the
     discriminator from the generator's loss).
     """
-    real_mean = ops.mean(ops.cast(real_features, "float32"), axis=0)
-    fake_mean = ops.mean(ops.cast(fake_features, "float32"), axis=0)
+    if batch_mean is not None:
+        real_mean = batch_mean(real_features, axis=0)
+        fake_mean = batch_mean(fake_features, axis=0)
+    else:
+        real_mean = ops.mean(ops.cast(real_features, "float32"), axis=0)
+        fake_mean = ops.mean(ops.cast(fake_features, "float32"), axis=0)
     return ops.mean(ops.square(real_mean - fake_mean))
 
 
-def entropy_loss(scores_logits):
+def entropy_loss(scores_logits, *, batch_mean=None):
     """Mean entropy of the K real-class probabilities (fake class excluded).
 
     Minimising it on unlabeled windows (Grandvalet & Bengio 2005) pushes the decision boundaries
@@ -117,10 +128,10 @@ def entropy_loss(scores_logits):
     """
     logits = ops.cast(scores_logits, "float32")[..., :-1]
     log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
-    return ops.mean(-ops.sum(ops.exp(log_p) * log_p, axis=-1))
+    return (batch_mean or _weighted_mean)(-ops.sum(ops.exp(log_p) * log_p, axis=-1))
 
 
-def prior_matching_loss(scores_logits, class_prior):
+def prior_matching_loss(scores_logits, class_prior, *, batch_mean=None):
     """``KL(prior || mean prediction)`` over the K real classes of a batch of unlabeled windows.
 
     ``mean prediction`` is the batch mean of the K real-class probabilities (fake class
@@ -133,8 +144,11 @@ def prior_matching_loss(scores_logits, class_prior):
     """
     logits = ops.cast(scores_logits, "float32")[..., :-1]
     log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
-    count = ops.cast(ops.shape(log_p)[0], "float32")
-    log_mean = ops.logsumexp(log_p, axis=0) - ops.log(count)
+    if batch_mean is not None:
+        log_mean = ops.log(batch_mean(ops.exp(log_p), axis=0))
+    else:
+        count = ops.cast(ops.shape(log_p)[0], "float32")
+        log_mean = ops.logsumexp(log_p, axis=0) - ops.log(count)
     prior = ops.cast(ops.reshape(class_prior, (-1,)), "float32")
     log_prior = ops.log(ops.maximum(prior, 1e-30))
     return ops.sum(prior * (log_prior - log_mean))

@@ -7,6 +7,12 @@ to fool it, either as the original Exermote SGAN did (``valid``) or by feature m
 (Salimans et al. 2016).  The structure follows the Keras example ``conditional_gan.py``:
 a ``keras.Model`` subclass with its own ``compile(d_optimizer, g_optimizer)``, ``train_step``
 and ``test_step``, ``keras.metrics.Mean`` trackers and a ``keras.random.SeedGenerator``.
+
+Under ``train --distribute`` (``tf.distribute``, R replicas) each replica takes its slice of
+what one process would do with the global batch (:mod:`.global_batch`): its rows of the
+generator noise and dropout masks drawn for the whole batch, losses whose batch means are
+all-reduced, and gradients of ``loss / R`` that the optimizers sum over the replicas.  Without
+a strategy the step is the one-process step, draw for draw.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from . import losses
+from . import global_batch, losses
 from .config import FAKE_LOGITS, GENERATOR_LOSSES
 
 __all__ = ["SGAN", "GENERATOR_LOSSES", "FAKE_LOGITS"]
@@ -46,7 +52,9 @@ class SGAN(keras.Model):
         windows, which keeps their predicted class mix at ``class_prior`` (K frequencies,
         those of the labeled windows; required when ``prior_weight`` is not 0).
     generated_batch_size:
-        windows generated per step; ``None`` generates as many as the unlabeled batch holds.
+        windows generated per step (the global batch under a strategy: each of R replicas
+        generates ``generated_batch_size / R``); ``None`` generates as many as the unlabeled
+        batch holds.
     seed:
         seed of the noise; ``None`` draws from Keras' global seed.
     ema_decay:
@@ -146,15 +154,32 @@ class SGAN(keras.Model):
         return losses.fix_fake_logit(logits) if self.fake_logit == "zero" else logits
 
     def _noise(self, count):
-        return keras.random.normal((count, self.noise_dim), seed=self.seed_generator)
+        # this replica's rows of the noise of the global batch (all of it in one process)
+        return global_batch.normal(count, self.noise_dim, seed=self.seed_generator)
+
+    @staticmethod
+    def _batch_mean():
+        """Means over the global batch when replicas split it; ``None``: the losses' own."""
+        return global_batch.batch_mean if global_batch.replica()[1] > 1 else None
+
+    def _generated_count(self, unlabeled):
+        if self.generated_batch_size is None:
+            return ops.shape(unlabeled)[0]
+        replicas = global_batch.replica()[1]
+        if self.generated_batch_size % replicas:
+            raise ValueError(f"SGAN: generated_batch_size {self.generated_batch_size} is the "
+                             f"global batch and must split evenly over {replicas} replicas")
+        return self.generated_batch_size // replicas
 
     def _generator_objective(self, real_features, fake_outputs):
-        terms = []
+        terms, mean = [], self._batch_mean()
         if self.generator_loss in ("feature_matching", "both"):
             terms.append(losses.feature_matching_loss(ops.stop_gradient(real_features),
-                                                      fake_outputs["features"]))
+                                                      fake_outputs["features"],
+                                                      batch_mean=mean))
         if self.generator_loss in ("adversarial", "both"):
-            terms.append(losses.generator_adversarial_loss(fake_outputs["valid_logit"]))
+            terms.append(losses.generator_adversarial_loss(fake_outputs["valid_logit"],
+                                                           batch_mean=mean))
         return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
     def discriminator_losses(self, labeled, labels, sample_weight, unlabeled, generated, *,
@@ -165,25 +190,31 @@ class SGAN(keras.Model):
         ``outputs`` are the discriminator's outputs on the concatenated batches.
 
         The three batches go through the discriminator as one, which is much faster for the
-        recurrent trunk than three calls.
+        recurrent trunk than three calls.  Under a strategy the losses are those of the global
+        batch, the same on every replica (see :mod:`.global_batch`).
         """
         n_lab, n_unl = ops.shape(labeled)[0], ops.shape(unlabeled)[0]
-        outputs = self.discriminator(ops.concatenate([labeled, unlabeled, generated], axis=0),
-                                     training=training)
+        mean = self._batch_mean()
+        with global_batch.segments(n_lab, n_unl, ops.shape(generated)[0]):
+            outputs = self.discriminator(
+                ops.concatenate([labeled, unlabeled, generated], axis=0), training=training)
         logits = self._class_logits(outputs)
         valid = outputs["valid_logit"]
-        supervised = losses.supervised_loss(labels, logits[:n_lab], sample_weight=sample_weight)
+        supervised = losses.supervised_loss(labels, logits[:n_lab], sample_weight=sample_weight,
+                                            batch_mean=mean)
         unl_logits = logits[n_lab:n_lab + n_unl]
         unsupervised = (
             losses.unsupervised_real_loss(valid[n_lab:n_lab + n_unl], unl_logits,
-                                          label_smoothing=self.label_smoothing)
-            + losses.unsupervised_fake_loss(valid[n_lab + n_unl:], logits[n_lab + n_unl:]))
+                                          label_smoothing=self.label_smoothing, batch_mean=mean)
+            + losses.unsupervised_fake_loss(valid[n_lab + n_unl:], logits[n_lab + n_unl:],
+                                            batch_mean=mean))
         total = supervised + self.unsupervised_weight * unsupervised
         if self.entropy_weight:
-            total = total + self.entropy_weight * losses.entropy_loss(unl_logits)
+            total = total + self.entropy_weight * losses.entropy_loss(unl_logits,
+                                                                      batch_mean=mean)
         if self.prior_weight:
-            total = total + self.prior_weight * losses.prior_matching_loss(unl_logits,
-                                                                           self.class_prior)
+            total = total + self.prior_weight * losses.prior_matching_loss(
+                unl_logits, self.class_prior, batch_mean=mean)
         return total, supervised, unsupervised, outputs, n_lab, n_unl
 
     def _update_averages(self, variables):
@@ -212,7 +243,7 @@ class SGAN(keras.Model):
         import tensorflow as tf
 
         (labeled, labels, sample_weight), unlabeled = data
-        n_generated = self.generated_batch_size or ops.shape(unlabeled)[0]
+        n_generated = self._generated_count(unlabeled)
         # One generated batch serves both updates: the discriminator learns from it as a
         # constant, then the generator is updated through the updated discriminator.
         with tf.GradientTape() as g_tape:
@@ -222,14 +253,19 @@ class SGAN(keras.Model):
                     (d_total, supervised, unsupervised, outputs, n_lab,
                      n_unl) = self.discriminator_losses(labeled, labels, sample_weight,
                                                         unlabeled, ops.stop_gradient(generated))
+                    # under a strategy the optimizer sums the replicas' gradients of loss / R
+                    d_share = global_batch.for_gradient(d_total)
                 d_vars = self.discriminator.trainable_variables
-                self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
+                d_grads = d_tape.gradient(d_share, d_vars)
+                self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
                 self._update_averages(d_vars)
             real_features = outputs["features"][n_lab:n_lab + n_unl]
             fake_outputs = self.discriminator(generated, training=True)
             g_total = self._generator_objective(real_features, fake_outputs)
+            g_share = global_batch.for_gradient(g_total)
         g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
+        g_grads = g_tape.gradient(g_share, g_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
 
         predicted = ops.argmax(outputs["scores_logits"][:n_lab, :-1], axis=-1)
         correct = ops.cast(ops.equal(predicted, ops.cast(ops.reshape(labels, (-1,)),

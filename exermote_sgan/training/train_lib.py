@@ -265,7 +265,9 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
                  lstm_units=int(config.lstm_units), dropout=float(config.dropout))
     try:
         if model == "baseline":
-            classifier = build_baseline(timesteps, features, num_classes, **trunk)
+            # under a strategy each replica takes its rows of the global batch's dropout mask
+            classifier = build_baseline(timesteps, features, num_classes, **trunk,
+                                        global_batch_dropout=config.distribute != "none")
             classifier.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -323,10 +325,21 @@ def _warm_start(sgan, config: TrainConfig, data, *, steps: int, num_classes: int
 
 
 def _inference_classifier(trained, model: str):
-    from ..models.networks import classifier_from_discriminator
+    from ..models.networks import build_baseline, classifier_from_discriminator
 
-    return trained if model == "baseline" else classifier_from_discriminator(
-        trained.discriminator)
+    if model != "baseline":
+        return classifier_from_discriminator(trained.discriminator)
+    dropout = trained.get_layer("dropout")
+    if type(dropout).__name__ == "Dropout":
+        return trained
+    # trained under a strategy with the global batch's dropout: the same weights, plain Dropout
+    conv1, lstm1 = trained.get_layer("conv1"), trained.get_layer("lstm1")
+    _, timesteps, features = trained.input_shape
+    classifier = build_baseline(timesteps, features, trained.get_layer("scores").units,
+                                conv_filters=conv1.filters, kernel_size=conv1.kernel_size[0],
+                                lstm_units=lstm1.units, dropout=dropout.rate)
+    classifier.set_weights(trained.get_weights())
+    return classifier
 
 
 # -- callbacks ---------------------------------------------------------------------------------
