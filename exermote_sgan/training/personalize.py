@@ -272,19 +272,19 @@ def _default_format(features) -> str:
 
 
 #: the options each method takes
-_OPTIONS = {"self-training": ("threshold", "class_share", "rounds", "smooth_s", "adapt_scaler", "user_share",
-                              "learning_rate", "epochs", "steps_per_epoch"),
+_OPTIONS = {"self-training": ("threshold", "class_share", "rounds", "smooth_s", "adapt_scaler",
+                              "user_share", "learning_rate", "epochs", "steps_per_epoch"),
             "scaler": (), "sgan": ("epochs", "steps_per_epoch")}
 
 
-def _check_options(method, *, threshold, class_share, rounds, smooth_s, adapt_scaler, user_share,
-                   learning_rate, epochs, steps_per_epoch) -> dict:
+def _check_options(method, *, threshold, class_share, rounds, smooth_s, adapt_scaler,
+                   user_share, learning_rate, epochs, steps_per_epoch) -> dict:
     """The method's settings, defaults filled in; one-line errors naming a bad option."""
     if method not in METHODS:
         raise ExermoteInputError(f"must be one of {', '.join(METHODS)}, got {method!r}",
                                  option="method")
-    given = {"threshold": threshold, "class_share": class_share, "rounds": rounds, "smooth_s": smooth_s,
-             "adapt_scaler": adapt_scaler, "user_share": user_share,
+    given = {"threshold": threshold, "class_share": class_share, "rounds": rounds,
+             "smooth_s": smooth_s, "adapt_scaler": adapt_scaler, "user_share": user_share,
              "learning_rate": learning_rate, "epochs": epochs,
              "steps_per_epoch": steps_per_epoch}
     applies = _OPTIONS[method]
@@ -352,10 +352,11 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
 
     - ``"self-training"`` (the default): the run's classifier labels the user's windows, the
       confident ones (smoothed top probability over ``smooth_s`` seconds >= ``threshold``,
-      and at most the ``class_share`` most confident of each predicted class) keep their class and the classifier is fine-tuned from its weights for ``epochs`` x
-      ``steps_per_epoch`` batches at ``learning_rate`` on the run's
-      labeled windows plus them (``user_share`` of each batch), ``rounds`` times (each round
-      relabels with the last model and fine-tunes the run's classifier again);
+      and at most the ``class_share`` most confident of each predicted class) keep their
+      class and the classifier is fine-tuned from its weights for ``epochs`` x
+      ``steps_per_epoch`` batches at ``learning_rate`` on the run's labeled windows plus
+      them (``user_share`` of each batch), ``rounds`` times (each round relabels with the
+      last model and fine-tunes the run's classifier again);
       ``adapt_scaler`` also gives the user the scaler of ``"scaler"``;
     - ``"scaler"``: the run's classifier unchanged, with a scaler that gives the user's rows
       the training rows' per-feature mean and sd (no training);
