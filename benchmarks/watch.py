@@ -53,7 +53,11 @@ def preprocess_command(raw, out, *, rate=10, window_seconds=4) -> list[str]:
 
 
 def summary(results) -> str:
-    """Per model and fraction: 5-fold mean per seed, then mean ± sd over seeds (markdown)."""
+    """Per model and fraction: 5-fold mean per seed, then mean ± sd over seeds (markdown);
+    then the SGAN against the baseline on the same folds, seeds and labeled recordings (mean ±
+    sd of the pairs, wins, and the Wilcoxon signed-rank test of the macro-F1 differences)."""
+    from scipy.stats import wilcoxon
+
     lines = ["| model | labeled | runs (folds x seeds) | accuracy | macro-F1 |",
              "|---|---|---|---|---|"]
     for (fraction, model), g in results.groupby(["labeled_fraction", "model"],
@@ -71,7 +75,8 @@ def summary(results) -> str:
                      f"{note} | {fmt('accuracy')} | {fmt('macro_f1')} |")
     lines += ["", "Paired on the same folds, seeds and labeled recordings (every finished pair):",
               "", "| labeled | pairs | folds | baseline acc / F1 | SGAN acc / F1 | "
-              "SGAN - baseline acc / F1 |", "|---|---|---|---|---|---|"]
+              "SGAN - baseline acc / F1 | SGAN better (F1) | Wilcoxon p (F1) |",
+              "|---|---|---|---|---|---|---|---|"]
     for fraction, g in results[results["labeled_fraction"] < 1].groupby("labeled_fraction"):
         paired = g.pivot_table(index=["test_subjects", "seed"], columns="model",
                                values=["accuracy", "macro_f1"]).dropna()
@@ -80,6 +85,10 @@ def summary(results) -> str:
 
         def ms(values):
             return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
+        gain = paired["macro_f1"]["sgan"] - paired["macro_f1"]["baseline"]
+        wins = int((gain > 0).sum())
+        p_value = (f"{wilcoxon(gain).pvalue:.3g}" if len(gain) >= 5 and (gain != 0).any()
+                   else "-")
         folds = ", ".join(sorted(set(paired.index.get_level_values(0)),
                                  key=lambda t: int(t.split("+")[0])))
         lines.append(
@@ -87,7 +96,8 @@ def summary(results) -> str:
             f"{ms(paired['accuracy']['baseline'])} / {ms(paired['macro_f1']['baseline'])} | "
             f"{ms(paired['accuracy']['sgan'])} / {ms(paired['macro_f1']['sgan'])} | "
             f"{ms(paired['accuracy']['sgan'] - paired['accuracy']['baseline'])} / "
-            f"{ms(paired['macro_f1']['sgan'] - paired['macro_f1']['baseline'])} |")
+            f"{ms(paired['macro_f1']['sgan'] - paired['macro_f1']['baseline'])} | "
+            f"{wins} of {len(paired)} | {p_value} |")
     return "\n".join(lines)
 
 
