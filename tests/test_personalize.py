@@ -263,6 +263,20 @@ def test_unlabeled_windows_of_another_shape_are_refused(data, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _general_run(data, tmp_path):
+    """A tiny baseline run that never saw the user's session (subject 3's first), as a shipped
+    model never saw the user, and the windows file it trained on."""
+    from exermote_sgan.training.config import TrainConfig
+    from exermote_sgan.training.train_lib import train
+
+    windows = data["windows"]
+    general_windows = save_windows(tmp_path / "general.h5", windows.subset(
+        windows.sessions != windows.session_names.index(data["user"].stem)))
+    return train(TrainConfig(windows_path=general_windows, model="baseline",
+                             out_dir=tmp_path / "general", test_subjects=(3,),
+                             labeled_fraction=0.3, **FAST)), general_windows
+
+
 @pytest.mark.slow
 def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, tmp_path,
                                                                           capsys):
@@ -273,12 +287,7 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
 
     windows_path = data["windows_path"]
     user_session = data["user"].stem
-    # the general run never sees subject 3's first session, as a shipped model never saw the user
-    general_windows = save_windows(tmp_path / "general.h5", data["windows"].subset(
-        data["windows"].sessions != data["windows"].session_names.index(user_session)))
-    general = train(TrainConfig(windows_path=general_windows, model="baseline",
-                                out_dir=tmp_path / "general", test_subjects=(3,),
-                                labeled_fraction=0.3, **FAST))
+    general, general_windows = _general_run(data, tmp_path)
     status = main(["personalize", str(general.run_dir), str(data["user"]), "--out",
                    str(tmp_path / "mine"), "--method", "sgan", "--quiet"])
     out = capsys.readouterr().out
@@ -438,16 +447,10 @@ def test_cheap_methods_adapt_the_runs_classifier_into_a_normal_run(data, tmp_pat
     import re
 
     from exermote_sgan.runs import load_run
-    from exermote_sgan.training.config import TrainConfig
     from exermote_sgan.training.personalize import personalize
-    from exermote_sgan.training.train_lib import train
 
     user_session = data["user"].stem
-    general_windows = save_windows(tmp_path / "general.h5", data["windows"].subset(
-        data["windows"].sessions != data["windows"].session_names.index(user_session)))
-    general = train(TrainConfig(windows_path=general_windows, model="baseline",
-                                out_dir=tmp_path / "general", test_subjects=(3,),
-                                labeled_fraction=0.3, **FAST))
+    general, general_windows = _general_run(data, tmp_path)
     options = (["--threshold", "0", "--class-share", "0.5", "--epochs", "2",
                 "--steps-per-epoch", "3"] if method == "self-training" else [])
     status = main(["personalize", str(general.run_dir), str(data["user"]), "--out",

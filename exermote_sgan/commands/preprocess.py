@@ -169,7 +169,7 @@ def _column_spec(args):
         "timestamp_unit": args.timestamp_unit,
         "timestamp_format": args.timestamp_format,
         "delimiter": args.delimiter,
-        "mirror_when": (args.mirror_when or None) if args.mirror_when is not None else None,
+        "mirror_when": args.mirror_when or None,  # "" turns a columns file's rule off
         "mirror_columns": (tuple(_split(args.mirror_columns))
                            if args.mirror_columns is not None else None),
     }
