@@ -96,6 +96,7 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
     while True:
         resume = can_resume(run_dir)
         resumes += resume
+        attempt_started = time.time()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(_command(windows_path, run_dir, resume=resume), stdout=log,
                                     stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
@@ -132,7 +133,12 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
                                     for p in backups.iterdir()):
             inside_backup_write += 1
         saved = latest_backup(backups)
-        done = (run_dir / "classifier.keras").is_file() and not staging.exists()
+        # complete: the run is in place, and either nothing is left of the staging folder or the
+        # run in place is this attempt's (a kill while the replaced older run, exchanged into
+        # the staging folder's name, was being removed)
+        classifier = run_dir / "classifier.keras"
+        done = classifier.is_file() and (
+            not staging.exists() or classifier.stat().st_mtime >= attempt_started)
         assert done or (saved is not None and saved.epoch >= completed_seen) or (
             completed_seen == 0), (completed_seen, saved, log)
 
