@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 # the pages whose examples run, in the order docs/index.md lists them; any other docs/*.md
 # found is run as well
 PAGES = ("README.md", "docs/index.md", "docs/data.md", "docs/training.md", "docs/results.md",
-         "docs/export.md", "docs/design.md", "docs/reliability.md", "docs/scale.md",
-         "docs/cluster.md", "docs/personalize.md")
+         "docs/export.md", "docs/api.md", "docs/design.md", "docs/reliability.md",
+         "docs/scale.md", "docs/cluster.md", "docs/personalize.md")
 RUN = ("bash", "python")
 SKIP = re.compile(r"^<!--\s*docs-test:\s*skip\s*\((?P<reason>.*)\)\s*-->\s*$")
 MARKER = re.compile(r"^<!--\s*docs-test\b")
