@@ -44,8 +44,11 @@ def inner_folds():
     return [(fold, FOLDS[(i + 1) % len(FOLDS)]) for i, fold in enumerate(FOLDS)]
 
 
-def setting_name(overrides: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+def setting_name(overrides: dict, *, epochs: int = 60, steps_per_epoch: int = 100) -> str:
+    """The folder name of a setting: what differs from the adopted one, or ``default``."""
+    budget = {"epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    changed = {k: v for k, v in budget.items() if v != {"epochs": 60, "steps_per_epoch": 100}[k]}
+    return ",".join(f"{k}={v}" for k, v in sorted({**changed, **overrides}.items())) or "default"
 
 
 def window_statistics(windows):
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
         from sgan_vs_baseline import _parse_overrides, run_experiment
 
         extra = _parse_overrides(args.overrides)
-        name = setting_name(extra)
+        name = setting_name(extra, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
         for seconds in args.window_seconds:
             folder = out / f"w{seconds:g}s"
             folder.mkdir(parents=True, exist_ok=True)

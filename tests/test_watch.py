@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from exermote_sgan.cli import main
@@ -80,9 +81,20 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     run = tmp_path / "run"
     assert main(["train", str(watch_windows), "--model", "baseline", "--test-subjects", "3",
                  "--epochs", "1", "--steps-per-epoch", "3", "--conv-filters", "8",
-                 "--lstm-units", "8", "--quiet", "--out", str(run)]) == 0
+                 "--lstm-units", "8", "--scaler-quantile", "0.01", "--quiet",
+                 "--out", str(run)]) == 0
     state = json.loads((run / "preprocessing.json").read_text())
     assert state["rest_class"] is None and state["reader"]["format"] == "generic"
+    # the inputs' scale comes from the training rows' 1% and 99% quantiles, not their extremes
+    scaler = state["scaler"]
+    assert scaler["quantile"] == 0.01
+    from exermote_sgan.data.windows_file import load_windows
+
+    training = load_windows(watch_windows)
+    rows = np.concatenate(list(training.row_windows.take(
+        np.flatnonzero(training.subjects != 3)).iter_rows()))
+    inside = np.mean((rows >= scaler["data_min"]) & (rows <= scaler["data_max"]), axis=0)
+    assert ((inside > 0.9) & (inside < 0.99)).all(), inside  # the extremes lie beyond
     assert state["augment_rotation"] == 0.0
     capsys.readouterr()
 

@@ -45,6 +45,26 @@ def test_the_scaler_fitted_on_the_rows_is_the_one_fitted_on_the_windows():
         window_source.fit_scaler_on_rows(MinMaxScaler(), broken)
 
 
+def test_a_quantile_scaler_is_fitted_on_each_row_once_or_on_an_even_sample():
+    ws = _windows()
+    rows = np.concatenate(list(ws.windows.iter_rows(block_rows=17)))
+    assert len(rows) == 950  # each row the windows cover, once, though windows overlap
+    full = window_source.fit_scaler_on_rows(MinMaxScaler(quantile=0.05), ws.windows,
+                                            block_rows=17)
+    np.testing.assert_allclose(full.data_min_, np.quantile(rows, 0.05, axis=0))
+    np.testing.assert_allclose(full.data_max_, np.quantile(rows, 0.95, axis=0))
+    # at most 2 x 100 rows kept: every 8th (950 -> 475 -> 238 -> 119), read block by block
+    sample, low, high = window_source._even_row_sample(ws.windows, block_rows=17, limit=100)
+    np.testing.assert_array_equal(sample, rows[::8])
+    sampled = window_source.fit_scaler_on_rows(MinMaxScaler(quantile=0.05), ws.windows,
+                                               block_rows=17, sample_rows=100)
+    np.testing.assert_allclose(sampled.data_min_, np.quantile(rows[::8], 0.05, axis=0))
+    # the extremes the run saw are those of every row, not of the sample
+    np.testing.assert_array_equal(sampled.seen_min_, rows.min(axis=0))
+    np.testing.assert_array_equal(sampled.seen_max_, rows.max(axis=0))
+    assert (sampled.seen_max_ > rows[::8].max(axis=0)).any()
+
+
 def _batches(data, count):
     return [[np.asarray(t) for t in _flatten(batch)] for batch in data.take(count)]
 

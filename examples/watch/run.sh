@@ -13,7 +13,7 @@ exermote-sgan preprocess "$RAW" --out "$OUT/watch.h5" --format generic \
     --label-map "" --expected-rate 10 --resample --window-seconds 4 --stride-seconds 0.2
 
 exermote-sgan train "$OUT/watch.h5" --model baseline --test-subjects 1 2 \
-    --epochs "$EPOCHS" --steps-per-epoch 100 --out "$OUT/run" --quiet
+    --epochs "$EPOCHS" --steps-per-epoch 100 --scaler-quantile 0.05 --out "$OUT/run" --quiet
 exermote-sgan evaluate "$OUT/run" "$OUT/watch.h5" --subjects 1 2
 exermote-sgan compare "$OUT/watch.h5" --test-subjects 1 2 --labeled-fractions 0.1 \
     --seeds 0 --epochs "$EPOCHS" --out "$OUT/compare"

@@ -65,6 +65,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                         help="cap on the batches per epoch (default: one pass over the "
                              "training windows)")
+    parser.add_argument("--scaler-quantile", type=float, default=DEFAULTS["scaler_quantile"],
+                        metavar="Q", help="scale the inputs by the training rows' Q and 1-Q "
+                                          "quantiles, for both models (see 'train --help')")
     add_network_arguments(parser)
     add_backend_arguments(parser)
     parser.set_defaults(run=run)
@@ -149,6 +152,7 @@ def _compare(args, backend, ray_options):
     train_options = {"labeled_unit": args.labeled_unit, "batch_size": args.batch_size,
                      "verbose": 0, "augment_rotation": args.augment_rotation,
                      "features": args.features, "steps_per_epoch": args.steps_per_epoch,
+                     "scaler_quantile": args.scaler_quantile,
                      **{name: getattr(args, name) for name in NETWORK_OPTIONS}}
     return compare(
         args.windows, test_subjects=args.test_subjects,

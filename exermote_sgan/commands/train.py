@@ -126,6 +126,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                         help="cap on the batches per epoch (default: one pass over the "
                              "training windows)")
+    tuning.add_argument("--scaler-quantile", type=float, default=d["scaler_quantile"],
+                        metavar="Q", help="map the training rows' Q and 1-Q quantiles onto the "
+                                          "network's input range instead of their min and max, "
+                                          "e.g. 0.01 for recordings with spikes (default: "
+                                          f"{d['scaler_quantile']}, min and max)")
     tuning.add_argument("--learning-rate", type=float, default=d["learning_rate"],
                         metavar="LR", help="baseline Adam learning rate (default: "
                                            f"{d['learning_rate']})")
@@ -225,6 +230,7 @@ def config_from_args(args):
         seed=args.seed, resume=args.resume, verbose=0 if args.quiet else 1,
         **{name: getattr(args, name) for name in NETWORK_OPTIONS},
         validation_fraction=args.validation_fraction, patience=args.patience,
+        scaler_quantile=args.scaler_quantile,
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
         d_learning_rate=args.d_learning_rate, g_learning_rate=args.g_learning_rate,
         beta_1=args.beta_1, generator_loss=args.generator_loss, fake_logit=args.fake_logit,

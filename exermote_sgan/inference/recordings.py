@@ -21,9 +21,10 @@ __all__ = ["RecordingPrediction", "predict_file", "predict_path", "align_feature
            "read_for_run", "training_range_warning", "OutOfTrainingRangeWarning",
            "FAR_OUTSIDE"]
 
-#: a value is "far outside" the training range when, min-max scaled to it (training range
-#: = [0, 1]), it lies below -FAR_OUTSIDE or above 1 + FAR_OUTSIDE: more than one whole
-#: training range beyond its edge
+#: a value is "far outside" the training range (the training rows' minimum to maximum, also
+#: for a run scaled by quantiles) when, min-max scaled to it (training range = [0, 1]), it lies
+#: below -FAR_OUTSIDE or above 1 + FAR_OUTSIDE: more than one whole training range beyond its
+#: edge
 FAR_OUTSIDE = 1.0
 
 
@@ -105,15 +106,16 @@ def _resample(recording, rate_hz: float):
 def training_range_warning(recording, values: np.ndarray, preprocessing) -> str | None:
     """A one-line warning when ``values`` go far outside the run's training range (see
     :data:`FAR_OUTSIDE`), naming the first such row and column; None when they do not."""
-    scale = np.asarray(preprocessing.scaler.scale_, dtype=np.float64)
-    offset = np.asarray(preprocessing.scaler.offset_, dtype=np.float64)
+    seen_min = np.asarray(preprocessing.scaler.seen_min_, dtype=np.float64)
+    seen_max = np.asarray(preprocessing.scaler.seen_max_, dtype=np.float64)
+    span = np.where(seen_max > seen_min, seen_max - seen_min, 1.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        scaled = values * scale + offset
+        scaled = (values - seen_min) / span
         far = np.isfinite(values) & ((scaled < -FAR_OUTSIDE) | (scaled > 1.0 + FAR_OUTSIDE))
     if not far.any():
         return None
     i, j = np.argwhere(far)[0]
-    low, high = (0.0 - offset[j]) / scale[j], (1.0 - offset[j]) / scale[j]
+    low, high = seen_min[j], seen_max[j]
     feature = preprocessing.features[j]
     return (f"{recording.path}, row {int(recording.file_rows[i])}, column {feature!r}: value "
             f"{values[i, j]:.6g} is far outside the range the run saw in training "

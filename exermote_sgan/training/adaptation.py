@@ -62,9 +62,12 @@ def user_scaler(scaler, *, training_moments, user_moments):
     scale = scaler.scale_ * gain
     offset = scaler.scale_ * shift + scaler.offset_
     low, high = scaler.feature_range
-    adapted = MinMaxScaler(feature_range=scaler.feature_range)
+    adapted = MinMaxScaler(feature_range=scaler.feature_range, quantile=scaler.quantile)
     adapted.data_min_ = (low - offset) / scale
     adapted.data_max_ = adapted.data_min_ + (high - low) / scale
+    # the training rows' extremes in the user's units: the inverse of raw -> gain * raw + shift
+    adapted.seen_min_ = (scaler.seen_min_ - shift) / gain
+    adapted.seen_max_ = (scaler.seen_max_ - shift) / gain
     return adapted
 
 

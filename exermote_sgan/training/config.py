@@ -68,6 +68,9 @@ class TrainConfig:
     validation_fraction: float = 0.15
     patience: int | None = None
     steps_per_epoch: int | None = None
+    # -- input scaling: the training rows' min and max map onto [0, 1]; with q > 0 their q and
+    # 1-q quantiles instead, so that a few spikes do not squeeze ordinary movement (MinMaxScaler)
+    scaler_quantile: float = 0.0
     # -- the classifier's trunk (baseline and discriminator) --------------------------------
     # 64 convolution filters, twice the original's: with rotation augmentation the network
     # must learn movements in any orientation.  Chosen on individuals 1-3 held out in turn,
@@ -141,6 +144,8 @@ class TrainConfig:
                                 f"got {self.labeled_unit!r}")
         if not 0.0 < float(self.labeled_fraction) <= 1.0:
             bad("labeled_fraction", f"must be in (0, 1], got {self.labeled_fraction}")
+        if not 0.0 <= float(self.scaler_quantile) < 0.5:
+            bad("scaler_quantile", f"must be in [0, 0.5), e.g. 0.01, got {self.scaler_quantile}")
         if not 0.0 < float(self.validation_fraction) < 1.0:
             bad("validation_fraction", f"must be in (0, 1), got {self.validation_fraction}")
         if int(self.adapt_sessions) < 0:

@@ -534,8 +534,9 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
 
     _set_determinism(config.seed)
     # fitted on the rows of the training windows, streamed: no window is gathered
-    scaler = window_source.fit_scaler_on_rows(MinMaxScaler(feature_range=(0.0, 1.0)),
-                                              window_set.row_windows.take(fit_idx))
+    scaler = window_source.fit_scaler_on_rows(
+        MinMaxScaler(feature_range=(0.0, 1.0), quantile=config.scaler_quantile),
+        window_set.row_windows.take(fit_idx))
     labels = window_set.labels
     num_classes = window_set.num_classes
     with distribute.strategy_scope(strategy):  # variables mirrored on every replica

@@ -48,13 +48,23 @@ class ScaledWindows:
         return self.scaler.transform(self.windows[key])
 
 
-def fit_scaler_on_rows(scaler, row_windows, *, block_rows: int = 1 << 20):
+def fit_scaler_on_rows(scaler, row_windows, *, block_rows: int = 1 << 20,
+                       sample_rows: int = 1 << 20):
     """Fit a min-max ``scaler`` on the windows of ``row_windows`` without gathering them.
 
     The minimum and maximum over the windows are those over the rows the windows cover, so
     the rows are read once each, block by block; the fitted scaler equals
-    ``scaler.fit(np.asarray(row_windows))``.  Returns ``scaler``.
+    ``scaler.fit(np.asarray(row_windows))``.  A scaler with a ``quantile`` is fitted on those
+    rows when there are at most ``2 * sample_rows`` of them, else on an even sample of
+    ``sample_rows`` to ``2 * sample_rows`` rows (memory stays bounded at any scale).
+    Returns ``scaler``.
     """
+    if getattr(scaler, "quantile", 0.0) > 0:
+        sample, low, high = _even_row_sample(row_windows, block_rows=block_rows,
+                                             limit=sample_rows)
+        scaler.fit(sample)
+        scaler.seen_min_, scaler.seen_max_ = low, high  # over every row, not the sample
+        return scaler
     low = high = None
     for block in row_windows.iter_rows(block_rows=block_rows):
         block = np.asarray(block, dtype=np.float64)
@@ -68,6 +78,25 @@ def fit_scaler_on_rows(scaler, row_windows, *, block_rows: int = 1 << 20):
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
         return scaler.fit(np.array([low, high]))  # its NaN error
     return scaler.fit(np.stack([low, high]))
+
+
+def _even_row_sample(row_windows, *, block_rows: int, limit: int):
+    """``(sample, low, high)``: every ``step``-th row the windows cover, ``step`` doubling
+    whenever more than ``2 * limit`` rows are kept; and the minimum and maximum of all rows."""
+    kept, step, position, low, high = [], 1, 0, None, None
+    for block in row_windows.iter_rows(block_rows=block_rows):
+        block = np.asarray(block, dtype=np.float64)
+        if not len(block):
+            continue
+        low = block.min(axis=0) if low is None else np.minimum(low, block.min(axis=0))
+        high = block.max(axis=0) if high is None else np.maximum(high, block.max(axis=0))
+        kept.append(block[(-position) % step::step])
+        position += len(block)
+        if sum(len(part) for part in kept) > 2 * limit:
+            kept, step = [np.concatenate(kept)[::2]], step * 2
+    if not kept:
+        return np.zeros((0, row_windows.shape[2])), low, high
+    return np.concatenate(kept), low, high
 
 
 def rows_are_finite(row_windows, *, block_rows: int = 1 << 20) -> bool:
