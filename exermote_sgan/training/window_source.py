@@ -59,30 +59,24 @@ def fit_scaler_on_rows(scaler, row_windows, *, block_rows: int = 1 << 20,
     ``sample_rows`` to ``2 * sample_rows`` rows (memory stays bounded at any scale).
     Returns ``scaler``.
     """
-    if getattr(scaler, "quantile", 0.0) > 0:
-        sample, low, high = _even_row_sample(row_windows, block_rows=block_rows,
-                                             limit=sample_rows)
-        scaler.fit(sample)
-        scaler.seen_min_, scaler.seen_max_ = low, high  # over every row, not the sample
-        return scaler
-    low = high = None
-    for block in row_windows.iter_rows(block_rows=block_rows):
-        block = np.asarray(block, dtype=np.float64)
-        if not len(block):
-            continue
-        b_low, b_high = block.min(axis=0), block.max(axis=0)
-        low = b_low if low is None else np.minimum(low, b_low)
-        high = b_high if high is None else np.maximum(high, b_high)
+    quantile = getattr(scaler, "quantile", 0.0) > 0
+    sample, low, high = _even_row_sample(row_windows, block_rows=block_rows,
+                                         limit=sample_rows if quantile else None)
     if low is None:
         return scaler.fit(np.zeros((0, row_windows.shape[2])))  # its "no data" error
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        return scaler.fit(np.array([low, high]))  # its NaN error
-    return scaler.fit(np.stack([low, high]))
+        return scaler.fit(np.array([low, high]))  # its NaN error, sampled row or not
+    if not quantile:
+        return scaler.fit(np.stack([low, high]))
+    scaler.fit(sample)
+    scaler.seen_min_, scaler.seen_max_ = low, high  # over every row, not the sample
+    return scaler
 
 
-def _even_row_sample(row_windows, *, block_rows: int, limit: int):
+def _even_row_sample(row_windows, *, block_rows: int, limit: int | None):
     """``(sample, low, high)``: every ``step``-th row the windows cover, ``step`` doubling
-    whenever more than ``2 * limit`` rows are kept; and the minimum and maximum of all rows."""
+    whenever more than ``2 * limit`` rows are kept (``limit=None``: no sample); and the
+    minimum and maximum of all rows (None when there are none)."""
     kept, step, position, low, high = [], 1, 0, None, None
     for block in row_windows.iter_rows(block_rows=block_rows):
         block = np.asarray(block, dtype=np.float64)
@@ -90,13 +84,14 @@ def _even_row_sample(row_windows, *, block_rows: int, limit: int):
             continue
         low = block.min(axis=0) if low is None else np.minimum(low, block.min(axis=0))
         high = block.max(axis=0) if high is None else np.maximum(high, block.max(axis=0))
+        if limit is None:
+            continue
         kept.append(block[(-position) % step::step])
         position += len(block)
         if sum(len(part) for part in kept) > 2 * limit:
             kept, step = [np.concatenate(kept)[::2]], step * 2
-    if not kept:
-        return np.zeros((0, row_windows.shape[2])), low, high
-    return np.concatenate(kept), low, high
+    sample = np.concatenate(kept) if kept else np.zeros((0, row_windows.shape[2]))
+    return sample, low, high
 
 
 def rows_are_finite(row_windows, *, block_rows: int = 1 << 20) -> bool:
