@@ -192,6 +192,96 @@ def test_sgan_export_fp32_with_flexible_batch_matches_keras_to_1e4(sgan_run, rea
     assert np.array_equal(scores.argmax(1), expected.argmax(1))
 
 
+@pytest.fixture(scope="module")
+def pool_run(real_windows, tmp_path_factory):
+    """An SGAN classifier with the pool trunk, its weights well away from their initial ones."""
+    import keras
+
+    from exermote_sgan.models.networks import build_discriminator, classifier_from_discriminator
+
+    path, window_set = real_windows
+    keras.utils.set_random_seed(4)
+    disc = build_discriminator(T, F, K, trunk="pool", conv_filters=16)
+    rng = np.random.default_rng(2)
+    disc.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32)
+                      for w in disc.get_weights()])
+    run_dir = tmp_path_factory.mktemp("pool_run")
+    _make_run(run_dir, classifier_from_discriminator(disc), window_set, path, model="sgan",
+              test_subject=int(window_set.subjects.max()))
+    return run_dir
+
+
+def test_pool_trunk_exports_as_mean_and_max_reductions(pool_run, real_windows, tmp_path):
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.mil_evaluator import MILEvaluator, load_mil_program
+    from exermote_sgan.export.weights import extract_weights, reference_forward
+    from exermote_sgan.inference.forward import NumpyClassifier
+    from exermote_sgan.runs import load_run
+
+    report = export_run(pool_run, tmp_path / "pool", precision="fp32", flexible_batch=True,
+                        tflite=True)
+    assert report.passed and report.mlpackage_check.max_abs_diff <= 1e-4
+    assert report.tflite_check.passed and report.tflite_check.max_abs_diff <= 1e-4
+    assert report.app_model is None and not (tmp_path / "Exermote.mlmodel").exists()
+    assert report.app_model_skipped == [
+        "the trunk is 'pool', the app's model has two LSTMs (train with --trunk lstm)"]
+    _, program = load_mil_program(report.mlpackage)
+    ops = {op.op_type for op in program.functions["main"].operations}
+    assert {"reduce_mean", "reduce_max"} <= ops and "lstm" not in ops
+
+    run = load_run(pool_run)
+    _, window_set = real_windows
+    raw = window_set.windows[:64]
+    scaled = run.preprocessing.scaler.transform(raw)
+    weights = extract_weights(run.classifier)
+    assert weights.trunk == "pool" and weights.lstm_units is None
+    expected = reference_forward(weights, scaled)
+    keras_probabilities = run.classifier.predict(scaled, verbose=0)
+    assert np.abs(expected - keras_probabilities).max() <= 1e-5
+    scores = MILEvaluator(program).evaluate({"accelerations": raw})["scores"]
+    assert np.abs(scores - expected).max() <= 1e-4
+    assert np.abs(NumpyClassifier.from_keras(run.classifier)(scaled) - expected).max() <= 1e-6
+
+
+def test_a_pool_export_that_swaps_mean_and_max_fails(pool_run, tmp_path, monkeypatch):
+    import exermote_sgan.export.weights as weights_module
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.verify import VerificationError
+
+    extract = weights_module.extract_weights
+
+    def swapped(*args, **kwargs):  # the head reads the max where it expects the mean
+        weights = extract(*args, **kwargs)
+        half = weights.dense_kernel.shape[0] // 2
+        kernel = np.concatenate([weights.dense_kernel[half:], weights.dense_kernel[:half]])
+        return replace(weights, dense_kernel=kernel)
+
+    monkeypatch.setattr(weights_module, "extract_weights", swapped)
+    with pytest.raises(VerificationError, match="swapped.mlpackage FAILED, not written"):
+        export_run(pool_run, tmp_path / "swapped", precision="fp32", max_windows=40)
+    assert not list(tmp_path.iterdir())
+
+
+def test_only_the_mean_then_max_pooling_is_taken_for_the_pool_trunk(tmp_path):
+    import keras
+
+    from exermote_sgan.errors import ExermoteInputError
+    from exermote_sgan.export.weights import extract_weights
+    from exermote_sgan.inference.forward import NumpyClassifier
+
+    inputs = keras.Input((T, F))
+    x = keras.layers.Conv1D(8, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv1D(8, 3, activation="relu")(x)
+    mean, top = keras.layers.GlobalAveragePooling1D()(x), keras.layers.GlobalMaxPooling1D()(x)
+    x = keras.layers.Concatenate()([top, mean])  # max first: not what the exporters compute
+    x = keras.layers.Dropout(0.2)(x)
+    other = keras.Model(inputs, keras.layers.Dense(K, activation="softmax")(x))
+    with pytest.raises(ExermoteInputError, match="not a baseline-architecture classifier"):
+        extract_weights(other, path=tmp_path / "classifier.keras")
+    with pytest.raises(ExermoteInputError, match="does not join the mean, then the maximum"):
+        NumpyClassifier.from_keras(other)
+
+
 def test_fp16_export_for_a_later_target_keeps_float32_input_and_output(sgan_run, tmp_path):
     import coremltools as ct
 

@@ -7,6 +7,7 @@ from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.models import (build_baseline, build_discriminator, build_generator,
                                   classifier_from_discriminator)
+from exermote_sgan.models.networks import trunk_layers, trunk_of
 from exermote_sgan.runs import Preprocessing, load_run, save_run
 
 
@@ -18,6 +19,37 @@ def test_discriminator_heads_and_trunk_follow_the_design():
     assert [layer.name for layer in disc.layers[1:6]] == ["conv1", "conv2", "lstm1", "lstm2",
                                                           "dropout"]
     assert disc.get_layer("conv1").strides == (2,)
+
+
+def test_pool_trunk_takes_the_mean_and_maximum_of_conv2_over_the_window():
+    disc = build_discriminator(40, 6, 7, trunk="pool", conv_filters=16)
+    assert [layer.name for layer in disc.layers[1:7]] == ["conv1", "conv2", "mean_pool",
+                                                          "max_pool", "pooled", "dropout"]
+    assert trunk_of(disc) == "pool" and trunk_layers(disc) == ("conv1", "conv2", "dropout")
+    assert trunk_of(build_baseline(40, 6, 7)) == "lstm"
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 40, 6)).astype(np.float32)
+    conv2 = np.asarray(keras_submodel(disc, "conv2")(x))  # (3, 17, 16)
+    features = np.asarray(disc(x)["features"])
+    np.testing.assert_allclose(features, np.concatenate([conv2.mean(1), conv2.max(1)], 1),
+                               rtol=1e-5, atol=1e-6)
+    # the inference classifier keeps the trunk and renormalises the real classes
+    kernel, bias = disc.get_layer("scores_logits").get_weights()
+    disc.get_layer("scores_logits").set_weights([rng.normal(size=kernel.shape) * 3, bias + 1])
+    scores = np.asarray(disc(x)["scores"])
+    classifier = classifier_from_discriminator(disc)
+    assert trunk_of(classifier) == "pool" and classifier.get_layer("conv1").filters == 16
+    np.testing.assert_allclose(np.asarray(classifier(x)),
+                               scores[:, :7] / scores[:, :7].sum(1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="trunk must be one of lstm, pool, got 'gru'"):
+        build_baseline(40, 6, 7, trunk="gru")
+
+
+def keras_submodel(model, layer_name):
+    import keras
+
+    return keras.Model(model.input, model.get_layer(layer_name).output)
 
 
 @pytest.mark.parametrize("output_range", [(0.0, 1.0), (-1.0, 1.0)])

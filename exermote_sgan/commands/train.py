@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
-                               LABELED_UNITS, MODELS, TrainConfig)
+                               LABELED_UNITS, MODELS, TRUNKS, TrainConfig)
 from ..training.distribute import DISTRIBUTE_MODES
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
@@ -42,14 +42,21 @@ def parse_rotation(text: str):
         raise argparse.ArgumentTypeError(f"expected auto or degrees, got {text!r}") from None
 
 
-NETWORK_OPTIONS = ("conv_filters", "kernel_size", "lstm_units", "dropout")
+NETWORK_OPTIONS = ("trunk", "conv_filters", "kernel_size", "lstm_units", "dropout")
 
 
 def add_network_arguments(parser) -> None:
-    """``--conv-filters``, ``--kernel-size``, ``--lstm-units``, ``--dropout`` (NETWORK_OPTIONS)."""
+    """``--trunk``, ``--conv-filters``, ``--kernel-size``, ``--lstm-units``, ``--dropout``
+    (NETWORK_OPTIONS)."""
     d = DEFAULTS
     network = parser.add_argument_group(
-        "network sizes (baseline and discriminator alike)")
+        "network (baseline and discriminator alike)")
+    network.add_argument("--trunk", choices=TRUNKS, default=d["trunk"],
+                         help="after the two convolutions: lstm = two LSTMs, as the original "
+                              "(needed by the Exermote app's .mlmodel); pool = the mean and "
+                              "the maximum over the window, which carried over to new people "
+                              "better on the smartwatch example (default: "
+                              f"{d['trunk']})")
     network.add_argument("--conv-filters", type=int, default=d["conv_filters"], metavar="N",
                          help=f"filters of each of the two convolutions (default: "
                               f"{d['conv_filters']}; the original Exermote model had 32)")

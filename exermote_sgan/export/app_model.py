@@ -94,7 +94,10 @@ def app_model_problems(weights: ClassifierWeights, preprocessing) -> list[str]:
     if [c.lower() for c in preprocessing.classes] != [c.lower() for c in APP_CLASSES]:
         problems.append(f"classes are {list(preprocessing.classes)}, the app decodes "
                         f"{list(APP_CLASSES)} in that order")
-    if weights.lstm_units != (APP_LSTM_UNITS, APP_LSTM_UNITS):
+    if weights.trunk != "lstm":
+        problems.append(f"the trunk is {weights.trunk!r}, the app's model has two LSTMs "
+                        "(train with --trunk lstm)")
+    elif weights.lstm_units != (APP_LSTM_UNITS, APP_LSTM_UNITS):
         problems.append(f"LSTM units are {weights.lstm_units}, the app passes states of "
                         f"{APP_LSTM_UNITS}")
     return problems

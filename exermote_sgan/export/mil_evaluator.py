@@ -288,6 +288,12 @@ class MILEvaluator:
         sequence = np.stack(outputs, 0) if bool(output_sequence) else h[None]
         return sequence, h, c
 
+    def _reduce(fn):
+        def kernel(self, op, x, axes=None, keep_dims=False):
+            axes = None if axes is None else tuple(int(a) for a in np.atleast_1d(axes))
+            return fn(np.asarray(x, np.float32), axis=axes, keepdims=bool(keep_dims))
+        return kernel
+
     def _classify(self, op, probabilities, classes):
         probabilities = np.asarray(probabilities)
         labels = list(classes)
@@ -304,8 +310,9 @@ class MILEvaluator:
         "concat": _concat, "gather": _gather, "slice_by_index": _slice_by_index,
         "softmax": _softmax, "matmul": _matmul, "linear": _linear, "conv": _conv,
         "lstm": _lstm, "classify": _classify,
+        "reduce_mean": _reduce(np.mean), "reduce_max": _reduce(np.max),
     }
-    del _binary
+    del _binary, _reduce
 
 
 def _is_float(x) -> bool:

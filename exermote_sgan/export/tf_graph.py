@@ -22,6 +22,8 @@ def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, 
                        input_name: str = "accelerations"):
     """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
 
+    The ``pool`` trunk becomes a mean and a max reduction over time; ``lstm`` does not apply.
+
     ``scaler=None`` leaves the input as it is (for models fed already-scaled values).
     ``batch_size=None`` traces a flexible batch dimension.  ``lstm="block"`` uses
     ``BlockLSTMV2`` (what Core ML converts); ``lstm="unrolled"`` spells every step out in
@@ -82,10 +84,14 @@ def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, 
             x = tf.add(tf.multiply(x, scale, name="scale_mul"), offset, name="scale_add")
         x = conv(x, weights.conv1, "conv1")
         x = conv(x, weights.conv2, "conv2")
-        x = tf.transpose(x, [1, 0, 2], name="to_time_major")
-        x = lstm_layer(x, weights.lstm1, "lstm1")
-        x = lstm_layer(x, weights.lstm2, "lstm2")
-        last = tf.gather(x, x.shape[0] - 1, axis=0, name="last_step")
+        if weights.trunk == "pool":
+            last = tf.concat([tf.reduce_mean(x, axis=1, name="mean_pool"),
+                              tf.reduce_max(x, axis=1, name="max_pool")], axis=1, name="pooled")
+        else:
+            x = tf.transpose(x, [1, 0, 2], name="to_time_major")
+            x = lstm_layer(x, weights.lstm1, "lstm1")
+            x = lstm_layer(x, weights.lstm2, "lstm2")
+            last = tf.gather(x, x.shape[0] - 1, axis=0, name="last_step")
         logits = tf.nn.bias_add(
             tf.matmul(last, const(weights.dense_kernel, name="dense_kernel"), name="dense_mul"),
             const(weights.dense_bias, name="dense_bias"), name="dense_add")

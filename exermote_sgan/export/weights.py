@@ -3,7 +3,7 @@
 Every exporter (Core ML ML Program, the Exermote app's neural network, TFLite) rebuilds the
 network from these arrays instead of converting the Keras graph, so the one thing to check is
 that ``classifier.keras`` really is the baseline architecture (see
-:func:`exermote_sgan.models.networks.build_baseline`).
+:func:`exermote_sgan.models.networks.build_baseline`), with either of its trunks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from ..errors import ExermoteInputError
 __all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "extract_weights",
            "reference_forward"]
 
-_EXPECTED_LAYERS = ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense")
+_EXPECTED_LAYERS = {
+    "lstm": ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense"),
+    "pool": ("InputLayer", "Conv1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+             "Concatenate", "Dropout", "Dense"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,17 @@ class LSTMWeights:
 
 @dataclass(frozen=True)
 class ClassifierWeights:
-    """The baseline-architecture classifier: two Conv1D, two LSTM, a softmax Dense."""
+    """The baseline-architecture classifier: two Conv1D, then two LSTMs (the ``lstm`` trunk) or
+    the mean and maximum over time, concatenated (the ``pool`` trunk: ``lstm1``/``lstm2`` are
+    None), then a softmax Dense."""
 
     timesteps: int
     features: int
     conv1: Conv1DWeights
     conv2: Conv1DWeights
-    lstm1: LSTMWeights
-    lstm2: LSTMWeights
-    dense_kernel: np.ndarray  # (u, K)
+    lstm1: LSTMWeights | None
+    lstm2: LSTMWeights | None
+    dense_kernel: np.ndarray  # (u, K); u = 2 * conv2 filters for the pool trunk
     dense_bias: np.ndarray  # (K,)
 
     @property
@@ -67,15 +73,19 @@ class ClassifierWeights:
         return self.dense_kernel.shape[1]
 
     @property
-    def lstm_units(self) -> tuple[int, int]:
-        return self.lstm1.units, self.lstm2.units
+    def trunk(self) -> str:
+        return "pool" if self.lstm1 is None else "lstm"
+
+    @property
+    def lstm_units(self) -> tuple[int, int] | None:
+        return None if self.lstm1 is None else (self.lstm1.units, self.lstm2.units)
 
 
 def _architecture_error(path, detail: str) -> ExermoteInputError:
     return ExermoteInputError(
         f"not a baseline-architecture classifier ({detail}); export expects Input -> Conv1D "
-        "conv1 -> Conv1D conv2 -> LSTM lstm1 -> LSTM lstm2 -> Dropout -> Dense scores (softmax)",
-        path=path)
+        "conv1 -> Conv1D conv2 -> LSTM lstm1 -> LSTM lstm2 (or mean and max pooling, "
+        "concatenated) -> Dropout -> Dense scores (softmax)", path=path)
 
 
 def extract_weights(classifier, *, path=None) -> ClassifierWeights:
@@ -85,9 +95,10 @@ def extract_weights(classifier, *, path=None) -> ClassifierWeights:
     convolutions with padding or dilation, LSTMs with other activations, or a non-softmax head.
     """
     kinds = tuple(type(layer).__name__ for layer in classifier.layers)
-    if kinds != _EXPECTED_LAYERS:
+    if kinds not in _EXPECTED_LAYERS.values():
         raise _architecture_error(path, f"layers are {', '.join(kinds)}")
-    _, conv1, conv2, lstm1, lstm2, _dropout, dense = classifier.layers
+    conv1, conv2 = classifier.layers[1:3]
+    dense = classifier.layers[-1]
 
     def conv(layer) -> Conv1DWeights:
         cfg = layer.get_config()
@@ -109,14 +120,23 @@ def extract_weights(classifier, *, path=None) -> ClassifierWeights:
         kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
         return LSTMWeights(kernel, recurrent, bias)
 
+    if kinds == _EXPECTED_LAYERS["pool"]:
+        from ..models.networks import joins_mean_then_max
+
+        if not joins_mean_then_max(classifier.layers[5]):
+            raise _architecture_error(path, f"{classifier.layers[5].name} does not join the "
+                                            "mean, then the maximum, of conv2 over time")
+        recurrent = (None, None)
+    else:
+        recurrent = (lstm(classifier.layers[3], sequences=True),
+                     lstm(classifier.layers[4], sequences=False))
     dense_cfg = dense.get_config()
     if dense_cfg.get("activation") != "softmax" or not dense_cfg.get("use_bias", True):
         raise _architecture_error(path, f"{dense.name} is not a softmax Dense with bias")
     dense_kernel, dense_bias = (np.asarray(w, dtype=np.float32) for w in dense.get_weights())
     _, timesteps, features = classifier.input_shape
     return ClassifierWeights(int(timesteps), int(features), conv(conv1), conv(conv2),
-                             lstm(lstm1, sequences=True), lstm(lstm2, sequences=False),
-                             dense_kernel, dense_bias)
+                             *recurrent, dense_kernel, dense_bias)
 
 
 def _sigmoid(x):
@@ -134,7 +154,9 @@ def reference_forward(weights: ClassifierWeights, scaled: np.ndarray) -> np.ndar
         steps = (x.shape[1] - width) // stride + 1
         patches = np.stack([x[:, t * stride:t * stride + width, :] for t in range(steps)], 1)
         x = np.maximum(np.einsum("ntwc,wco->nto", patches, conv.kernel) + conv.bias, 0.0)
-    for lstm in (weights.lstm1, weights.lstm2):
+    if weights.trunk == "pool":
+        x = np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)[:, None]
+    for lstm in (() if weights.trunk == "pool" else (weights.lstm1, weights.lstm2)):
         u = lstm.units
         h = np.zeros((x.shape[0], u))
         c = np.zeros((x.shape[0], u))

@@ -1,7 +1,8 @@
 """The inference classifier as a small NumPy function, so streaming costs no TensorFlow per sample.
 
 A run's ``classifier.keras`` is a baseline-architecture network (``conv1``, ``conv2``,
-``lstm1``, ``lstm2``, ``dropout``, ``scores``).  Calling Keras once per 10 Hz sample costs
+``lstm1``, ``lstm2`` or the ``pool`` trunk's mean and maximum over time, ``dropout``,
+``scores``).  Calling Keras once per 10 Hz sample costs
 milliseconds of graph dispatch for a few thousand multiply-adds; this module copies the
 weights out once and evaluates the same network with NumPy in float64.  The same function
 serves one window (streaming) and many (batch), and :func:`check_against_keras` confirms the
@@ -76,6 +77,10 @@ class _LSTM:
         return np.stack(outputs, axis=1) if self.return_sequences else h
 
 
+def _mean_max_pool(x: np.ndarray) -> np.ndarray:  # (N, T, C) -> (N, 2C)
+    return np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)
+
+
 class NumpyClassifier:
     """Scaled windows ``(N, timesteps, features)`` -> class probabilities ``(N, K)``.
 
@@ -100,6 +105,17 @@ class NumpyClassifier:
                 continue
             if kind == "Dropout":
                 continue  # identity at inference
+            if kind in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+                continue  # computed by the Concatenate that joins them, checked there
+            if kind == "Concatenate":
+                from ..models.networks import joins_mean_then_max
+
+                if not joins_mean_then_max(layer):
+                    raise ExermoteInputError(
+                        f"the classifier's layer {layer.name!r} does not join the mean, then "
+                        "the maximum, over time; streaming prediction supports only that")
+                layers.append(_mean_max_pool)
+                continue
             if kind == "Conv1D":
                 _require(layer, config, padding="valid", dilation_rate=(1,), groups=1,
                          use_bias=True)

@@ -4,6 +4,11 @@ Defaults follow the public Exermote models; every size is a keyword argument.  L
 are part of the contract: the trunk layers are ``conv1``, ``conv2``, ``lstm1``, ``lstm2`` and
 ``dropout`` in every network that classifies, so weights move between the discriminator, the
 baseline and the inference classifier by name, and the exporter finds them by name.
+
+``trunk="pool"`` replaces the two LSTMs by the mean and the maximum of ``conv2``'s outputs over
+the window (``mean_pool``, ``max_pool``, concatenated as ``pooled``): statistics of the window's
+local shapes wherever they occur, which carried over to new people better than the LSTMs on the
+smartwatch recordings (see docs/training.md).  The original's recurrent trunk stays the default.
 """
 
 from __future__ import annotations
@@ -11,10 +16,39 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-__all__ = ["TRUNK_LAYERS", "build_discriminator", "build_baseline", "build_generator",
-           "classifier_from_discriminator"]
+__all__ = ["TRUNKS", "TRUNK_LAYERS", "build_discriminator", "build_baseline", "build_generator",
+           "build_like", "classifier_from_discriminator", "joins_mean_then_max", "trunk_layers",
+           "trunk_of"]
 
+TRUNKS = ("lstm", "pool")
 TRUNK_LAYERS = ("conv1", "conv2", "lstm1", "lstm2", "dropout")
+_POOL_TRUNK_LAYERS = ("conv1", "conv2", "dropout")
+
+
+def trunk_of(model: keras.Model) -> str:
+    """``"lstm"`` or ``"pool"``: which trunk a classifier or discriminator was built with."""
+    names = {layer.name for layer in model.layers}
+    return "lstm" if "lstm1" in names else "pool"
+
+
+def joins_mean_then_max(concatenate) -> bool:
+    """Whether a ``Concatenate`` layer joins a time mean, then a time maximum, of one tensor:
+    the ``pooled`` layer of the ``pool`` trunk, as the exporters and NumPy copies compute it."""
+    sources = [getattr(t, "_keras_history", None) for t in concatenate.input]
+    kinds = [type(h.operation).__name__ if h else None for h in sources]
+    if kinds != ["GlobalAveragePooling1D", "GlobalMaxPooling1D"]:
+        return False
+    pools = [h.operation for h in sources]
+    inputs = [p.input for p in pools]
+    return (inputs[0] is inputs[1] and concatenate.get_config().get("axis") in (-1, 1)
+            and all(not p.get_config().get("keepdims")
+                    and p.get_config().get("data_format", "channels_last") == "channels_last"
+                    for p in pools))
+
+
+def trunk_layers(model: keras.Model) -> tuple[str, ...]:
+    """The names of ``model``'s trunk layers, the ones whose weights move between networks."""
+    return TRUNK_LAYERS if trunk_of(model) == "lstm" else _POOL_TRUNK_LAYERS
 
 
 def _check_window_shape(timesteps: int, features: int, *, who: str):
@@ -25,8 +59,10 @@ def _check_window_shape(timesteps: int, features: int, *, who: str):
 
 
 def _check_trunk(timesteps: int, features: int, *, conv_filters: int, kernel_size: int,
-                 lstm_units: int, dropout: float, who: str):
-    """The trunk's sizes, and windows long enough for its convolutions."""
+                 lstm_units: int, dropout: float, trunk: str, who: str):
+    """The trunk's kind and sizes, and windows long enough for its convolutions."""
+    if trunk not in TRUNKS:
+        raise ValueError(f"{who}: trunk must be one of {', '.join(TRUNKS)}, got {trunk!r}")
     for name, value in (("features", features), ("conv_filters", conv_filters),
                         ("kernel_size", kernel_size), ("lstm_units", lstm_units)):
         if int(value) < 1:
@@ -42,17 +78,22 @@ def _check_trunk(timesteps: int, features: int, *, conv_filters: int, kernel_siz
 
 
 def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float,
-           dropout_layer=layers.Dropout):
+           trunk: str, dropout_layer=layers.Dropout):
     x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
     x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
-    x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
-    x = layers.LSTM(lstm_units, name="lstm2")(x)
+    if trunk == "pool":
+        x = layers.Concatenate(name="pooled")([layers.GlobalAveragePooling1D(name="mean_pool")(x),
+                                               layers.GlobalMaxPooling1D(name="max_pool")(x)])
+    else:
+        x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
+        x = layers.LSTM(lstm_units, name="lstm2")(x)
     return dropout_layer(dropout, name="dropout")(x)
 
 
 def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
                         conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
-                        dropout: float = 0.2, name: str = "discriminator") -> keras.Model:
+                        dropout: float = 0.2, trunk: str = "lstm",
+                        name: str = "discriminator") -> keras.Model:
     """Windows ``(timesteps, features)`` -> ``valid`` (real/fake) and ``scores`` (K+1 classes).
 
     The last of the K+1 ``scores`` classes is "fake".  Besides the two heads of the original
@@ -66,10 +107,11 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
     from .replica_layers import GlobalBatchDropout
 
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
-                 lstm_units=lstm_units, dropout=dropout, who="build_discriminator")
+                 lstm_units=lstm_units, dropout=dropout, trunk=trunk, who="build_discriminator")
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout, dropout_layer=GlobalBatchDropout)
+                   lstm_units=lstm_units, dropout=dropout, trunk=trunk,
+                   dropout_layer=GlobalBatchDropout)
     valid_logit = layers.Dense(1, name="valid_logit")(feats)
     scores_logits = layers.Dense(num_classes + 1, name="scores_logits")(feats)
     outputs = {
@@ -84,7 +126,7 @@ def build_discriminator(timesteps: int = 40, features: int = 12, num_classes: in
 
 def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4, *,
                    conv_filters: int = 32, kernel_size: int = 3, lstm_units: int = 32,
-                   dropout: float = 0.2, name: str = "classifier",
+                   dropout: float = 0.2, trunk: str = "lstm", name: str = "classifier",
                    global_batch_dropout: bool = False) -> keras.Model:
     """The discriminator's trunk with a K-way softmax head ``scores``.
 
@@ -94,13 +136,14 @@ def build_baseline(timesteps: int = 40, features: int = 12, num_classes: int = 4
     the global batch's mask); the classifier that is saved has a plain ``Dropout``.
     """
     _check_trunk(timesteps, features, conv_filters=conv_filters, kernel_size=kernel_size,
-                 lstm_units=lstm_units, dropout=dropout, who="build_baseline")
+                 lstm_units=lstm_units, dropout=dropout, trunk=trunk, who="build_baseline")
     dropout_layer = layers.Dropout
     if global_batch_dropout:
         from .replica_layers import GlobalBatchDropout as dropout_layer
     inputs = keras.Input((timesteps, features), name="windows")
     feats = _trunk(inputs, conv_filters=conv_filters, kernel_size=kernel_size,
-                   lstm_units=lstm_units, dropout=dropout, dropout_layer=dropout_layer)
+                   lstm_units=lstm_units, dropout=dropout, trunk=trunk,
+                   dropout_layer=dropout_layer)
     scores = layers.Dense(num_classes, activation="softmax", name="scores")(feats)
     return keras.Model(inputs, scores, name=name)
 
@@ -112,21 +155,26 @@ def classifier_from_discriminator(discriminator: keras.Model) -> keras.Model:
     to sum to one, so the classifier is a plain baseline-architecture model (no Lambda layer)
     whose head holds the first K columns of the discriminator's ``scores_logits``.
     """
-    conv1 = discriminator.get_layer("conv1")
-    lstm1 = discriminator.get_layer("lstm1")
-    _, timesteps, features = discriminator.input_shape
     head_kernel, head_bias = discriminator.get_layer("scores_logits").get_weights()
     num_classes = head_kernel.shape[1] - 1
-    classifier = build_baseline(
-        timesteps, features, num_classes, conv_filters=conv1.filters,
-        kernel_size=conv1.kernel_size[0], lstm_units=lstm1.units,
-        dropout=discriminator.get_layer("dropout").rate)
-    for layer_name in TRUNK_LAYERS:
+    classifier = build_like(discriminator, num_classes)
+    for layer_name in trunk_layers(discriminator):
         classifier.get_layer(layer_name).set_weights(
             discriminator.get_layer(layer_name).get_weights())
     classifier.get_layer("scores").set_weights([head_kernel[:, :num_classes],
                                                 head_bias[:num_classes]])
     return classifier
+
+
+def build_like(model: keras.Model, num_classes: int) -> keras.Model:
+    """A fresh baseline-architecture classifier with ``model``'s trunk kind and sizes."""
+    conv1 = model.get_layer("conv1")
+    trunk = trunk_of(model)
+    _, timesteps, features = model.input_shape
+    return build_baseline(timesteps, features, num_classes, conv_filters=conv1.filters,
+                          kernel_size=conv1.kernel_size[0], trunk=trunk,
+                          lstm_units=model.get_layer("lstm1").units if trunk == "lstm" else 32,
+                          dropout=model.get_layer("dropout").rate)
 
 
 def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int = 100,

@@ -15,7 +15,7 @@ from ..errors import ExermoteInputError
 from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
-           "GENERATOR_ARCHITECTURES", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "FEATURE_CHOICES",
+           "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "FEATURE_CHOICES",
            "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees",
            "is_core_motion"]
 
@@ -27,6 +27,7 @@ GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
 #: the discriminator's fake-class logit: fixed at 0 (Salimans et al.) or a learned output
 FAKE_LOGITS = ("zero", "learned")
 GENERATOR_ARCHITECTURES = ("conv", "lstm")
+TRUNKS = ("lstm", "pool")  # exermote_sgan.models.networks.TRUNKS, without importing Keras
 #: recommended number of epochs (one epoch = one pass over the training windows) per model
 DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
 #: epochs without a better validation macro-F1 before training stops, per model
@@ -81,6 +82,9 @@ class TrainConfig:
     conv_filters: int = 64
     kernel_size: int = 3
     lstm_units: int = 32                 # the Exermote app's .mlmodel passes states of 32
+    # "lstm": the original's two LSTMs; "pool": the mean and maximum of conv2 over the window
+    # instead (no LSTM; the Exermote app's .mlmodel interface needs "lstm")
+    trunk: str = "lstm"
     dropout: float = 0.2
     # -- optimisation ----------------------------------------------------------------------
     learning_rate: float = 1e-3          # baseline (Adam)
@@ -158,6 +162,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 bad(name, f"must be at least 1, got {value}")
+        if self.trunk not in TRUNKS:
+            bad("trunk", f"must be one of {', '.join(TRUNKS)}, got {self.trunk!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
         if not 0.0 <= float(self.ema_decay) < 1.0:

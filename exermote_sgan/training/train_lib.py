@@ -262,7 +262,8 @@ def build_models(config: TrainConfig, *, timesteps: int, features: int, num_clas
 
     model = model or config.model
     trunk = dict(conv_filters=int(config.conv_filters), kernel_size=int(config.kernel_size),
-                 lstm_units=int(config.lstm_units), dropout=float(config.dropout))
+                 lstm_units=int(config.lstm_units), dropout=float(config.dropout),
+                 trunk=config.trunk)
     try:
         if model == "baseline":
             # under a strategy each replica takes its rows of the global batch's dropout mask
@@ -309,14 +310,14 @@ def _warm_start(sgan, config: TrainConfig, data, *, steps: int, num_classes: int
     The SGAN then starts from a classifier that already knows the labeled sets, and its
     adversarial training refines it with the unlabeled windows.
     """
-    from ..models.networks import TRUNK_LAYERS
+    from ..models.networks import trunk_layers
 
     discriminator = sgan.discriminator
     baseline = build_models(config, timesteps=sgan.timesteps, features=sgan.num_features,
                             num_classes=num_classes, model="baseline")
     baseline.fit(data, epochs=int(config.warm_start_epochs), steps_per_epoch=steps,
                  verbose=config.verbose, shuffle=False)
-    for name in TRUNK_LAYERS:
+    for name in trunk_layers(discriminator):
         discriminator.get_layer(name).set_weights(baseline.get_layer(name).get_weights())
     kernel, bias = discriminator.get_layer("scores_logits").get_weights()
     base_kernel, base_bias = baseline.get_layer("scores").get_weights()
@@ -325,7 +326,7 @@ def _warm_start(sgan, config: TrainConfig, data, *, steps: int, num_classes: int
 
 
 def _inference_classifier(trained, model: str):
-    from ..models.networks import build_baseline, classifier_from_discriminator
+    from ..models.networks import build_like, classifier_from_discriminator
 
     if model != "baseline":
         return classifier_from_discriminator(trained.discriminator)
@@ -333,11 +334,7 @@ def _inference_classifier(trained, model: str):
     if type(dropout).__name__ == "Dropout":
         return trained
     # trained under a strategy with the global batch's dropout: the same weights, plain Dropout
-    conv1, lstm1 = trained.get_layer("conv1"), trained.get_layer("lstm1")
-    _, timesteps, features = trained.input_shape
-    classifier = build_baseline(timesteps, features, trained.get_layer("scores").units,
-                                conv_filters=conv1.filters, kernel_size=conv1.kernel_size[0],
-                                lstm_units=lstm1.units, dropout=dropout.rate)
+    classifier = build_like(trained, trained.get_layer("scores").units)
     classifier.set_weights(trained.get_weights())
     return classifier
 
