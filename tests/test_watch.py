@@ -1,6 +1,6 @@
 """The smartwatch recordings (a second real dataset) end to end on a few of their files:
-one ``preprocess`` command, then ``train`` (tiny), ``evaluate``, ``compare``, ``predict`` and
-``evaluate-reps``; and the rotation rule on their features."""
+one ``preprocess`` command, then ``train`` (tiny, the example's pool trunk), ``evaluate``,
+``compare``, ``predict`` and ``evaluate-reps``; and the rotation rule on their features."""
 
 from __future__ import annotations
 
@@ -81,8 +81,12 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     run = tmp_path / "run"
     assert main(["train", str(watch_windows), "--model", "baseline", "--test-subjects", "3",
                  "--epochs", "1", "--steps-per-epoch", "3", "--conv-filters", "8",
-                 "--lstm-units", "8", "--scaler-quantile", "0.01", "--quiet",
+                 "--trunk", "pool", "--scaler-quantile", "0.01", "--quiet",
                  "--out", str(run)]) == 0
+    from exermote_sgan.models.networks import trunk_of
+    from exermote_sgan.runs import load_run
+
+    assert trunk_of(load_run(run).classifier) == "pool"  # what the watch example trains
     state = json.loads((run / "preprocessing.json").read_text())
     assert state["rest_class"] is None and state["reader"]["format"] == "generic"
     # the inputs' scale comes from the training rows' 1% and 99% quantiles, not their extremes
@@ -105,7 +109,7 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     out = tmp_path / "compare"
     assert main(["compare", str(watch_windows), "--test-subjects", "3", "--labeled-fractions",
                  "0.5", "--seeds", "0", "--models", "baseline", "--epochs", "1",
-                 "--out", str(out)]) == 0
+                 "--trunk", "pool", "--out", str(out)]) == 0
     capsys.readouterr()
 
     recording = watch_raw / "subject_03" / "ABD_right.csv"

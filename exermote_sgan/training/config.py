@@ -15,8 +15,8 @@ from ..errors import ExermoteInputError
 from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
-           "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "FEATURE_CHOICES",
-           "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees",
+           "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE",
+           "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees",
            "is_core_motion"]
 
 MODELS = ("baseline", "sgan")
