@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/train_step.py [--batch-size 100] [--timesteps 40] [--features 12]
         [--classes 4] [--steps 30] [--warmup 5] [--jit] [--generated-batch-size N]
-        [--generator-architecture conv|lstm]
+        [--generator-architecture conv|lstm] [--trunk lstm|pool]
 
 Both models train on random windows with the networks and options ``exermote-sgan train``
 uses by default (no XLA: it was measured slower on CPU); the figure to watch is the ratio
@@ -34,7 +34,7 @@ def _time_steps(step, *, steps: int, warmup: int) -> float:
 def measure(*, batch_size: int = 100, timesteps: int = 40, features: int = 12, classes: int = 4,
             steps: int = 30, warmup: int = 5, jit_compile: bool = False,
             generated_batch_size: int | None = None,
-            generator_architecture: str = "conv") -> dict:
+            generator_architecture: str = "conv", trunk: str = "lstm") -> dict:
     """Seconds per step of each model, and their ratio."""
     import numpy as np
 
@@ -46,7 +46,7 @@ def measure(*, batch_size: int = 100, timesteps: int = 40, features: int = 12, c
     w = np.ones(batch_size, dtype=np.float32)
     config = TrainConfig(windows_path="unused.h5", jit_compile=jit_compile,
                          generated_batch_size=generated_batch_size,
-                         generator_architecture=generator_architecture)
+                         generator_architecture=generator_architecture, trunk=trunk)
 
     baseline = build_models(config, timesteps=timesteps, features=features,
                             num_classes=classes, model="baseline")
@@ -64,6 +64,7 @@ def measure(*, batch_size: int = 100, timesteps: int = 40, features: int = 12, c
     return {"batch_size": batch_size, "baseline_ms": 1000 * base_time,
             "sgan_ms": 1000 * sgan_time, "ratio": sgan_time / base_time,
             "jit_compile": jit_compile, "generator_architecture": generator_architecture,
+            "trunk": trunk,
             "generated_batch_size": generated_batch_size or batch_size}
 
 
@@ -86,14 +87,16 @@ def main(argv=None) -> int:
                         help="windows generated per SGAN step (default: the batch size)")
     parser.add_argument("--generator-architecture", choices=("conv", "lstm"), default="conv",
                         help="generator of the SGAN (default: conv, train's default)")
+    parser.add_argument("--trunk", choices=("lstm", "pool"), default="lstm",
+                        help="classifier trunk of both models (default: lstm, train's default)")
     args = parser.parse_args(argv)
     result = measure(batch_size=args.batch_size, timesteps=args.timesteps,
                      features=args.features, classes=args.classes, steps=args.steps,
                      warmup=args.warmup, jit_compile=args.jit,
                      generated_batch_size=args.generated_batch_size,
-                     generator_architecture=args.generator_architecture)
+                     generator_architecture=args.generator_architecture, trunk=args.trunk)
     print(f"batch {result['batch_size']}, generated {result['generated_batch_size']}, "
-          f"{result['generator_architecture']} generator, "
+          f"{result['generator_architecture']} generator, {result['trunk']} trunk, "
           f"XLA {'on' if result['jit_compile'] else 'off'}")
     print(f"baseline step: {result['baseline_ms']:8.1f} ms")
     print(f"SGAN step:     {result['sgan_ms']:8.1f} ms")

@@ -21,9 +21,9 @@ def _problem(n: int, seed: int):
     return np.clip(windows, 0, 1).astype(np.float32), labels.astype(np.int32)
 
 
-def _sgan(seed: int = 0, **kwargs) -> SGAN:
+def _sgan(seed: int = 0, trunk: str = "lstm", **kwargs) -> SGAN:
     keras.utils.set_random_seed(seed)
-    disc = build_discriminator(T, F, K, conv_filters=4, lstm_units=6, dropout=0.0)
+    disc = build_discriminator(T, F, K, conv_filters=4, lstm_units=6, dropout=0.0, trunk=trunk)
     gen = build_generator(T, F, noise_dim=4, architecture="conv", conv_filters=(4, 4))
     sgan = SGAN(disc, gen, seed=seed, **kwargs)
     sgan.compile(keras.optimizers.Adam(1e-2, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
@@ -43,12 +43,13 @@ def test_sizes_live_on_the_model_and_metrics_are_mean_trackers():
     assert isinstance(sgan.seed_generator, keras.random.SeedGenerator)
 
 
-def test_train_step_reduces_supervised_loss():
+@pytest.mark.parametrize("trunk", ["lstm", "pool"])
+def test_train_step_reduces_supervised_loss(trunk):
     import tensorflow as tf
 
     x, y = _problem(64, seed=1)
     x_val, y_val = _problem(64, seed=2)
-    sgan = _sgan()
+    sgan = _sgan(trunk=trunk)
     before = sgan.evaluate(x_val, y_val, verbose=0, return_dict=True)
     data = tf.data.Dataset.from_tensors(_batch(x, y, np.ones(len(y)), x)).repeat()
     history = sgan.fit(data, steps_per_epoch=100, epochs=1, verbose=0, shuffle=False)
