@@ -39,6 +39,7 @@ _PUBLIC = {
     "evaluate_classifier": ".training.evaluation",
     "compare": ".training.compare",
     "personalize": ".training.personalize",
+    "ensemble_runs": ".training.ensemble",
     "export_run": ".export.exporter",
     "StreamingRecognizer": ".inference.streaming",
     "count_repetitions": ".inference.counting",

@@ -22,6 +22,7 @@ COMMANDS = (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("compare", "compare"),
+    ("ensemble", "ensemble"),
     ("export", "export"),
     ("predict", "predict"),
     ("evaluate-reps", "evaluate_reps"),

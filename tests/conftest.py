@@ -42,3 +42,22 @@ def real_recordings(real_raw_dir) -> list[Path]:
     files = sorted(real_raw_dir.glob("*.csv"))
     assert len(files) == 30, f"expected 30 recordings in {real_raw_dir}, found {len(files)}"
     return files
+
+
+@pytest.fixture(scope="session")
+def watch_windows(watch_raw_dir, tmp_path_factory) -> Path:
+    """Subjects 1-3 of the watch recordings, left arm: 21 recordings, read by one preprocess
+    command with the worked example's columns file (4 s windows at 10 Hz, stride 1 s)."""
+    from exermote_sgan.cli import main
+
+    files = sorted(str(p) for s in (1, 2, 3)
+                   for p in (watch_raw_dir / f"subject_{s:02d}").glob("*_left.csv"))
+    assert len(files) == 21
+    out = tmp_path_factory.mktemp("watch") / "watch.h5"
+    code = main(["preprocess", *files, "--out", str(out), "--format", "generic",
+                 "--columns-file", str(REPO / "examples" / "watch" / "columns.toml"),
+                 "--classes", "PEN,ABD,FEL,IR,ER,TRAP,ROW", "--label-map", "",
+                 "--expected-rate", "10", "--resample", "--window-seconds", "4",
+                 "--stride-seconds", "1"])
+    assert code == 0
+    return out

@@ -41,21 +41,6 @@ def watch_raw(watch_raw_dir) -> Path:
     return watch_raw_dir
 
 
-@pytest.fixture(scope="module")
-def watch_windows(watch_raw, tmp_path_factory):
-    """Subjects 1-3, left arm: 21 recordings, read by one preprocess command."""
-    files = sorted(str(p) for s in (1, 2, 3)
-                   for p in (watch_raw / f"subject_{s:02d}").glob("*_left.csv"))
-    assert len(files) == 21
-    out = tmp_path_factory.mktemp("watch") / "watch.h5"
-    code = main(["preprocess", *files, "--out", str(out), "--format", "generic",
-                 "--columns-file", str(COLUMNS), "--classes", CLASSES, "--label-map", "",
-                 "--expected-rate", "10", "--resample", "--window-seconds", "4",
-                 "--stride-seconds", "1"])
-    assert code == 0
-    return out
-
-
 @pytest.mark.realdata
 def test_one_preprocess_command_reads_the_watch_folder(watch_raw, tmp_path, capsys):
     out = tmp_path / "all.h5"

@@ -94,7 +94,10 @@ def app_model_problems(weights: ClassifierWeights, preprocessing) -> list[str]:
     if [c.lower() for c in preprocessing.classes] != [c.lower() for c in APP_CLASSES]:
         problems.append(f"classes are {list(preprocessing.classes)}, the app decodes "
                         f"{list(APP_CLASSES)} in that order")
-    if weights.trunk != "lstm":
+    if weights.trunk == "ensemble":
+        problems.append(f"the classifier is an ensemble of {len(weights.members)} networks, "
+                        "the app's model is one")
+    elif weights.trunk != "lstm":
         problems.append(f"the trunk is {weights.trunk!r}, the app's model has two LSTMs "
                         "(train with --trunk lstm)")
     elif weights.lstm_units != (APP_LSTM_UNITS, APP_LSTM_UNITS):

@@ -298,7 +298,8 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
     # 1. the ML Program
     def write_package(package_precision: str, *, fall_back: bool) -> bool:
         say(f"converting to an ML Program ({package_precision}, {target}) through a "
-            "TensorFlow graph" + (" of BlockLSTM ops" if weights.trunk == "lstm" else ""))
+            "TensorFlow graph" + (" of BlockLSTM ops" if any(
+                w.trunk == "lstm" for w in getattr(weights, "members", (weights,))) else ""))
         model = build_mlpackage(weights, prep, metrics=run.metrics,
                                 options=replace(options, precision=package_precision))
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.scaler import MinMaxScaler
-from .weights import ClassifierWeights
+from .weights import ClassifierWeights, EnsembleWeights
 
 __all__ = ["inference_function"]
 
 
-def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, *,
+def inference_function(weights: ClassifierWeights | EnsembleWeights, scaler: MinMaxScaler | None, *,
                        batch_size: int | None = 1, lstm: str = "block",
                        input_name: str = "accelerations"):
     """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
 
     The ``pool`` trunk becomes a mean and a max reduction over time; ``lstm`` does not apply.
+    An ensemble's members are computed side by side (op names prefixed ``m0_``, ``m1_``...)
+    and their probabilities averaged.
 
     ``scaler=None`` leaves the input as it is (for models fed already-scaled values).
     ``batch_size=None`` traces a flexible batch dimension.  ``lstm="block"`` uses
@@ -78,24 +80,35 @@ def inference_function(weights: ClassifierWeights, scaler: MinMaxScaler | None, 
 
     lstm_layer = block_lstm if lstm == "block" else unrolled_lstm
 
+    def probabilities(x, w, prefix, name):
+        x = conv(x, w.conv1, f"{prefix}conv1")
+        x = conv(x, w.conv2, f"{prefix}conv2")
+        if w.trunk == "pool":
+            last = tf.concat([tf.reduce_mean(x, axis=1, name=f"{prefix}mean_pool"),
+                              tf.reduce_max(x, axis=1, name=f"{prefix}max_pool")], axis=1,
+                             name=f"{prefix}pooled")
+        else:
+            x = tf.transpose(x, [1, 0, 2], name=f"{prefix}to_time_major")
+            x = lstm_layer(x, w.lstm1, f"{prefix}lstm1")
+            x = lstm_layer(x, w.lstm2, f"{prefix}lstm2")
+            last = tf.gather(x, x.shape[0] - 1, axis=0, name=f"{prefix}last_step")
+        logits = tf.nn.bias_add(
+            tf.matmul(last, const(w.dense_kernel, name=f"{prefix}dense_kernel"),
+                      name=f"{prefix}dense_mul"),
+            const(w.dense_bias, name=f"{prefix}dense_bias"), name=f"{prefix}dense_add")
+        return tf.nn.softmax(logits, name=name)
+
     def forward(raw):
         x = raw
         if scaler is not None:
             x = tf.add(tf.multiply(x, scale, name="scale_mul"), offset, name="scale_add")
-        x = conv(x, weights.conv1, "conv1")
-        x = conv(x, weights.conv2, "conv2")
-        if weights.trunk == "pool":
-            last = tf.concat([tf.reduce_mean(x, axis=1, name="mean_pool"),
-                              tf.reduce_max(x, axis=1, name="max_pool")], axis=1, name="pooled")
-        else:
-            x = tf.transpose(x, [1, 0, 2], name="to_time_major")
-            x = lstm_layer(x, weights.lstm1, "lstm1")
-            x = lstm_layer(x, weights.lstm2, "lstm2")
-            last = tf.gather(x, x.shape[0] - 1, axis=0, name="last_step")
-        logits = tf.nn.bias_add(
-            tf.matmul(last, const(weights.dense_kernel, name="dense_kernel"), name="dense_mul"),
-            const(weights.dense_bias, name="dense_bias"), name="dense_add")
-        return {"scores": tf.nn.softmax(logits, name="scores")}
+        members = getattr(weights, "members", None)
+        if not members:
+            return {"scores": probabilities(x, weights, "", "scores")}
+        each = [probabilities(x, w, f"m{i}_", f"m{i}_scores") for i, w in enumerate(members)]
+        return {"scores": tf.multiply(tf.add_n(each, name="sum_scores"),
+                                      const(np.float32(1.0 / len(each)), name="one_over_n"),
+                                      name="scores")}
 
     spec = tf.TensorSpec((batch_size, weights.timesteps, weights.features), tf.float32,
                          name=input_name)

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "extract_weights",
-           "reference_forward"]
+__all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "EnsembleWeights",
+           "extract_weights", "reference_forward"]
 
 _EXPECTED_LAYERS = {
     "lstm": ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense"),
@@ -81,6 +81,33 @@ class ClassifierWeights:
         return None if self.lstm1 is None else (self.lstm1.units, self.lstm2.units)
 
 
+@dataclass(frozen=True)
+class EnsembleWeights:
+    """An ensemble (:mod:`exermote_sgan.models.ensemble`): the mean of its members' outputs."""
+
+    members: tuple[ClassifierWeights, ...]
+
+    @property
+    def timesteps(self) -> int:
+        return self.members[0].timesteps
+
+    @property
+    def features(self) -> int:
+        return self.members[0].features
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].num_classes
+
+    @property
+    def trunk(self) -> str:
+        return "ensemble"
+
+    @property
+    def lstm_units(self) -> None:
+        return None
+
+
 def _architecture_error(path, detail: str) -> ExermoteInputError:
     return ExermoteInputError(
         f"not a baseline-architecture classifier ({detail}); export expects Input -> Conv1D "
@@ -88,12 +115,18 @@ def _architecture_error(path, detail: str) -> ExermoteInputError:
         "concatenated) -> Dropout -> Dense scores (softmax)", path=path)
 
 
-def extract_weights(classifier, *, path=None) -> ClassifierWeights:
-    """Check that ``classifier`` is the baseline architecture and return its weights.
+def extract_weights(classifier, *, path=None) -> ClassifierWeights | EnsembleWeights:
+    """Check that ``classifier`` is the baseline architecture (or an ensemble of such
+    classifiers) and return its weights.
 
     Raises :class:`ExermoteInputError` (naming ``path``) for any other architecture, including
     convolutions with padding or dilation, LSTMs with other activations, or a non-softmax head.
     """
+    from ..models.ensemble import ensemble_members
+
+    members = ensemble_members(classifier)
+    if members is not None:
+        return EnsembleWeights(tuple(extract_weights(m, path=path) for m in members))
     kinds = tuple(type(layer).__name__ for layer in classifier.layers)
     if kinds not in _EXPECTED_LAYERS.values():
         raise _architecture_error(path, f"layers are {', '.join(kinds)}")
@@ -143,11 +176,14 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def reference_forward(weights: ClassifierWeights, scaled: np.ndarray) -> np.ndarray:
+def reference_forward(weights: ClassifierWeights | EnsembleWeights,
+                      scaled: np.ndarray) -> np.ndarray:
     """Class probabilities ``(N, K)`` for SCALED windows ``(N, T, F)``, in float64 NumPy.
 
     An independent statement of what the exported files must compute, used by tests.
     """
+    if isinstance(weights, EnsembleWeights):
+        return np.mean([reference_forward(w, scaled) for w in weights.members], axis=0)
     x = np.asarray(scaled, dtype=np.float64)
     for conv in (weights.conv1, weights.conv2):
         width, stride = conv.kernel.shape[0], conv.stride

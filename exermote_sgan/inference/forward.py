@@ -77,6 +77,14 @@ class _LSTM:
         return np.stack(outputs, axis=1) if self.return_sequences else h
 
 
+@dataclass(frozen=True)
+class _Mean:
+    members: list  # NumpyClassifier each
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([member(x) for member in self.members], axis=0)
+
+
 def _mean_max_pool(x: np.ndarray) -> np.ndarray:  # (N, T, C) -> (N, 2C)
     return np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)
 
@@ -97,6 +105,14 @@ class NumpyClassifier:
 
     @classmethod
     def from_keras(cls, model) -> "NumpyClassifier":
+        from ..models.ensemble import ensemble_members
+
+        members = ensemble_members(model)
+        if members is not None:  # the mean of the members' probabilities
+            copies = [cls.from_keras(member) for member in members]
+            _, timesteps, features = model.input_shape
+            return cls([_Mean(copies)], timesteps=timesteps, features=features,
+                       num_classes=model.output_shape[-1])
         layers = []
         for layer in model.layers:
             kind = type(layer).__name__

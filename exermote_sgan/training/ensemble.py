@@ -1,0 +1,134 @@
+"""Combine finished runs into one run whose classifier averages theirs (``exermote-sgan ensemble``).
+
+The usual members are runs of one training command with different ``--seed``: each network
+learns its own idiosyncrasies of the training people, and the mean of their probabilities
+carries over to a new person better than any one of them (see
+:mod:`exermote_sgan.models.ensemble`).  The ensemble run is an ordinary run directory, so
+``evaluate``, ``export``, ``predict`` and ``evaluate-reps`` take it unchanged.
+
+The members must describe the same windows: classes, features, window length, label offset,
+sampling rate, rest class and reader.  The ensemble keeps the first member's scaler and folds
+each other member's own scaling into its first convolution.  Its test subjects are those every
+member held out, and it is scored on them when the members share a windows file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_output
+from ..errors import ExermoteInputError
+
+__all__ = ["EnsembleResult", "ensemble_runs"]
+
+#: what every member must share, with how a mismatch is described
+_SHARED = (("classes", "classes"), ("features", "features"), ("timesteps", "window length"),
+           ("label_offset", "label offset"), ("sample_rate_hz", "sampling rate"),
+           ("rest_class", "rest class"), ("reader", "reader settings"))
+
+
+@dataclass
+class EnsembleResult:
+    """The written run directory, its members and its test metrics (None without)."""
+
+    run_dir: Path
+    members: tuple[Path, ...]
+    metrics: dict | None
+    note: str = ""
+
+
+def _check_members(runs) -> None:
+    first = runs[0]
+    for run in runs[1:]:
+        for key, words in _SHARED:
+            mine, theirs = getattr(run.preprocessing, key), getattr(first.preprocessing, key)
+            if (tuple(mine) if isinstance(mine, (list, tuple)) else mine) != (
+                    tuple(theirs) if isinstance(theirs, (list, tuple)) else theirs):
+                raise ExermoteInputError(
+                    f"its {words} ({mine!r}) differ from {first.run_dir}'s ({theirs!r}); the "
+                    "members of an ensemble must be trained on the same kind of windows "
+                    "(runs of one training command with different --seed)", path=run.run_dir)
+
+
+def _subjects(runs, key: str, combine) -> list[int]:
+    sets = [set(int(s) for s in (run.preprocessing.extra.get(key) or ())) for run in runs]
+    return sorted(combine(*sets)) if sets else []
+
+
+def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> EnsembleResult:
+    """Write ``out``, a run whose classifier is the mean of ``run_dirs``' classifiers.
+
+    Raises :class:`ExermoteInputError` (nothing written) for fewer than two runs, a run that
+    cannot be loaded, members that describe different windows, or ``out`` among the members.
+    """
+    from ..models.ensemble import build_ensemble, fold_input_scaling
+    from ..runs import load_run, save_run
+
+    say = progress or (lambda message: None)
+    run_dirs = [Path(p) for p in run_dirs]
+    out = Path(out)
+    if len(run_dirs) < 2:
+        raise ExermoteInputError(f"an ensemble needs at least 2 runs, got {len(run_dirs)}; "
+                                 "train the same command with other --seed values first")
+    if len({p.resolve() for p in run_dirs}) != len(run_dirs):
+        raise ExermoteInputError("a run is given twice; each member must be another run")
+    if out.resolve() in {p.resolve() for p in run_dirs}:
+        raise ExermoteInputError("--out is one of the members; write the ensemble to a new "
+                                 "directory", path=out)
+    for run_dir in run_dirs:  # the cheap files first, so a wrong path fails before Keras loads
+        load_run(run_dir, load_classifier=False)
+    if out.exists() and not out.is_dir():
+        raise ExermoteInputError("exists and is not a directory; choose another --out",
+                                 path=out)
+    headers = [load_run(p, load_classifier=False) for p in run_dirs]
+    _check_members(headers)
+
+    say(f"loading {len(run_dirs)} runs (TensorFlow and Keras)")
+    runs = [load_run(p) for p in run_dirs]
+    scaler = runs[0].preprocessing.scaler
+    members = [runs[0].classifier]
+    for run in runs[1:]:
+        own = run.preprocessing.scaler
+        ratio = np.asarray(own.scale_) / np.asarray(scaler.scale_)
+        shift = np.asarray(own.offset_) - ratio * np.asarray(scaler.offset_)
+        members.append(fold_input_scaling(run.classifier, ratio, shift))
+    classifier = build_ensemble(members)
+
+    first = runs[0].preprocessing
+    test_subjects = _subjects(runs, "test_subjects", set.intersection)
+    seen = set(_subjects(runs, "training_subjects", set.union)) | set(
+        _subjects(runs, "validation_subjects", set.union))
+    models = sorted({run.preprocessing.model for run in runs})
+    extra = {key: value for key, value in first.extra.items()
+             if key in ("windows_path", "labeled_fraction", "labeled_unit",
+                        "augment_rotation")}
+    extra.update(test_subjects=[s for s in test_subjects if s not in seen],
+                 training_subjects=_subjects(runs, "training_subjects", set.union),
+                 validation_subjects=_subjects(runs, "validation_subjects", set.union),
+                 ensemble_of=[str(p) for p in run_dirs],
+                 ensemble_seeds=[run.preprocessing.extra.get("seed") for run in runs])
+    preprocessing = replace(first, model=models[0] if len(models) == 1 else "ensemble",
+                            training_command=command or "exermote-sgan ensemble "
+                            + " ".join(map(str, run_dirs)) + f" --out {out}", extra=extra)
+
+    metrics, note = None, ""
+    windows_paths = {run.preprocessing.extra.get("windows_path") for run in runs}
+    if not extra["test_subjects"]:
+        note = "no subject is held out by every member: no metrics.json"
+    elif len(windows_paths) != 1 or not Path(str(next(iter(windows_paths)))).is_file():
+        note = ("the members were trained on different or missing windows files: no "
+                "metrics.json (run 'exermote-sgan evaluate')")
+    else:
+        from ..data.windows_file import load_windows
+        from .evaluation import evaluate_classifier
+
+        path = Path(str(next(iter(windows_paths))))
+        say(f"scoring the ensemble on test subjects {extra['test_subjects']} of {path}")
+        metrics = evaluate_classifier(classifier, preprocessing, load_windows(path),
+                                      subjects=extra["test_subjects"], path=path)
+    with atomic_output(out, directory=True) as staging:
+        save_run(staging, classifier, preprocessing, metrics=metrics)
+    return EnsembleResult(out, tuple(run_dirs), metrics, note)
