@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/watch.py --raw ../shared/data/watch/raw --out EXP_DIR
         [--phases all 0.1 0.25] [--seeds 0 1 2] [--epochs 60] [--steps-per-epoch 100]
-        [--fraction-epochs 30] [--set KEY=VALUE]
+        [--fraction-epochs 30] [--set KEY=VALUE] [--ensemble 3]
 
 1. One ``exermote-sgan preprocess`` command reads the whole folder (examples/watch/columns.toml:
    subject, session and arm from the path; the left-arm recordings mirrored into the right
@@ -22,6 +22,11 @@ Usage::
    ``all`` (the baseline with every label, every fold, every seed), then each labeled fraction
    (the baseline and the SGAN on the same labeled recordings: whole recordings are the
    labeled unit, since with no rest class a set is a recording).
+
+4. ``--ensemble N``: after the phases, the all-labels baselines of each fold are combined by
+   ``exermote-sgan ensemble`` in groups of N consecutive seeds (0-2, 3-5, ...; complete groups
+   only), and each ensemble's test metrics become a row of model ``ensemble-N`` whose seed is
+   its group's first; mean ± sd are then over the groups.
 
 Every run appends a row to ``EXP_DIR/results.csv`` as it finishes (restarting skips finished
 runs; see ``benchmarks/sgan_vs_baseline.py``).  The summary gives, per model and fraction,
@@ -101,12 +106,47 @@ def summary(results) -> str:
     return "\n".join(lines)
 
 
+def seed_groups(seeds, size: int) -> list[tuple[int, ...]]:
+    """Consecutive groups of ``size`` of the sorted seeds; an incomplete last group is dropped."""
+    seeds = sorted(set(int(s) for s in seeds))
+    return [tuple(seeds[i:i + size]) for i in range(0, len(seeds) - size + 1, size)]
+
+
+def add_ensembles(results_path: Path, out: Path, size: int):
+    """Append an ``ensemble-<size>`` row per fold and complete seed group of the all-labels
+    baselines in ``results_path`` (groups already there are skipped); return the table."""
+    import pandas as pd
+
+    from exermote_sgan.training.ensemble import ensemble_runs
+
+    results = pd.read_csv(results_path, dtype={"test_subjects": str})
+    model = f"ensemble-{size}"
+    singles = results[(results["model"] == "baseline") & (results["labeled_fraction"] >= 1.0)]
+    for tested, runs in singles.groupby("test_subjects"):
+        by_seed = dict(zip(runs["seed"].astype(int), runs["run_dir"]))
+        for group in seed_groups(by_seed, size):
+            done = results[(results["model"] == model) & (results["test_subjects"] == tested)
+                           & (results["seed"] == group[0])]
+            if len(done):
+                continue
+            run_dir = out / f"test{tested}_{model}_f1_s{group[0]}-{group[-1]}"
+            made = ensemble_runs([by_seed[s] for s in group], run_dir)
+            row = {"test_subjects": tested, "model": model, "labeled_fraction": 1.0,
+                   "seed": group[0], "accuracy": made.metrics["accuracy"],
+                   "macro_f1": made.metrics["macro_f1"], "run_dir": str(run_dir)}
+            print(f"test {tested} {model} seeds {group}: accuracy {row['accuracy']:.3f} "
+                  f"macro-F1 {row['macro_f1']:.3f}", flush=True)
+            results = pd.concat([results, pd.DataFrame([row])], ignore_index=True)
+            results.to_csv(results_path, index=False)
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", default=str(ROOT.parent / "shared" / "data" / "watch" / "raw"),
                         help="the watch recordings folder (default: ../shared/data/watch/raw)")
     parser.add_argument("--out", required=True, help="experiment directory")
-    parser.add_argument("--phases", nargs="+", default=["all", "0.1", "0.25"],
+    parser.add_argument("--phases", nargs="*", default=["all", "0.1", "0.25"],
                         help="'all' and/or labeled fractions, run in this order")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=60)
@@ -118,6 +158,9 @@ def main(argv=None) -> int:
     parser.add_argument("--window-seconds", type=float, default=4)
     parser.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
                         help="override a TrainConfig field, e.g. --set augment_scale=0.1")
+    parser.add_argument("--ensemble", type=int, default=None, metavar="N",
+                        help="also combine the all-labels baselines of N consecutive seeds "
+                             "into ensembles and score them")
     parser.add_argument("--summary-only", action="store_true",
                         help="print the table of EXP_DIR/results.csv and stop")
     args = parser.parse_args(argv)
@@ -146,6 +189,8 @@ def main(argv=None) -> int:
                                      fractions=(fraction,), models=models, epochs=epochs,
                                      overrides=overrides)
         print(summary(results), flush=True)
+    if args.ensemble:
+        print(summary(add_ensembles(out / "results.csv", out, args.ensemble)), flush=True)
     return 0
 
 

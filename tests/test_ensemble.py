@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from exermote_sgan.cli import main
 
 pytestmark = pytest.mark.realdata
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _train(windows, out, *extra):
@@ -122,3 +124,24 @@ def test_bad_ensembles_exit_2_and_write_nothing(members, tmp_path, capsys):
     assert "other/preprocessing.json" not in err and "its features" in err
     assert "must be trained on the same kind of windows" in err
     assert not out.exists()
+
+
+def test_the_watch_benchmark_scores_ensembles_of_consecutive_seeds(members, ensemble, tmp_path):
+    import sys
+
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from watch import add_ensembles, seed_groups
+
+    assert seed_groups([5, 0, 1, 2, 3, 4, 6, 7], 3) == [(0, 1, 2), (3, 4, 5)]
+    assert seed_groups([0, 1], 3) == []
+    results = tmp_path / "results.csv"
+    pd.DataFrame([{"test_subjects": "3", "model": "baseline", "labeled_fraction": 1.0,
+                   "seed": seed, "accuracy": 0.5, "macro_f1": 0.5, "run_dir": str(run)}
+                  for seed, run in enumerate(members)]).to_csv(results, index=False)
+    table = add_ensembles(results, tmp_path, 2)
+    row = table[table["model"] == "ensemble-2"].iloc[0]
+    stored = json.loads((ensemble / "metrics.json").read_text())  # the same two members
+    assert (row["seed"], row["accuracy"]) == (0, pytest.approx(stored["accuracy"]))
+    assert len(add_ensembles(results, tmp_path, 2)) == 3  # a finished group is not redone
