@@ -100,6 +100,10 @@ def test_an_ensemble_is_evaluated_exported_and_streamed_like_a_run(ensemble, wat
     recording = watch_raw_dir / "subject_03" / "ABD_left.csv"
     assert main(["predict", str(ensemble), str(recording)]) == 0
     assert "subject_03/ABD_left" in capsys.readouterr().out
+    assert main(["personalize", str(ensemble), str(recording), "--out",
+                 str(tmp_path / "p")]) == 2
+    assert "personalise each of its members" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
 
 
 def test_bad_ensembles_exit_2_and_write_nothing(members, tmp_path, capsys):

@@ -59,6 +59,15 @@ class PersonalizeResult:
     details: dict = field(default_factory=dict)  # what the method did (personalize.json)
 
 
+def _preprocessing_state(run_dir: Path) -> dict:
+    """The run's preprocessing.json as a dict, or an empty one where it cannot be read."""
+    try:
+        state = json.loads((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def run_config(run_dir):
     """The :class:`~exermote_sgan.training.config.TrainConfig` a run was trained with.
 
@@ -73,6 +82,11 @@ def run_config(run_dir):
         raise ExermoteInputError("no such run directory (train one with 'exermote-sgan "
                                  "train')", path=run_dir)
     if not path.is_file():
+        if "ensemble_of" in _preprocessing_state(run_dir):
+            raise ExermoteInputError("an ensemble (written by 'exermote-sgan ensemble') is not "
+                                     "personalised as a whole; personalise each of its members "
+                                     "(ensemble_of in its preprocessing.json) and combine "
+                                     "those", path=run_dir)
         raise ExermoteInputError(f"not a run written by 'exermote-sgan train': its "
                                  f"{CHECKPOINTS_DIR}/{CONFIG_FILE} is missing", path=run_dir)
     try:
