@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/watch_inner.py --out EXP_DIR [--window-seconds 4 8 12] [--seeds 0]
-        [--epochs 60] [--steps-per-epoch 100] [--set KEY=VALUE ...] [--forest]
+        [--epochs 60] [--steps-per-epoch 100] [--set KEY=VALUE ...] [--forest] [--ensemble 3]
     python benchmarks/watch_inner.py --out EXP_DIR --summary-only
 
 ``benchmarks/watch.py`` chose its settings on validation *recordings of the training subjects*,
@@ -17,6 +17,9 @@ The outer test subjects are never read, so a setting chosen here may be reported
 per-window statistics (mean, sd, min, max, 10th and 90th percentile of the six axes and of the
 two magnitudes; the correlations between axes), the kind of model the study behind this data
 used.  It is not a model of the package; it tells whether a gap is in the network or in the data.
+
+``--ensemble N`` combines each inner fold's runs of N consecutive seeds (0-2, 3-5, ...) with
+``exermote-sgan ensemble`` and scores them on the same inner pair (model ``ensemble-N``).
 
 Each window length is one ``exermote-sgan preprocess`` of the whole folder (``watch.py``'s
 command).  Every run appends a row to its inner fold's ``results.csv``; restarting skips finished
@@ -87,8 +90,10 @@ def forest_scores(window_set, fit_subjects, scored_subjects, *, seed: int, every
 
 def summary(results) -> str:
     """Per window length and setting: 5-fold mean per seed, then mean ± sd over seeds."""
-    lines = ["| window | setting | runs | accuracy | macro-F1 |", "|---|---|---|---|---|"]
-    for (seconds, setting), g in results.groupby(["window_seconds", "setting"], sort=True):
+    lines = ["| window | setting | model | runs | accuracy | macro-F1 |",
+             "|---|---|---|---|---|---|"]
+    for (seconds, setting, model), g in results.groupby(["window_seconds", "setting", "model"],
+                                                        sort=True):
         per_seed = g.groupby("seed")[["accuracy", "macro_f1"]].mean()
         complete = per_seed[g.groupby("seed").size() == len(FOLDS)]
         if complete.empty:
@@ -96,7 +101,7 @@ def summary(results) -> str:
 
         def fmt(col):
             return f"{complete[col].mean():.3f} ± {complete[col].std(ddof=0):.3f}"
-        lines.append(f"| {seconds:g} s | {setting} | {len(complete) * len(FOLDS)} | "
+        lines.append(f"| {seconds:g} s | {setting} | {model} | {len(complete) * len(FOLDS)} | "
                      f"{fmt('accuracy')} | {fmt('macro_f1')} |")
     return "\n".join(lines)
 
@@ -126,6 +131,8 @@ def main(argv=None) -> int:
                         help="override a TrainConfig field, e.g. --set dropout=0.5")
     parser.add_argument("--forest", action="store_true",
                         help="also score the random-forest diagnostic on the same inner folds")
+    parser.add_argument("--ensemble", type=int, default=None, metavar="N",
+                        help="also score ensembles of N consecutive seeds on the inner folds")
     parser.add_argument("--summary-only", action="store_true",
                         help="print the table of EXP_DIR's results and stop")
     args = parser.parse_args(argv)
@@ -137,6 +144,7 @@ def main(argv=None) -> int:
 
         from exermote_sgan.data.windows_file import load_windows, save_windows
         from sgan_vs_baseline import _parse_overrides, run_experiment
+        from watch import add_ensembles
 
         extra = _parse_overrides(args.overrides)
         name = setting_name(extra, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
@@ -158,6 +166,8 @@ def main(argv=None) -> int:
                 run_experiment(kept, fold_dir / name, test_subjects=inner, seeds=args.seeds,
                                fractions=(1.0,), models=("baseline",), epochs=args.epochs,
                                overrides={"steps_per_epoch": args.steps_per_epoch, **extra})
+                if args.ensemble:
+                    add_ensembles(fold_dir / name / "results.csv", fold_dir / name, args.ensemble)
                 if not args.forest:
                     continue
                 forest_csv = fold_dir / "random-forest" / "results.csv"
