@@ -106,8 +106,10 @@ def test_an_ensemble_is_evaluated_exported_and_streamed_like_a_run(ensemble, wat
     assert not (tmp_path / "p").exists()
 
 
-def test_bad_ensembles_exit_2_and_write_nothing(members, tmp_path, capsys):
+def test_bad_ensembles_exit_2_and_write_nothing(members, ensemble, tmp_path, capsys):
     out = tmp_path / "e"
+    assert main(["ensemble", str(ensemble), str(members[0]), "--out", str(out)]) == 2
+    assert "is itself an ensemble; combine the runs it was made of" in capsys.readouterr().err
     assert main(["ensemble", str(members[0]), "--out", str(out)]) == 2
     assert "needs at least 2 runs" in capsys.readouterr().err
     assert main(["ensemble", str(members[0]), str(members[0]), "--out", str(out)]) == 2

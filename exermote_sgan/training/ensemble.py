@@ -84,6 +84,11 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
         raise ExermoteInputError("exists and is not a directory; choose another --out",
                                  path=out)
     headers = [load_run(p, load_classifier=False) for p in run_dirs]
+    for header in headers:
+        if header.preprocessing.extra.get("ensemble_of"):
+            raise ExermoteInputError(
+                "is itself an ensemble; combine the runs it was made of (ensemble_of in its "
+                "preprocessing.json) with the others instead", path=header.run_dir)
     _check_members(headers)
 
     say(f"loading {len(run_dirs)} runs (TensorFlow and Keras)")
