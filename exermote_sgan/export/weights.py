@@ -191,8 +191,8 @@ def reference_forward(weights: ClassifierWeights | EnsembleWeights,
         patches = np.stack([x[:, t * stride:t * stride + width, :] for t in range(steps)], 1)
         x = np.maximum(np.einsum("ntwc,wco->nto", patches, conv.kernel) + conv.bias, 0.0)
     if weights.trunk == "pool":
-        x = np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)[:, None]
-    for lstm in (() if weights.trunk == "pool" else (weights.lstm1, weights.lstm2)):
+        return _softmax(np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1), weights)
+    for lstm in (weights.lstm1, weights.lstm2):
         u = lstm.units
         h = np.zeros((x.shape[0], u))
         c = np.zeros((x.shape[0], u))
@@ -204,7 +204,12 @@ def reference_forward(weights: ClassifierWeights | EnsembleWeights,
             h = _sigmoid(o) * np.tanh(c)
             outputs.append(h)
         x = np.stack(outputs, 1)
-    logits = x[:, -1] @ weights.dense_kernel + weights.dense_bias
+    return _softmax(x[:, -1], weights)
+
+
+def _softmax(features: np.ndarray, weights: ClassifierWeights) -> np.ndarray:
+    """The dense softmax head on the trunk's output ``(N, u)``."""
+    logits = features @ weights.dense_kernel + weights.dense_bias
     logits -= logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=1, keepdims=True)

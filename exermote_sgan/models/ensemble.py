@@ -46,7 +46,7 @@ def ensemble_members(model) -> list | None:
     kinds = [type(layer).__name__ for layer in model.layers]
     if not kinds or kinds[-1] != "Average":
         return None
-    members = [layer for layer in model.layers[1:-1]]
+    members = list(model.layers[1:-1])
     if len(members) < 2 or not all(hasattr(m, "layers") for m in members):
         return None
     return members

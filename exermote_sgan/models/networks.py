@@ -171,10 +171,10 @@ def build_like(model: keras.Model, num_classes: int) -> keras.Model:
     conv1 = model.get_layer("conv1")
     trunk = trunk_of(model)
     _, timesteps, features = model.input_shape
+    recurrent = {"lstm_units": model.get_layer("lstm1").units} if trunk == "lstm" else {}
     return build_baseline(timesteps, features, num_classes, conv_filters=conv1.filters,
                           kernel_size=conv1.kernel_size[0], trunk=trunk,
-                          lstm_units=model.get_layer("lstm1").units if trunk == "lstm" else 32,
-                          dropout=model.get_layer("dropout").rate)
+                          dropout=model.get_layer("dropout").rate, **recurrent)
 
 
 def build_generator(timesteps: int = 40, features: int = 12, *, noise_dim: int = 100,

@@ -16,8 +16,8 @@ from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
            "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE",
-           "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features", "rotation_degrees",
-           "is_core_motion"]
+           "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features",
+           "rotation_degrees", "is_core_motion"]
 
 MODELS = ("baseline", "sgan")
 LABELED_UNITS = ("sets", "windows")

@@ -78,11 +78,10 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     if out.resolve() in {p.resolve() for p in run_dirs}:
         raise ExermoteInputError("--out is one of the members; write the ensemble to a new "
                                  "directory", path=out)
-    for run_dir in run_dirs:  # the cheap files first, so a wrong path fails before Keras loads
-        load_run(run_dir, load_classifier=False)
     if out.exists() and not out.is_dir():
         raise ExermoteInputError("exists and is not a directory; choose another --out",
                                  path=out)
+    # the cheap files first, so a wrong path or a mismatch fails before Keras loads
     headers = [load_run(p, load_classifier=False) for p in run_dirs]
     for header in headers:
         if header.preprocessing.extra.get("ensemble_of"):
@@ -103,14 +102,12 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     classifier = build_ensemble(members)
 
     first = runs[0].preprocessing
-    test_subjects = _subjects(runs, "test_subjects", set.intersection)
-    seen = set(_subjects(runs, "training_subjects", set.union)) | set(
-        _subjects(runs, "validation_subjects", set.union))
     models = sorted({run.preprocessing.model for run in runs})
     extra = {key: value for key, value in first.extra.items()
              if key in ("windows_path", "labeled_fraction", "labeled_unit",
                         "augment_rotation")}
-    extra.update(test_subjects=[s for s in test_subjects if s not in seen],
+    # a subject every member held out is one no member trained or validated on
+    extra.update(test_subjects=_subjects(runs, "test_subjects", set.intersection),
                  training_subjects=_subjects(runs, "training_subjects", set.union),
                  validation_subjects=_subjects(runs, "validation_subjects", set.union),
                  ensemble_of=[str(p) for p in run_dirs],
@@ -120,17 +117,17 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
                             + " ".join(map(str, run_dirs)) + f" --out {out}", extra=extra)
 
     metrics, note = None, ""
-    windows_paths = {run.preprocessing.extra.get("windows_path") for run in runs}
+    windows_paths = {str(run.preprocessing.extra.get("windows_path")) for run in runs}
+    path = Path(windows_paths.pop()) if len(windows_paths) == 1 else None
     if not extra["test_subjects"]:
         note = "no subject is held out by every member: no metrics.json"
-    elif len(windows_paths) != 1 or not Path(str(next(iter(windows_paths)))).is_file():
+    elif path is None or not path.is_file():
         note = ("the members were trained on different or missing windows files: no "
                 "metrics.json (run 'exermote-sgan evaluate')")
     else:
         from ..data.windows_file import load_windows
         from .evaluation import evaluate_classifier
 
-        path = Path(str(next(iter(windows_paths))))
         say(f"scoring the ensemble on test subjects {extra['test_subjects']} of {path}")
         metrics = evaluate_classifier(classifier, preprocessing, load_windows(path),
                                       subjects=extra["test_subjects"], path=path)

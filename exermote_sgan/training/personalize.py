@@ -59,13 +59,14 @@ class PersonalizeResult:
     details: dict = field(default_factory=dict)  # what the method did (personalize.json)
 
 
-def _preprocessing_state(run_dir: Path) -> dict:
-    """The run's preprocessing.json as a dict, or an empty one where it cannot be read."""
+def _is_ensemble(run_dir: Path) -> bool:
+    """Whether the run was written by ``exermote-sgan ensemble`` (its preprocessing.json says)."""
+    from ..runs import PREPROCESSING_FILE, read_json_object
+
     try:
-        state = json.loads((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return state if isinstance(state, dict) else {}
+        return "ensemble_of" in read_json_object(run_dir / PREPROCESSING_FILE)
+    except ExermoteInputError:
+        return False
 
 
 def run_config(run_dir):
@@ -82,7 +83,7 @@ def run_config(run_dir):
         raise ExermoteInputError("no such run directory (train one with 'exermote-sgan "
                                  "train')", path=run_dir)
     if not path.is_file():
-        if "ensemble_of" in _preprocessing_state(run_dir):
+        if _is_ensemble(run_dir):
             raise ExermoteInputError("an ensemble (written by 'exermote-sgan ensemble') is not "
                                      "personalised as a whole; personalise each of its members "
                                      "(ensemble_of in its preprocessing.json) and combine "
