@@ -451,6 +451,12 @@ def test_vector_groups_are_the_x_y_z_triples_of_a_name():
     assert vector_groups(["zAcc", "pitch", "xAcc", "yAcc"]) == [(2, 3, 0)]
     assert vector_groups(["xAcc", "yAcc", "pitch"]) == []
     assert vector_groups(["x", "y", "z"]) == []
+    # other devices' names: the axis letter anywhere, either case, one group per feature
+    watch = ["acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s", "gyro_z_rad_s"]
+    assert vector_groups(watch) == [(0, 1, 2), (3, 4, 5)]
+    assert vector_groups(["gyroZ", "gyroX", "gyroY", "hr"]) == [(1, 2, 0)]
+    assert vector_groups(["accX", "accy", "accZ"]) == []
+    assert vector_groups(["max_x", "max_y", "max_z", "may_x"]) == [(0, 1, 2)]
 
 
 def test_training_features_and_rotation_follow_the_options():

@@ -66,8 +66,8 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     run = tmp_path / "run"
     assert main(["train", str(watch_windows), "--model", "baseline", "--test-subjects", "3",
                  "--epochs", "1", "--steps-per-epoch", "3", "--conv-filters", "8",
-                 "--trunk", "pool", "--scaler-quantile", "0.01", "--quiet",
-                 "--out", str(run)]) == 0
+                 "--trunk", "pool", "--scaler-quantile", "0.01", "--augment-rotation", "15",
+                 "--quiet", "--out", str(run)]) == 0
     from exermote_sgan.models.networks import trunk_of
     from exermote_sgan.runs import load_run
 
@@ -84,8 +84,9 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
         np.flatnonzero(training.subjects != 3)).iter_rows()))
     inside = np.mean((rows >= scaler["data_min"]) & (rows <= scaler["data_max"]), axis=0)
     assert ((inside > 0.9) & (inside < 0.99)).all(), inside  # the extremes lie beyond
-    assert state["augment_rotation"] == 0.0
-    capsys.readouterr()
+    # asked for, the watch's acc_x_g... and gyro_x_rad_s... are the two vectors it turns
+    assert state["augment_rotation"] == 15.0
+    assert "rotated by up to 15 degrees" in capsys.readouterr().out
 
     assert main(["evaluate", str(run), str(watch_windows), "--subjects", "3"]) == 0
     assert "accuracy" in capsys.readouterr().out

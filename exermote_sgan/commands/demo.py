@@ -117,8 +117,8 @@ def _check_training_options(args) -> None:
                                  f"{', '.join(unknown)}; they have "
                                  f"{', '.join(EXERMOTE_FEATURES)}", option="--features")
     if rotation_degrees(config, features) and not datasets.vector_groups(features):
-        raise ExermoteInputError(f"rotation needs 3-axis vector features (x<Name>, y<Name>, "
-                                 f"z<Name>); {', '.join(features)} have none; give "
+        raise ExermoteInputError(f"rotation needs 3-axis vector features (names that differ "
+                                 f"only in an x, y, z); {', '.join(features)} have none; give "
                                  "--augment-rotation 0", option="--augment-rotation")
 
 

@@ -93,11 +93,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "subject trains and no metrics.json is written)")
     parser.add_argument("--features", type=parse_features, default=d["features"],
                         metavar="auto|all|A,B,...",
-                        help="features of the windows file to train on: auto = the 3-axis "
-                             "vectors (x<Name>, y<Name>, z<Name>; for Core Motion gravity, "
-                             "user acceleration and rotation rate, i.e. not pitch, roll, yaw), "
-                             "or every feature when there are none; all = every feature; or "
-                             "the names, comma-separated (default: auto)")
+                        help="features of the windows file to train on: auto = for the Core "
+                             "Motion features their 3-axis vectors (gravity, user acceleration, "
+                             "rotation rate; not pitch, roll, yaw), for any other recordings "
+                             "every feature; all = every feature; or the names, "
+                             "comma-separated (default: auto)")
     parser.add_argument("--labeled-fraction", type=float, default=d["labeled_fraction"],
                         metavar="F", help="fraction of the training windows whose labels are "
                                           f"used, in (0, 1] (default: {d['labeled_fraction']})")
@@ -197,9 +197,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="turn each training window's 3-axis vectors (gravity, "
                              "acceleration, rotation rate) by one random rotation of up to DEG "
                              "degrees, as a phone worn at a different angle would see them; "
-                             "other features (pitch, roll, yaw) are left as they are; auto = "
-                             "180 when the features trained on hold 3-axis vectors, else 0 "
-                             "(default: auto)")
+                             "other features (pitch, roll, yaw) are left as they are; a "
+                             "vector is three features whose names differ only in an x, y, z "
+                             "(xGravity, acc_x_g); auto = 180 for the Core Motion features, "
+                             "else 0 (default: auto)")
     tuning.add_argument("--adapt-sessions", type=int, default=d["adapt_sessions"], metavar="N",
                         help="per test subject, lend its first N sessions (by name) to the "
                              "SGAN's unlabeled pool without labels, as a new user's own "

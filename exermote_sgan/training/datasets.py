@@ -89,16 +89,31 @@ def _seed_pair(seed: int, key):
 def vector_groups(features) -> list[tuple[int, int, int]]:
     """Column indices ``(x, y, z)`` of each 3-axis vector among the feature names.
 
-    A vector is three features named ``x<Name>``, ``y<Name>`` and ``z<Name>`` (Core Motion's
-    gravity, user acceleration and rotation rate).  Other features (pitch, roll, yaw) are not
-    vectors: they are angles of the device's attitude, which no rotation of the phone on the
-    body changes in a way this could reproduce.
+    A vector is three features whose names differ only in one letter that reads ``x``, ``y``
+    and ``z`` (or ``X``, ``Y``, ``Z``): Core Motion's ``xGravity``/``yGravity``/``zGravity``, a
+    watch's ``acc_x_g``/``acc_y_g``/``acc_z_g``, ``gyroX``/``gyroY``/``gyroZ``.  Other
+    features (pitch, roll, yaw) are not vectors: they are angles of the device's attitude,
+    which no rotation of the device on the body changes in a way this could reproduce.  A
+    name that is only the axis letter (``x``) is not taken for a vector.
     """
     names = [str(f) for f in features]
     where = {name: i for i, name in enumerate(names)}
-    return [(i, where["y" + name[1:]], where["z" + name[1:]]) for i, name in enumerate(names)
-            if name.startswith("x") and len(name) > 1
-            and "y" + name[1:] in where and "z" + name[1:] in where]
+    used: set[int] = set()
+    groups = []
+    for i, name in enumerate(names):
+        if len(name) < 2 or i in used:
+            continue
+        for pos, letter in enumerate(name):
+            if letter not in "xX":
+                continue
+            y, z = ("yz" if letter == "x" else "YZ")
+            j = where.get(name[:pos] + y + name[pos + 1:])
+            k = where.get(name[:pos] + z + name[pos + 1:])
+            if j is not None and k is not None and not {j, k} & used:
+                groups.append((i, j, k))
+                used.update((i, j, k))
+                break
+    return groups
 
 
 def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int):
@@ -117,7 +132,8 @@ def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int
         return None
     groups = vector_groups(features)
     if not groups:
-        raise ValueError(f"rotation_augmenter: no 3-axis vectors (x<Name>, y<Name>, z<Name>) "
+        raise ValueError(f"rotation_augmenter: no 3-axis vectors (names that differ only in "
+                         "an x, y, z) "
                          f"among the features {list(features)}")
     import tensorflow as tf
 

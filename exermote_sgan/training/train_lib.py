@@ -511,7 +511,8 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     rotation = rotation_degrees(config, window_set.features)
     if rotation and not datasets.vector_groups(window_set.features):
         raise ExermoteInputError(
-            f"augment_rotation needs 3-axis vector features named x<Name>, y<Name>, z<Name>; "
+            f"augment_rotation needs 3-axis vector features, three names that differ only in an "
+            f"x, y, z (xGravity, acc_x_g); "
             f"the features trained on are {', '.join(window_set.features)}",
             path=config.windows_path, option="augment_rotation")
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
