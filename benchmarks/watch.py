@@ -14,7 +14,9 @@ Usage::
    subjects (seed 0, mean over the 5 folds of the best validation macro-F1), never on a held-out
    subject: 60 epochs of 100 steps (0.934) over 30 of 60 (0.870); an amplitude augmentation
    of +-10% (0.919), 20 Hz (fold 1: 0.898 against 0.978), 6 s windows and dropout 0.5 were
-   not adopted (docs in examples/watch/README.md).
+   not adopted (docs in examples/watch/README.md).  The scaling, the network and the rotation
+   augmentation (``--set`` options) were chosen later on held-out *training subjects*
+   (``benchmarks/watch_inner.py``).
 2. Subject-stratified 5-fold cross-validation as the study did: subjects (1, 2), (3, 4), ...,
    (9, 10) are held out in turn; the validation recordings come from the training subjects
    only, so nothing is chosen on a held-out subject.
