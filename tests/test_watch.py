@@ -66,7 +66,7 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     run = tmp_path / "run"
     assert main(["train", str(watch_windows), "--model", "baseline", "--test-subjects", "3",
                  "--epochs", "1", "--steps-per-epoch", "3", "--conv-filters", "8",
-                 "--trunk", "pool", "--scaler-quantile", "0.01", "--augment-rotation", "15",
+                 "--trunk", "pool", "--scaler-quantile", "0.01", "--augment-rotation", "60",
                  "--quiet", "--out", str(run)]) == 0
     from exermote_sgan.models.networks import trunk_of
     from exermote_sgan.runs import load_run
@@ -85,8 +85,8 @@ def test_watch_train_evaluate_compare_predict_evaluate_reps(watch_windows, watch
     inside = np.mean((rows >= scaler["data_min"]) & (rows <= scaler["data_max"]), axis=0)
     assert ((inside > 0.9) & (inside < 0.99)).all(), inside  # the extremes lie beyond
     # asked for, the watch's acc_x_g... and gyro_x_rad_s... are the two vectors it turns
-    assert state["augment_rotation"] == 15.0
-    assert "rotated by up to 15 degrees" in capsys.readouterr().out
+    assert state["augment_rotation"] == 60.0  # as the watch example trains
+    assert "rotated by up to 60 degrees" in capsys.readouterr().out
 
     assert main(["evaluate", str(run), str(watch_windows), "--subjects", "3"]) == 0
     assert "accuracy" in capsys.readouterr().out

@@ -132,9 +132,8 @@ def rotation_augmenter(scale, offset, features, *, max_degrees: float, seed: int
         return None
     groups = vector_groups(features)
     if not groups:
-        raise ValueError(f"rotation_augmenter: no 3-axis vectors (names that differ only in "
-                         "an x, y, z) "
-                         f"among the features {list(features)}")
+        raise ValueError("rotation_augmenter: no 3-axis vectors (names that differ only in an "
+                         f"x, y, z) among the features {list(features)}")
     import tensorflow as tf
 
     scale = tf.constant(np.asarray(scale, np.float32))
