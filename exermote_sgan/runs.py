@@ -16,15 +16,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from .data.scaler import MinMaxScaler
 from .errors import ExermoteInputError
 
-__all__ = ["Preprocessing", "TrainedRun", "load_run", "save_run", "read_json_object",
-           "CLASSIFIER_FILE",
+__all__ = ["Preprocessing", "TrainedRun", "load_run", "with_classifier", "save_run",
+           "read_json_object", "CLASSIFIER_FILE",
            "PREPROCESSING_FILE", "METRICS_FILE"]
 
 CLASSIFIER_FILE = "classifier.keras"
@@ -140,10 +140,14 @@ def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
                                             path=run_dir / PREPROCESSING_FILE)
     metrics_path = run_dir / METRICS_FILE
     metrics = read_json_object(metrics_path) if metrics_path.exists() else None
-    classifier = None
-    if load_classifier:
-        classifier = _load_classifier(run_dir / CLASSIFIER_FILE, preprocessing)
-    return TrainedRun(run_dir, classifier, preprocessing, metrics)
+    run = TrainedRun(run_dir, None, preprocessing, metrics)
+    return with_classifier(run) if load_classifier else run
+
+
+def with_classifier(run: TrainedRun) -> TrainedRun:
+    """``run`` (loaded with ``load_classifier=False``) with its classifier loaded as well."""
+    return replace(run, classifier=_load_classifier(run.run_dir / CLASSIFIER_FILE,
+                                                    run.preprocessing))
 
 
 def _archive_damage(path: Path) -> str | None:

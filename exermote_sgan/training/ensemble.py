@@ -65,7 +65,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
     from ..models.ensemble import build_ensemble, fold_input_scaling
-    from ..runs import load_run, save_run
+    from ..runs import load_run, save_run, with_classifier
 
     say = progress or (lambda message: None)
     run_dirs = [Path(p) for p in run_dirs]
@@ -91,7 +91,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     _check_members(headers)
 
     say(f"loading {len(run_dirs)} runs (TensorFlow and Keras)")
-    runs = [load_run(p) for p in run_dirs]
+    runs = [with_classifier(header) for header in headers]
     scaler = runs[0].preprocessing.scaler
     members = [runs[0].classifier]
     for run in runs[1:]:
