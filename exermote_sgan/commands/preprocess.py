@@ -29,9 +29,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="recording CSV files, or folders whose *.csv files are read")
     parser.add_argument("--out", required=True, metavar="WINDOWS.h5",
                         help="windows file to write (HDF5; replaced atomically)")
-    parser.add_argument("--format", choices=("exermote", "generic"), default="exermote",
+    parser.add_argument("--format", choices=("exermote", "generic"), default=None,
                         help="exermote: the 70-column Exermote raw CSV (default); generic: "
-                             "columns named by --columns-file or the column options")
+                             "columns named by --columns-file or the column options (the "
+                             "default when they are given)")
+    parser.add_argument("--include", metavar="GLOB",
+                        help="from folders, read only the files whose name (or path below the "
+                             "folder) matches GLOB, e.g. '*_sw.csv'; the others are skipped "
+                             "with a note")
 
     parser.add_argument("--features", metavar="A,B,...",
                         help="keep only these features, in this order (default: all of the "
@@ -39,13 +44,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "yGravity, zGravity, xAcceleration, yAcceleration, zAcceleration, "
                              "pitch, roll, yaw, xRotationRate, yRotationRate, zRotationRate)")
 
-    win = parser.add_argument_group("windows (rows, or seconds at --expected-rate)")
+    win = parser.add_argument_group(
+        "windows (rows, or seconds at the rate)",
+        "defaults: exermote 4 s windows (40 rows) every row; generic 2 s windows every 0.5 s "
+        "at the rate measured from the timestamps")
     win.add_argument("--timesteps", type=int, default=None, metavar="N",
-                     help="rows per window (default: 4 s at --expected-rate, 40 rows at 10 Hz)")
+                     help="rows per window (default: 4 s at 10 Hz for exermote, 2 s for "
+                          "generic)")
     win.add_argument("--window-seconds", type=float, default=None, metavar="S",
                      help="window length in seconds, instead of --timesteps")
     win.add_argument("--stride", type=int, default=None, metavar="N",
-                     help="rows between the starts of consecutive windows (default: 1)")
+                     help="rows between the starts of consecutive windows (default: 1 for "
+                          "exermote, 0.5 s for generic)")
     win.add_argument("--stride-seconds", type=float, default=None, metavar="S",
                      help="seconds between the starts of consecutive windows, instead of "
                           "--stride")
@@ -56,11 +66,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="the label offset in seconds, instead of --label-offset")
 
     clean = parser.add_argument_group("cleaning")
-    clean.add_argument("--classes", default=",".join(EXERMOTE_CLASSES), metavar="A,B,...",
-                       help="class names in label order (default: %(default)s)")
-    clean.add_argument("--label-map", default="setBreak=Break", metavar="FROM=TO,...",
-                       help="file labels to rename to a class (default: %(default)s; "
-                            "'' for none)")
+    clean.add_argument("--classes", default=None, metavar="A,B,...",
+                       help="class names in label order (default: exermote "
+                            f"{','.join(EXERMOTE_CLASSES)}; generic: the labels found, sorted)")
+    clean.add_argument("--label-map", default=None, metavar="FROM=TO,...",
+                       help="file labels to rename to a class (default: exermote "
+                            "setBreak=Break, generic none; '' for none)")
     clean.add_argument("--rest-class", default="auto", metavar="NAME",
                        help="class of the pauses between sets, which counting and the "
                             "labeled-set selection use; '' or none: no rest class (a set is "
@@ -74,8 +85,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     clean.add_argument("--max-gap", type=int, default=3, metavar="ROWS",
                        help="interpolate runs of up to ROWS rows with missing values; longer "
                             "gaps split the session (default: 3)")
-    clean.add_argument("--expected-rate", type=float, default=10.0, metavar="HZ",
-                       help="nominal sampling rate (default: 10)")
+    clean.add_argument("--max-pause", type=float, default=None, metavar="S",
+                       help="an interval between rows longer than S seconds splits a "
+                            "recording (default: generic 0.5 s, so timestamp jitter never "
+                            "does; exermote: more than --max-gap + 1.5 rows)")
+    clean.add_argument("--expected-rate", type=float, default=None, metavar="HZ",
+                       help="nominal sampling rate, checked against every recording (default: "
+                            "exermote 10; generic: measured from the first recording's "
+                            "timestamps, which the others must agree with)")
     clean.add_argument("--rate-tolerance", type=float, default=0.2, metavar="FRACTION",
                        help="error when a session's median rate is further than this from "
                             "the expected rate (default: 0.2)")
@@ -85,8 +102,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     clean.add_argument("--duplicate-timestamps", choices=("refuse", "drop", "average"),
                        default=None,
                        help="rows repeating the previous row's timestamp: refuse the file "
-                            "(default), drop them (keep the first) or average them; checked "
-                            "before --resample")
+                            "(exermote default), drop them (keep the first; generic default, "
+                            "counted in the summary) or average them; checked before "
+                            "--resample")
     clean.add_argument("--max-abs-value", type=float, default=1e6, metavar="X",
                        help="a sensor value beyond +-X is not a reading (default: 1e6)")
     clean.add_argument("--out-of-range", choices=("refuse", "missing"), default="refuse",
@@ -174,6 +192,9 @@ def _column_spec(args):
                            if args.mirror_columns is not None else None),
     }
     given = {k: v for k, v in options.items() if v is not None}
+    if args.format is None:
+        args.format = ("generic" if given or args.columns_file or args.path_pattern
+                       else "exermote")
     if args.format != "generic":
         if given or args.columns_file or args.path_pattern:
             raise ExermoteInputError("column options, --path-pattern, --mirror-when/-columns "
@@ -209,9 +230,18 @@ def format_report(report, out_path=None) -> str:
     lines = []
     sessions = report.sessions
     lines.append(f"files read:     {len(report.files)}")
+    skipped = getattr(report, "skipped", None) or []
+    if skipped:
+        lines.append(f"files skipped:  {len(skipped)}")
+        for path, why in skipped[:10]:
+            lines.append(f"  {path}: {why}")
+        if len(skipped) > 10:
+            lines.append(f"  ... and {len(skipped) - 10} more (--report-json lists them)")
     lines.append(f"sessions:       {len(sessions)} "
                  f"({len({s.subject for s in sessions})} subjects)")
-    lines.append(f"rows read:      {report.rows_read}")
+    lines.append(f"rows read:      {report.rows_read} (with the repeated timestamps)"
+                 if any(s.duplicate_rows for s in sessions)
+                 else f"rows read:      {report.rows_read}")
     dropped = report.rows_dropped()
     lines.append(f"rows dropped:   {sum(dropped.values())}")
     for reason, n in dropped.items():
@@ -241,7 +271,10 @@ def format_report(report, out_path=None) -> str:
     lines.append(f"rows interpolated (short gaps): {sum(s.rows_interpolated for s in sessions)}")
     splits = sum(s.time_gaps_split for s in sessions)
     if splits:
-        lines.append(f"sessions split at pauses in the timestamps: {splits}")
+        pause = report.config.get("max_pause_seconds")
+        rule = (f"intervals > {pause:g} s" if pause is not None
+                else f"intervals >= {report.config['max_gap'] + 1.5:g} rows")
+        lines.append(f"sessions split at pauses in the timestamps ({rule}): {splits}")
     if report.config.get("resample"):
         lines.append(f"rows after resampling: {sum(s.resampled_rows or 0 for s in sessions)}")
     rates = [s.rate.rate_hz for s in sessions]
@@ -271,32 +304,62 @@ def format_report(report, out_path=None) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
+def check_outputs(out, report_json=None) -> None:
+    """Refuse an output path that cannot be written before any work is done: ``--out`` and
+    ``--report-json`` must name files (not folders) whose folders exist, and differ."""
     from pathlib import Path
 
-    from ..atomic import atomic_write_text
-    from ..data.pipeline import PreprocessConfig, preprocess_to_file
     from ..errors import ExermoteInputError
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise ExermoteInputError("--out is a folder; expected a file name such as windows.h5",
-                                 path=out)
-    config = PreprocessConfig(
-        format=args.format, columns=_column_spec(args), classes=tuple(_split(args.classes)),
+    for option, path in (("--out", out), ("--report-json", report_json)):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise ExermoteInputError(f"{option} is a folder; give a file name such as "
+                                     f"{'windows.h5' if option == '--out' else 'report.json'}",
+                                     path=path)
+        parent = path.parent
+        if not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise ExermoteInputError(f"{option}: the folder {parent} {what}; create it or "
+                                     f"choose another path", path=path)
+    if report_json is not None and Path(report_json).resolve() == Path(out).resolve():
+        raise ExermoteInputError("--report-json names the windows file (--out); give another "
+                                 "file", path=report_json)
+
+
+def config_from_args(args):
+    """The :class:`PreprocessConfig` of ``preprocess``'s (or ``inspect``'s) options."""
+    from ..data.pipeline import PreprocessConfig
+
+    columns = _column_spec(args)
+    return PreprocessConfig(
+        format=args.format, columns=columns,
+        classes=tuple(_split(args.classes)) if args.classes is not None else None,
         features=tuple(_split(args.features)) if args.features else None,
-        label_map=_label_map(args.label_map), squat_rule=not args.no_squat_rule,
+        label_map=_label_map(args.label_map) if args.label_map is not None else None,
+        squat_rule=not args.no_squat_rule,
         squat_edge_rows=args.squat_edge_rows, max_gap=args.max_gap, resample=args.resample,
         expected_rate_hz=args.expected_rate, rate_tolerance=args.rate_tolerance,
         timesteps=args.timesteps, stride=args.stride, label_offset=args.label_offset,
         window_seconds=args.window_seconds, stride_seconds=args.stride_seconds,
         label_offset_seconds=args.label_offset_seconds, rest_class=_rest_class(args.rest_class),
         path_pattern=args.path_pattern, duplicate_timestamps=args.duplicate_timestamps,
-        max_abs_value=args.max_abs_value, out_of_range=args.out_of_range)
+        max_abs_value=args.max_abs_value, out_of_range=args.out_of_range,
+        max_pause_seconds=args.max_pause, include=args.include)
+
+
+def run(args) -> int:
+    from ..atomic import atomic_write_text
+    from ..data.pipeline import preprocess_to_file
+
+    check_outputs(args.out, args.report_json)
+    config = config_from_args(args)
     # streamed: one recording at a time into the file, whatever the number of recordings
-    report = preprocess_to_file(args.inputs, out, config=config,
+    report = preprocess_to_file(args.inputs, args.out, config=config,
                                 progress=not args.no_progress and sys.stderr.isatty())
     if args.report_json:
         atomic_write_text(args.report_json, json.dumps(report.to_dict(), indent=2) + "\n")
-    print(format_report(report, out))
+    print(format_report(report, args.out))
     return 0

@@ -13,7 +13,8 @@ The steps, each configurable and each counted in a :class:`SessionReport`:
 4. **Missing values**: runs of at most ``max_gap`` rows with missing values inside a recording
    are linearly interpolated in time; rows in longer runs (and leading/trailing rows with
    missing values, such as the empty first row of the Exermote files) are dropped and split the
-   recording.  A pause in the timestamps of more than ``max_gap`` missing rows splits it too.
+   recording.  A pause in the timestamps splits it too: more than ``max_pause_s`` seconds
+   (generic data) or, by Exermote's rule, more than ``max_gap`` missing rows.
    Nothing is ever filled with zeros.
 5. **Resampling** (optional): the kept rows are interpolated onto an exact grid at the expected
    rate (:func:`scipy.interpolate.make_interp_spline`, linear); labels follow the nearest row.
@@ -239,13 +240,15 @@ def clean_recording(recording: Recording, *, session: int, classes: Sequence[str
                     label_map: Mapping[str, str], squat_rule: bool = True,
                     squat_edge_rows: int = 2, max_gap: int = 3, expected_rate_hz: float = 10.0,
                     rate_tolerance: float = 0.2, resample: bool = False, min_rows: int = 40,
-                    label_column: str | None = None,
-                    timestamp_column: str | None = None) -> tuple[list[Segment], SessionReport]:
+                    label_column: str | None = None, timestamp_column: str | None = None,
+                    max_pause_s: float | None = None) -> tuple[list[Segment], SessionReport]:
     """Clean one recording into segments of at least ``min_rows`` rows, and report what was done.
 
     ``session`` is the session index the segments carry.  Segment ``first_row`` counts rows of
     the recording (row 0 = first data row of the file) or, with ``resample``, rows of the
     resampled grid (grid row ``k`` lies ``k / expected_rate_hz`` s after the first row).
+    A pause in the timestamps splits the recording: an interval longer than ``max_pause_s``
+    seconds, or (None, the Exermote rule) one of at least ``max_gap`` + 1.5 rows.
     """
     if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
         raise ExermoteInputError(f"max gap must be an integer >= 0 rows, got {max_gap!r}")
@@ -254,9 +257,11 @@ def clean_recording(recording: Recording, *, session: int, classes: Sequence[str
     rate = check_sampling_rate(recording.timestamps, expected_rate_hz=expected_rate_hz,
                                tolerance=rate_tolerance, strict=not resample, path=path,
                                column=timestamp_column)
+    duplicates = int(getattr(recording, "duplicate_rows", 0))
     report = SessionReport(session_name=recording.session_name, path=str(path),
-                           subject=recording.subject, rows_read=len(recording), rate=rate,
-                           mirrored=bool(getattr(recording, "mirrored", False)))
+                           subject=recording.subject, rows_read=len(recording) + duplicates,
+                           rate=rate, mirrored=bool(getattr(recording, "mirrored", False)),
+                           duplicate_rows=duplicates)
     names, report.labels_mapped = map_labels(recording.labels, label_map=label_map,
                                              classes=classes, path=path,
                                              rows=recording.file_rows, column=label_column)
@@ -272,7 +277,9 @@ def clean_recording(recording: Recording, *, session: int, classes: Sequence[str
     report.rows_dropped_long_gaps = counts["dropped_long_gaps"]
 
     # gap-free pieces: runs of kept rows, also cut where the timestamps pause too long
-    pause = np.r_[False, np.diff(recording.timestamps) * expected_rate_hz >= max_gap + 1.5]
+    steps = np.diff(recording.timestamps)
+    pause = np.r_[False, steps > max_pause_s if max_pause_s is not None
+                  else steps * expected_rate_hz >= max_gap + 1.5]
     cut = pause & keep & np.r_[False, keep[:-1]]
     report.time_gaps_split = int(cut.sum())
     starts, stops = _runs(keep)

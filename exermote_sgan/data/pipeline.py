@@ -19,17 +19,18 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 from .cleaning import SessionReport, clean_recording
-from .readers import (DUPLICATE_POLICIES, ColumnSpec, PathPattern, find_csv_files,
-                      read_exermote_csv, read_generic_csv)
+from .readers import (DUPLICATE_POLICIES, FORMATS, ColumnSpec, PathPattern, read_labels,
+                      read_recording_file, select_csv_files)
 from .schema import (BREAK_LABEL, DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURE_COLUMNS,
                      EXERMOTE_FEATURES, LABEL_COLUMN, NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
 from .windowing import cut_windows, write_segments
 from .windows_file import WindowSet, WindowsWriter
 
 __all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "preprocess_to_file", "FORMATS",
-           "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings"]
+           "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings",
+           "GENERIC_WINDOW_SECONDS", "GENERIC_STRIDE_SECONDS", "GENERIC_MAX_PAUSE_SECONDS",
+           "survey_recordings"]
 
-FORMATS = ("exermote", "generic")
 #: what to do with a sensor value whose magnitude exceeds ``max_abs_value``
 OUT_OF_RANGE = ("refuse", "missing")
 #: the default window: 4 s (40 rows at Exermote's 10 Hz), labelled at its middle
@@ -37,6 +38,17 @@ DEFAULT_WINDOW_SECONDS = 4.0
 #: windows shorter than this get a ShortWindowWarning: one repetition of most exercises
 #: takes 1-4 s, and a window must see a good part of one to tell exercises apart
 SHORT_WINDOW_SECONDS = 1.0
+
+
+#: generic recordings: 2 s windows every 0.5 s (docs/data.md): a 2 s window sees one repetition
+#: or step cycle of most activities, and 0.5 s keeps the window count near four per second
+GENERIC_WINDOW_SECONDS = 2.0
+GENERIC_STRIDE_SECONDS = 0.5
+#: generic recordings: an interval between rows longer than this splits a recording (Exermote's
+#: rule, 4.5 rows, is 0.45 s at its 10 Hz); timestamp jitter (tens of ms) never does
+GENERIC_MAX_PAUSE_SECONDS = 0.5
+#: no window or stride is this many rows (1e7: more than a day at 100 Hz)
+MAX_WINDOW_ROWS = 10_000_000
 
 
 class ShortWindowWarning(UserWarning):
@@ -48,12 +60,29 @@ def _option(name: str) -> str:
 
 
 def _bad(name: str, message: str):
-    raise ExermoteInputError(f"{_option(name)} {message}", option=name)
+    shown = {"expected_rate_hz": "expected_rate", "max_pause_seconds": "max_pause"}.get(name, name)
+    raise ExermoteInputError(f"{_option(shown)} {message}", option=name)
+
+
+def _positive_number(name, value, *, unit: str) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+          and np.isfinite(value) and value > 0)
+    if not ok:
+        _bad(name, f"must be a finite number of {unit} > 0, got {value!r}")
 
 
 def _positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ExermoteInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _rows(name: str, seconds: float, rate: float) -> int:
+    """``seconds`` at ``rate`` Hz as a whole number of rows; a one-line error when absurd."""
+    rows = seconds * rate
+    if not np.isfinite(rows) or rows > MAX_WINDOW_ROWS:
+        _bad(name, f"{seconds:g} s is {rows:.3g} rows at {rate:g} Hz, more than "
+                   f"{MAX_WINDOW_ROWS:,} rows; give a length in seconds that a recording has")
+    return int(round(rows))
 
 
 def _seconds(name, value, *, allow_zero=False) -> None:
@@ -75,13 +104,24 @@ class PreprocessConfig:
     ``expected_rate_hz``).  ``features`` keeps only the named features, in that order (default:
     every feature of the format); the others are not read into the windows at all.
 
+    Defaults that follow the format (None): Exermote reads 10 Hz, its four classes and
+    ``setBreak -> Break``; the generic format measures the rate from the first recording's
+    timestamps (every recording must then agree with it within ``rate_tolerance``), takes the
+    classes from the labels found (sorted; after ``label_map``, default none), windows of
+    :data:`GENERIC_WINDOW_SECONDS` every :data:`GENERIC_STRIDE_SECONDS`, and splits a recording
+    only at a pause longer than ``max_pause_seconds`` (default
+    :data:`GENERIC_MAX_PAUSE_SECONDS`), so timestamp jitter never splits one.  Exermote splits
+    at a pause of more than ``max_gap`` + 1.5 rows unless ``max_pause_seconds`` is given.
+
     Reader settings: ``path_pattern`` (a regular expression with the named groups
     ``subject``/``session``, searched in each file's path; see
     :class:`~exermote_sgan.data.readers.PathPattern`) and ``duplicate_timestamps`` (refuse,
     drop or average rows repeating a timestamp) override the columns file's keys of the same
-    name.  A value whose magnitude exceeds ``max_abs_value`` (default 1e6: no IMU unit reaches
-    it, a corrupt or uninitialised value does) is refused, or with ``out_of_range="missing"``
-    treated as a missing value (interpolated or dropped like the others).
+    name; ``include`` (a glob such as ``'*_sw.csv'``) picks the files read from folders, the
+    others skipped with a note.  A value whose magnitude exceeds ``max_abs_value`` (default 1e6:
+    no IMU unit reaches it, a corrupt or uninitialised value does) is refused, or with
+    ``out_of_range="missing"`` treated as a missing value (interpolated or dropped like the
+    others).
 
     Windows: ``timesteps`` rows or ``window_seconds`` (one of them; default 4 s at the
     expected rate), labelled by the row ``label_offset`` rows (or ``label_offset_seconds``)
@@ -94,13 +134,13 @@ class PreprocessConfig:
     format: str = "exermote"
     columns: ColumnSpec | None = None
     features: tuple[str, ...] | None = None
-    classes: tuple[str, ...] = EXERMOTE_CLASSES
-    label_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABEL_MAP))
+    classes: tuple[str, ...] | None = None
+    label_map: Mapping[str, str] | None = None
     squat_rule: bool = True
     squat_edge_rows: int = 2
     max_gap: int = 3
     resample: bool = False
-    expected_rate_hz: float = NOMINAL_RATE_HZ
+    expected_rate_hz: float | None = None
     rate_tolerance: float = 0.2
     timesteps: int | None = None
     stride: int | None = None
@@ -113,46 +153,80 @@ class PreprocessConfig:
     duplicate_timestamps: str | None = None
     max_abs_value: float = 1e6
     out_of_range: str = "refuse"
+    max_pause_seconds: float | None = None
+    include: str | None = None
 
-    def resolved(self) -> "PreprocessConfig":
-        """The config with rows computed from seconds and the defaults that follow the rate,
-        the rest class decided and the reader settings merged into ``columns``; validated."""
+    @property
+    def generic(self) -> bool:
+        return self.format == "generic"
+
+    def reader_columns(self) -> ColumnSpec | None:
+        """``columns`` with ``path_pattern`` and ``duplicate_timestamps`` merged in."""
+        if self.columns is None:
+            return None
+        merged = {k: v for k, v in (("path_pattern", self.path_pattern),
+                                    ("duplicate_timestamps", self.duplicate_timestamps))
+                  if v is not None}
+        return replace(self.columns, **merged) if merged else self.columns
+
+    def resolved(self, *, measured_rate_hz: float | None = None,
+                 found_labels=None) -> "PreprocessConfig":
+        """The config with rows computed from seconds and the defaults that follow the format
+        and the rate, the rest class decided and the reader settings merged into ``columns``;
+        validated.  ``measured_rate_hz`` and ``found_labels`` (the labels in the files) fill the
+        generic format's rate and classes when they are not given."""
         self._validate_options()
-        rate = float(self.expected_rate_hz)
+        rate = self.expected_rate_hz
+        if rate is None:
+            rate = measured_rate_hz if self.generic and measured_rate_hz else NOMINAL_RATE_HZ
+        rate = float(rate)
+        label_map = dict(DEFAULT_LABEL_MAP if self.label_map is None and not self.generic
+                         else self.label_map or {})
+        classes = self.classes
+        if classes is None:
+            classes = (EXERMOTE_CLASSES if not self.generic or found_labels is None else
+                       tuple(sorted({label_map.get(x, x) for x in found_labels})))
         for rows, secs in (("timesteps", "window_seconds"), ("stride", "stride_seconds"),
                            ("label_offset", "label_offset_seconds")):
             if getattr(self, rows) is not None and getattr(self, secs) is not None:
                 raise ExermoteInputError(f"give {_option(rows)} or {_option(secs)}, not both",
                                          option=secs)
+        window_s, stride_s = self.window_seconds, self.stride_seconds
+        if self.generic and self.timesteps is None and window_s is None:
+            window_s = GENERIC_WINDOW_SECONDS
+        if self.generic and self.stride is None and stride_s is None:
+            stride_s = GENERIC_STRIDE_SECONDS
         timesteps = self.timesteps
         if timesteps is None:
-            timesteps = max(1, int(round((self.window_seconds or DEFAULT_WINDOW_SECONDS)
-                                         * rate)))
+            timesteps = max(1, _rows("window_seconds", window_s or DEFAULT_WINDOW_SECONDS, rate))
         stride = self.stride
         if stride is None:
-            stride = (1 if self.stride_seconds is None
-                      else max(1, int(round(self.stride_seconds * rate))))
+            stride = 1 if stride_s is None else max(1, _rows("stride_seconds", stride_s, rate))
         offset = self.label_offset
         if offset is None:
             offset = (timesteps // 2 if self.label_offset_seconds is None
-                      else int(round(self.label_offset_seconds * rate)))
+                      else _rows("label_offset_seconds", self.label_offset_seconds, rate))
         rest = self.rest_class
         if rest == "auto":
-            rest = "Break" if "Break" in tuple(self.classes) else None
-        rest = rest or None
-        columns = self.columns
-        if columns is not None:
-            merged = {k: v for k, v in (("path_pattern", self.path_pattern),
-                                        ("duplicate_timestamps", self.duplicate_timestamps))
-                      if v is not None}
-            columns = replace(columns, **merged) if merged else columns
+            rest = "Break" if "Break" in tuple(classes) else None
+        pause = self.max_pause_seconds
+        if pause is None and self.generic:
+            pause = GENERIC_MAX_PAUSE_SECONDS
         out = replace(self, timesteps=timesteps, stride=stride, label_offset=offset,
                       window_seconds=None, stride_seconds=None, label_offset_seconds=None,
-                      rest_class=rest, columns=columns)
+                      rest_class=rest or None, columns=self.reader_columns(),
+                      classes=tuple(classes), label_map=label_map, expected_rate_hz=rate,
+                      max_pause_seconds=pause)
         out.validate()
         return out
 
     def _validate_options(self) -> None:
+        if self.format not in FORMATS:
+            _bad("format", f"must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.expected_rate_hz is not None:
+            _positive_number("expected_rate_hz", self.expected_rate_hz, unit="Hz")
+        if self.max_pause_seconds is not None:
+            _seconds("max_pause_seconds", self.max_pause_seconds)
         for name in ("window_seconds", "stride_seconds"):
             if getattr(self, name) is not None:
                 _seconds(name, getattr(self, name))
@@ -204,7 +278,7 @@ class PreprocessConfig:
         if self.format == "generic" and self.columns is None:
             raise ExermoteInputError("the generic format needs the column names (a columns "
                                      "file or the column options)")
-        classes = tuple(self.classes)
+        classes = tuple(EXERMOTE_CLASSES if self.classes is None else self.classes)
         if not classes or len(set(classes)) != len(classes) or not all(classes):
             raise ExermoteInputError(f"classes must be distinct non-empty names, got {classes}")
         # rows left None follow the rate: resolved() fills them in and validates again
@@ -219,8 +293,6 @@ class PreprocessConfig:
                 or not 0 <= self.label_offset < self.timesteps):
             raise ExermoteInputError(f"label offset must be an integer with 0 <= label offset < "
                                      f"timesteps ({self.timesteps}), got {self.label_offset!r}")
-        if not (np.isfinite(self.expected_rate_hz) and self.expected_rate_hz > 0):
-            raise ExermoteInputError(f"expected rate must be > 0 Hz, got {self.expected_rate_hz}")
         if not (np.isfinite(self.rate_tolerance) and 0 <= self.rate_tolerance < 1):
             raise ExermoteInputError(f"rate tolerance must be in [0, 1), got "
                                      f"{self.rate_tolerance}")
@@ -229,7 +301,7 @@ class PreprocessConfig:
             if not names or len(set(names)) != len(names) or not all(names):
                 raise ExermoteInputError(f"features must be distinct non-empty names, got "
                                          f"{list(names)}")
-        bad_targets = sorted({t for t in self.label_map.values() if t not in classes})
+        bad_targets = sorted({t for t in (self.label_map or {}).values() if t not in classes})
         if bad_targets:
             raise ExermoteInputError(
                 f"--label-map targets {', '.join(bad_targets)} are not classes "
@@ -261,6 +333,7 @@ class PreprocessReport:
     windows_per_class: dict[str, int]
     windows_per_subject: dict[int, int]
     config: dict
+    skipped: list = field(default_factory=list)   # [file, why] of folder files not read
 
     @property
     def rows_read(self) -> int:
@@ -289,11 +362,44 @@ class PreprocessReport:
         return out
 
 
+def survey_recordings(files, config: PreprocessConfig) -> tuple[float | None, set[str]]:
+    """(median rate of the first recording in Hz, rounded to 3 digits; labels in all files)
+    for the generic format's defaults; only what ``config`` leaves open is read."""
+    rate, labels = None, set()
+    columns = config.reader_columns()
+    if config.expected_rate_hz is None:
+        for path in files:
+            found = [r for r in read_recording_file(path, format="generic", columns=columns)
+                     if len(r) > 1]
+            if found:
+                median = float(np.median(np.diff(found[0].timestamps)))
+                rate = float(f"{1.0 / median:.3g}")
+                break
+    if config.classes is None:
+        for path in files:
+            labels |= read_labels(path, columns)
+    return rate, labels
+
+
+def _resolve_inputs(inputs, config: PreprocessConfig):
+    """(resolved config, files to read, [(file, why)] skipped): the generic format's open
+    defaults (rate, classes) measured on the files, which are chosen first."""
+    config._validate_options()
+    pattern = None
+    if config.generic and config.columns is not None:
+        pattern = config.reader_columns().path_pattern
+    files, skipped = select_csv_files(inputs, include=config.include, pattern=pattern)
+    rate, labels = None, None
+    if config.generic and config.columns is not None and (config.expected_rate_hz is None
+                                                          or config.classes is None):
+        rate, labels = survey_recordings(files, config)
+    return config.resolved(measured_rate_hz=rate, found_labels=labels), files, skipped
+
+
 def _read(path: Path, config: PreprocessConfig):
-    if config.format == "exermote":
-        return [read_exermote_csv(path,
-                                  duplicate_timestamps=config.duplicate_timestamps or "refuse")]
-    return read_generic_csv(path, columns=config.columns)
+    return read_recording_file(path, format=config.format, columns=config.columns,
+                               duplicate_timestamps=(config.duplicate_timestamps
+                                                     if config.format == "exermote" else None))
 
 
 def read_recordings(path, *, reader: dict | None = None, for_prediction: bool = False,
@@ -303,20 +409,14 @@ def read_recordings(path, *, reader: dict | None = None, for_prediction: bool = 
     were recorded).  ``for_prediction`` also reads files without labels or subjects, or that do
     not match the path pattern.  ``mirror`` overrides the reader's mirroring rule (None: the
     rule decides by the path)."""
-    path = Path(path)
     reader = reader or {}
     policy = reader.get("duplicate_timestamps") or "refuse"
-    if reader.get("format", "exermote") == "exermote":
-        if mirror:
-            raise ExermoteInputError("--mirror yes: the run reads Exermote files, which have no "
-                                     "mirroring rule; use --mirror auto", option="mirror")
-        return [read_exermote_csv(path, duplicate_timestamps=policy)]
-    columns = ColumnSpec(**{**reader["columns"], "duplicate_timestamps": policy})
-    if mirror and not columns.mirror_columns:
-        raise ExermoteInputError("--mirror yes: the run was trained with no mirroring rule "
-                                 "(--mirror-when/--mirror-columns); use --mirror auto",
-                                 option="mirror")
-    return read_generic_csv(path, columns=columns, for_prediction=for_prediction, mirror=mirror)
+    columns = reader.get("columns")
+    if isinstance(columns, dict):
+        columns = ColumnSpec(**{**columns, "duplicate_timestamps": policy})
+    return read_recording_file(Path(path), format=reader.get("format", "exermote"),
+                               columns=columns, duplicate_timestamps=policy,
+                               for_prediction=for_prediction, mirror=mirror)
 
 
 def check_value_range(recording, *, max_abs_value: float = 1e6, policy: str = "refuse",
@@ -417,7 +517,7 @@ def preprocess_to_file(inputs, out, *, config: PreprocessConfig | None = None,
 def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
     from tqdm import tqdm
 
-    config = (config or PreprocessConfig()).resolved()
+    config, files, skipped = _resolve_inputs(inputs, config or PreprocessConfig())
     classes = tuple(config.classes)
     window_s = config.timesteps / config.expected_rate_hz
     if window_s < SHORT_WINDOW_SECONDS:
@@ -425,7 +525,6 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
                       f"{config.expected_rate_hz:g} Hz, shorter than one repetition of most "
                       f"exercises; give the length in seconds (--window-seconds)",
                       ShortWindowWarning, stacklevel=2)
-    files = find_csv_files(inputs)
     if config.format == "exermote":
         features = EXERMOTE_FEATURES
         file_columns = EXERMOTE_FEATURE_COLUMNS
@@ -465,7 +564,7 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
                 max_gap=config.max_gap, expected_rate_hz=config.expected_rate_hz,
                 rate_tolerance=config.rate_tolerance, resample=config.resample,
                 min_rows=config.timesteps, label_column=label_column,
-                timestamp_column=timestamp_column)
+                timestamp_column=timestamp_column, max_pause_s=config.max_pause_seconds)
             if not pieces:
                 raise ExermoteInputError(
                     f"session {recording.session_name!r} has no stretch of {config.timesteps} "
@@ -473,7 +572,6 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
                     f"missing values at start/end, {report.rows_dropped_long_gaps} in long gaps, "
                     f"{report.rows_dropped_short} in short stretches); expected at least one "
                     f"window", path=path)
-            report.duplicate_rows = recording.duplicate_rows
             report.values_out_of_range = blanked
             segments.extend(pieces)
             reports.append(report)
@@ -504,5 +602,6 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
                                      and "Squat" in classes)
     report = PreprocessReport(
         files=[str(f) for f in files], sessions=reports, classes=classes,
-        windows_per_class=per_class, windows_per_subject=per_subject, config=config_dict)
+        windows_per_class=per_class, windows_per_subject=per_subject, config=config_dict,
+        skipped=[[str(p), why] for p, why in skipped])
     return windows, report

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,12 @@ from .schema import (EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, LABEL_COLUMN, 
                      SUBJECT_COLUMN, TIMESTAMP_COLUMN, TIMESTAMP_FORMAT)
 
 __all__ = ["Recording", "ColumnSpec", "read_exermote_csv", "read_generic_csv",
-           "load_column_spec", "find_csv_files", "DUPLICATE_POLICIES", "PathPattern",
-           "check_duplicate_policy"]
+           "load_column_spec", "find_csv_files", "select_csv_files", "DUPLICATE_POLICIES",
+           "PathPattern", "check_duplicate_policy", "FORMATS", "read_recording_file", "read_labels",
+           "write_column_spec"]
+
+#: the input formats, in one place: each name maps to its reader in :func:`read_recording_file`
+FORMATS = ("exermote", "generic")
 
 _FIRST_DATA_ROW = 2  # file row of the first data row: the header is row 1
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -136,7 +140,8 @@ class ColumnSpec:
     ``path_pattern`` (a :class:`PathPattern`) takes the subject (and session) from each file's
     path.  With ``session``, one file may hold several sessions (rows grouped by that column's
     value); without it, a file is one session named after the file (or the pattern's session).
-    ``duplicate_timestamps`` is one of :data:`DUPLICATE_POLICIES`.  ``label`` may be None only
+    ``duplicate_timestamps`` is one of :data:`DUPLICATE_POLICIES` (default ``drop``: a row whose
+    timestamp exactly repeats the previous row's is dropped and counted, as loggers write them).  ``label`` may be None only
     to read unlabelled files for prediction.
 
     ``mirror_when`` (``"GROUP=VALUE"``, a named group of ``path_pattern``) and
@@ -159,7 +164,7 @@ class ColumnSpec:
     feature_names: tuple[str, ...] | None = None
     delimiter: str = ","
     path_pattern: str | None = None
-    duplicate_timestamps: str = "refuse"
+    duplicate_timestamps: str = "drop"
     mirror_when: str | None = None
     mirror_columns: tuple[str, ...] = ()
 
@@ -231,6 +236,7 @@ class ColumnSpec:
         """The spec as a columns file's keys (JSON-ready)."""
         return {f.name: (list(v) if isinstance(v, tuple) else v)
                 for f in fields(self) for v in [getattr(self, f.name)]}
+
     @property
     def names(self) -> tuple[str, ...]:
         return self.feature_names or self.features
@@ -268,6 +274,79 @@ def load_column_spec(path) -> ColumnSpec:
         raise ExermoteInputError(exc.message, path=path) from None
 
 
+def _toml_value(value) -> str:
+    """One TOML value: a literal string where it can be (regular expressions stay readable),
+    else a basic string (JSON's escapes are TOML's), a list of them, or a number."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool) or not isinstance(value, str):
+        return json.dumps(value)
+    if "'" not in value and "\n" not in value and "\r" not in value:
+        return f"'{value}'"
+    return json.dumps(value)
+
+
+def write_column_spec(spec: ColumnSpec, path) -> Path:
+    """Write ``spec`` as a TOML columns file (the keys :func:`load_column_spec` reads; defaults
+    left out), atomically; returns the path.  The file keeps a dataset's reader settings for
+    ``preprocess``, ``personalize``, ``predict`` and ``evaluate-reps`` (``--columns-file``)."""
+    from ..atomic import atomic_write_text
+
+    path = Path(path)
+    if path.suffix.lower() != ".toml":
+        raise ExermoteInputError("the columns file is written as TOML; give a name ending in "
+                                 ".toml", path=path, option="write_columns")
+    defaults = {f.name: f.default for f in fields(ColumnSpec) if f.default is not MISSING}
+    lines = ["# columns file written by exermote-sgan inspect; read with --columns-file"]
+    for key, value in spec.to_dict().items():
+        if key in defaults and value == (list(defaults[key]) if isinstance(defaults[key], tuple)
+                                         else defaults[key]):
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def select_csv_files(inputs, *, include: str | None = None,
+                     pattern: str | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The CSV files of ``inputs`` to read, and the files of its folders skipped, with why.
+
+    A file named in ``inputs`` is always read (an error later if it does not fit); from a
+    folder, a file whose name (or path below the folder) does not match the glob ``include``
+    (e.g. ``'*_sw.csv'``), or whose path the path ``pattern`` does not match, is skipped with a
+    note, so a metadata CSV beside the recordings is no error.
+    """
+    import fnmatch
+
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    if include is not None and (not isinstance(include, str) or not include.strip()):
+        raise ExermoteInputError(f"--include must be a file-name pattern such as '*_sw.csv', "
+                                 f"got {include!r}", option="include")
+    regex = None if pattern is None else PathPattern(pattern)
+    named = set(find_csv_files([i for i in inputs if not Path(i).is_dir()])) \
+        if any(not Path(i).is_dir() for i in inputs) else set()
+    chosen, skipped = set(named), {}
+    for folder in (Path(i) for i in inputs if Path(i).is_dir()):
+        for path in find_csv_files([folder]):
+            below = path.relative_to(folder).as_posix()
+            if include is not None and not (fnmatch.fnmatch(path.name, include)
+                                            or fnmatch.fnmatch(below, include)):
+                skipped[path] = f"does not match --include '{include}'"
+            elif regex is not None and regex.regex.search(path.as_posix()) is None:
+                skipped[path] = f"does not match --path-pattern '{regex.pattern}'"
+            else:
+                chosen.add(path)
+    if not chosen:
+        raise ExermoteInputError(
+            f"no recording left to read: {len(skipped)} file(s) skipped"
+            + (f" (e.g. {next(iter(skipped))}: {next(iter(skipped.values()))})" if skipped else "")
+            + "; check --include and --path-pattern")
+    order = lambda p: (str(p.parent), p.name)  # noqa: E731
+    skipped_list = [(p, skipped[p]) for p in sorted(set(skipped) - chosen, key=order)]
+    return sorted(chosen, key=order), skipped_list
+
+
 def find_csv_files(inputs) -> list[Path]:
     """The CSV files named by ``inputs`` (files, or folders searched recursively for
     ``*.csv``), sorted by folder, then name."""
@@ -293,33 +372,83 @@ def find_csv_files(inputs) -> list[Path]:
     return sorted(found, key=lambda p: (str(p.parent), p.name))
 
 
-def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse") -> Recording:
+def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse",
+                      for_prediction: bool = False) -> Recording:
     """Read one raw Exermote recording (70-column CSV) as one session.
 
     The subject is the ``individual`` column, which must be one integer for the whole file.
     ``sub_labels`` is None when the file has no ``exerciseSubType`` column.  Rows repeating the
     previous row's timestamp are handled by ``duplicate_timestamps`` (see
-    :data:`DUPLICATE_POLICIES`).
+    :data:`DUPLICATE_POLICIES`).  ``for_prediction`` also reads a file without the label and
+    subject columns (as an app records it): labels ``""`` and subject 0 where missing.
     """
     path = Path(path)
     check_duplicate_policy(duplicate_timestamps)
-    wanted = EXERMOTE_FEATURE_COLUMNS + (LABEL_COLUMN, TIMESTAMP_COLUMN, SUBJECT_COLUMN)
-    frame = _read_table(path, wanted, optional=(SUB_LABEL_COLUMN,),
+    wanted = EXERMOTE_FEATURE_COLUMNS + (TIMESTAMP_COLUMN,)
+    maybe = (LABEL_COLUMN, SUBJECT_COLUMN)
+    frame = _read_table(path, wanted + (() if for_prediction else maybe),
+                        optional=(SUB_LABEL_COLUMN,) + (maybe if for_prediction else ()),
                         text=(LABEL_COLUMN, SUB_LABEL_COLUMN, TIMESTAMP_COLUMN))
     rows = np.arange(len(frame)) + _FIRST_DATA_ROW
     values = _numeric(frame, EXERMOTE_FEATURE_COLUMNS, path, rows)
-    labels = _text(frame, LABEL_COLUMN, path, rows)
+    labels = (_text(frame, LABEL_COLUMN, path, rows) if LABEL_COLUMN in frame.columns
+              else np.full(len(frame), "", dtype=object).astype(str))
     sub_labels = (_text(frame, SUB_LABEL_COLUMN, path, rows)
                   if SUB_LABEL_COLUMN in frame.columns else None)
     stamps = _datetimes(frame[TIMESTAMP_COLUMN], TIMESTAMP_FORMAT, path, rows, TIMESTAMP_COLUMN,
                         expected="a time like 2017-03-30 18:45:36:794 (YYYY-MM-DD HH:MM:SS:mmm)")
-    subjects = _integers(frame, SUBJECT_COLUMN, path, rows)
+    subjects = (_integers(frame, SUBJECT_COLUMN, path, rows) if SUBJECT_COLUMN in frame.columns
+                else np.zeros(len(frame), dtype=np.int64))
     _check_constant(subjects, path, rows, SUBJECT_COLUMN, what="subject id")
     recording = Recording(path=path, session_name=path.stem, subject=int(subjects[0]),
                           features=EXERMOTE_FEATURES, values=values, labels=labels,
                           sub_labels=sub_labels, timestamps=stamps - stamps[0], file_rows=rows)
     return _handle_duplicates(recording, frame[TIMESTAMP_COLUMN].to_numpy(),
                               duplicate_timestamps, TIMESTAMP_COLUMN)
+
+
+def read_labels(path, columns: ColumnSpec) -> set[str]:
+    """The distinct labels in the label column of a generic file (only that column is read)."""
+    path = Path(path)
+    frame = _read_table(path, (columns.label,), text=(columns.label,),
+                        delimiter=columns.delimiter)
+    rows = np.arange(len(frame)) + _FIRST_DATA_ROW
+    return set(np.unique(_text(frame, columns.label, path, rows)).tolist())
+
+
+def read_recording_file(path, *, format: str = "exermote", columns: ColumnSpec | None = None,
+                        duplicate_timestamps: str | None = None, for_prediction: bool = False,
+                        mirror: bool | None = None) -> list[Recording]:
+    """The recordings of one file in one of the :data:`FORMATS`: the one entry point that
+    ``preprocess``, ``inspect``, ``personalize``, ``predict`` and ``evaluate-reps`` read through.
+
+    ``columns`` (a :class:`ColumnSpec`) is needed by the generic format;
+    ``duplicate_timestamps`` overrides its policy (Exermote default: refuse).
+    ``for_prediction`` reads files without labels or subjects, or that the path pattern does not
+    match (a recording to recognise); ``mirror`` overrides the mirroring rule (None: the rule
+    decides by the path).
+    """
+    if format not in FORMATS:
+        raise ExermoteInputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}",
+                                 option="format")
+    if format == "exermote":
+        if mirror:
+            raise ExermoteInputError("--mirror yes: the run reads Exermote files, which have no "
+                                     "mirroring rule; use --mirror auto", option="mirror")
+        return [read_exermote_csv(path, duplicate_timestamps=duplicate_timestamps or "refuse",
+                                  for_prediction=for_prediction)]
+    if not isinstance(columns, ColumnSpec):
+        raise ExermoteInputError("the generic format needs the column names (--columns-file or "
+                                 "the column options)", option="columns_file")
+    if duplicate_timestamps is not None:
+        from dataclasses import replace
+
+        columns = replace(columns, duplicate_timestamps=duplicate_timestamps)
+    if mirror and not columns.mirror_columns:
+        raise ExermoteInputError("--mirror yes: the run was trained with no mirroring rule "
+                                 "(--mirror-when/--mirror-columns); use --mirror auto",
+                                 option="mirror")
+    return read_generic_csv(path, columns=columns, for_prediction=for_prediction, mirror=mirror)
 
 
 def read_generic_csv(path, *, columns: ColumnSpec, for_prediction: bool = False,
