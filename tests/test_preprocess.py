@@ -159,7 +159,10 @@ def test_generic_format_with_a_columns_file(tmp_path):
                        'label = "activity"\nsubject = "who"\nsession = "day"\n'.replace("'", '"'))
     out = tmp_path / "g.h5"
     assert main(["preprocess", str(tmp_path / "mine.csv"), "--out", str(out), "--format",
-                 "generic", "--columns-file", str(columns), "--no-squat-rule"]) == 0
+                 "generic", "--columns-file", str(columns), "--no-squat-rule",
+                 # the Exermote settings, which the generic format does not assume
+                 "--label-map", "setBreak=Break", "--classes", "Break,Burpee,Situp,Squat",
+                 "--window-seconds", "4", "--stride", "1"]) == 0
     generic = load_windows(out)
     reference, _ = preprocess(sorted(SAMPLE.glob("*.csv"))[:2],
                               config=PreprocessConfig(squat_rule=False))
@@ -231,8 +234,13 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys):
     (["{sample}", "--label-map", "setBreak"], "is not FROM=TO"),
     (["{sample}", "--label-map", "setBreak=Rest"], "not classes"),
     (["{sample}", "--format", "generic"], "--timestamp-column"),
-    (["{sample}", "--label-column", "x"], "need --format generic"),
-    (["{sample}", "--expected-rate", "-1"], "expected rate must be > 0"),
+    (["{sample}", "--label-column", "x"], "--format generic needs --columns-file"),
+    (["{sample}", "--format", "exermote", "--label-column", "x"], "need --format generic"),
+    (["{sample}", "--expected-rate", "-1"], "--expected-rate must be a finite number of Hz"),
+    (["{sample}", "--expected-rate", "nan"], "--expected-rate must be a finite number of Hz"),
+    (["{sample}", "--expected-rate", "inf"], "--expected-rate must be a finite number of Hz"),
+    (["{sample}", "--window-seconds", "1e308"], "--window-seconds 1e+308 s is inf rows"),
+    (["{sample}", "--stride-seconds", "1e300"], "--stride-seconds 1e+300 s is 1e+301 rows"),
     (["{sample}", "--features", "xGravity,heading"], "unknown feature(s) heading; the "
                                                      "recordings have xGravity, yGravity"),
     (["{sample}", "--features", "yaw,yaw"], "features must be distinct"),
@@ -252,3 +260,17 @@ def test_an_empty_file_and_a_folder_as_out(tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
     assert main(["preprocess", str(SAMPLE), "--out", str(tmp_path)]) == 2
     assert "--out is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "below a file"])
+def test_a_bad_report_json_path_fails_before_the_windows_file_is_written(where, tmp_path,
+                                                                         capsys):
+    out = tmp_path / "w.h5"
+    blocker = tmp_path / "FILE"
+    blocker.write_text("x")
+    report = tmp_path if where == "folder" else blocker / "r.json"
+    assert main(["preprocess", str(SAMPLE), "--out", str(out), "--no-progress",
+                 "--report-json", str(report)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--report-json" in err and "\n" not in err
+    assert not out.exists()  # refused before any work

@@ -71,8 +71,13 @@ def test_subject_and_session_come_from_the_path_of_files_found_recursively(tmp_p
 def test_a_path_the_pattern_does_not_match_is_an_error_naming_both(tmp_path):
     root = _tree(tmp_path / "raw", subjects=(1,))
     stray = _write(root / "other" / "A_left.csv", "A")
+    # found in a folder, it is skipped with a note (like a metadata CSV beside recordings)
+    ws, report = preprocess(root, config=_config())
+    assert report.skipped == [[str(stray), f"does not match --path-pattern '{PATTERN}'"]]
+    assert str(stray) not in report.files and len(report.files) == 3
+    # named on its own, it is an error naming both
     with pytest.raises(ExermoteInputError) as info:
-        preprocess(root, config=_config())
+        preprocess([root, stray], config=_config())
     assert str(stray) in str(info.value) and PATTERN in str(info.value)
 
 
@@ -86,6 +91,13 @@ def test_the_path_pattern_must_give_an_integer_subject(tmp_path):
 def test_defaults_follow_the_rate_and_short_windows_warn(tmp_path):
     root = _tree(tmp_path / "raw", subjects=(1,))
     ws, _ = preprocess(root, config=_config(window_seconds=None, stride_seconds=None,
+                                            timesteps=None, expected_rate_hz=50.0))
+    # the generic default: 2 s every 0.5 s at the rate (100 and 25 rows at 50 Hz)
+    assert (ws.timesteps, ws.stride, ws.label_offset) == (100, 25, 50)
+    measured, _ = preprocess(root, config=_config(window_seconds=None, stride_seconds=None,
+                                                  expected_rate_hz=None))
+    assert measured.sample_rate_hz == 50.0 and measured.timesteps == 100  # from the timestamps
+    ws, _ = preprocess(root, config=_config(window_seconds=4.0, stride_seconds=None,
                                             timesteps=None, expected_rate_hz=50.0))
     assert ws.timesteps == 200 and ws.label_offset == 100  # 4 s at 50 Hz, not 40 rows
     with pytest.warns(ShortWindowWarning, match="--window-seconds"):
@@ -101,7 +113,7 @@ def test_duplicate_timestamps_refuse_drop_average_and_resample(tmp_path):
     times[101] = times[100]  # one repeated timestamp
     path = _write(tmp_path / "raw" / "subject_01" / "A_left.csv", "A", times=times)
     with pytest.raises(ExermoteInputError, match="--duplicate-timestamps") as info:
-        preprocess(path, config=_config())
+        preprocess(path, config=_config(duplicate_timestamps="refuse"))
     assert "row 103" in str(info.value)  # header is row 1; data row 102 repeats row 101
     raw = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(1,))
     for policy, expected in (("drop", raw[100]), ("average", (raw[100] + raw[101]) / 2)):
@@ -112,6 +124,9 @@ def test_duplicate_timestamps_refuse_drop_average_and_resample(tmp_path):
     # the policy is applied before resampling, which then works
     ws, report = preprocess(path, config=_config(duplicate_timestamps="drop", resample=True))
     assert report.sessions[0].duplicate_rows == 1 and len(ws) > 0
+    # drop is the generic default, and "rows read" counts the dropped row
+    _, report = preprocess(path, config=_config())
+    assert report.sessions[0].duplicate_rows == 1 and report.rows_read == 300
 
 
 def test_absurd_values_are_refused_or_treated_as_missing(tmp_path):

@@ -216,9 +216,12 @@ def test_generic_sessions_in_one_file(tmp_path):
 
 def test_generic_errors_name_row_and_column(tmp_path):
     path = _generic_file(tmp_path / "g.csv", [0.0, 0.1, 0.1, 0.3])
+    refuse = ColumnSpec(**{**SPEC.__dict__, "duplicate_timestamps": "refuse"})
     with pytest.raises(ExermoteInputError, match="repeats") as info:
-        read_generic_csv(path, columns=SPEC)
+        read_generic_csv(path, columns=refuse)
     assert (info.value.row, info.value.column) == (4, "time")
+    (dropped,) = read_generic_csv(path, columns=SPEC)  # the generic default drops the repeat
+    assert dropped.duplicate_rows == 1 and list(dropped.file_rows) == [2, 3, 5]
     spec = ColumnSpec(**{**SPEC.__dict__, "features": ("ax", "gyro")})
     with pytest.raises(ExermoteInputError, match="missing column") as info:
         read_generic_csv(path, columns=spec)

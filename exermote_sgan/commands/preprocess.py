@@ -306,7 +306,7 @@ def format_report(report, out_path=None) -> str:
 
 def check_outputs(out, report_json=None) -> None:
     """Refuse an output path that cannot be written before any work is done: ``--out`` and
-    ``--report-json`` must name files (not folders) whose folders exist, and differ."""
+    ``--report-json`` must name files (not folders) below folders (not files), and differ."""
     from pathlib import Path
 
     from ..errors import ExermoteInputError
@@ -319,11 +319,10 @@ def check_outputs(out, report_json=None) -> None:
             raise ExermoteInputError(f"{option} is a folder; give a file name such as "
                                      f"{'windows.h5' if option == '--out' else 'report.json'}",
                                      path=path)
-        parent = path.parent
-        if not parent.is_dir():
-            what = "is not a folder" if parent.exists() else "does not exist"
-            raise ExermoteInputError(f"{option}: the folder {parent} {what}; create it or "
-                                     f"choose another path", path=path)
+        blocking = next((p for p in path.absolute().parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise ExermoteInputError(f"{option}: {blocking} is a file, not a folder; choose "
+                                     f"another path", path=path)
     if report_json is not None and Path(report_json).resolve() == Path(out).resolve():
         raise ExermoteInputError("--report-json names the windows file (--out); give another "
                                  "file", path=report_json)
