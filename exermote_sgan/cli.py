@@ -19,6 +19,7 @@ from .errors import ExermoteInputError
 COMMANDS = (
     ("demo", "demo"),
     ("preprocess", "preprocess"),
+    ("inspect", "inspect"),
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("compare", "compare"),

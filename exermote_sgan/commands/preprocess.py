@@ -11,12 +11,11 @@ import argparse
 import json
 import sys
 
-__all__ = ["add_parser", "run", "format_report"]
+__all__ = ["add_parser", "add_reading_options", "run", "format_report", "config_from_args",
+           "check_outputs"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..data.schema import EXERMOTE_CLASSES
-
     parser = subparsers.add_parser(
         "preprocess",
         help="turn raw recording CSVs into a windows file",
@@ -29,6 +28,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="recording CSV files, or folders whose *.csv files are read")
     parser.add_argument("--out", required=True, metavar="WINDOWS.h5",
                         help="windows file to write (HDF5; replaced atomically)")
+    add_reading_options(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--report-json", metavar="FILE",
+                     help="also write the preprocessing report as JSON to FILE")
+    out.add_argument("--no-progress", action="store_true",
+                     help="do not show the progress bar on stderr")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_reading_options(parser) -> None:
+    """The options saying how to read, clean and window recordings (shared with
+    ``inspect``)."""
+    from ..data.schema import EXERMOTE_CLASSES
+
     parser.add_argument("--format", choices=("exermote", "generic"), default=None,
                         help="exermote: the 70-column Exermote raw CSV (default); generic: "
                              "columns named by --columns-file or the column options (the "
@@ -145,14 +159,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     gen.add_argument("--timestamp-format", metavar="FORMAT",
                      help="strptime format of text timestamps (default: inferred)")
     gen.add_argument("--delimiter", metavar="CHAR", help="field separator (default: ',')")
-
-    out = parser.add_argument_group("output")
-    out.add_argument("--report-json", metavar="FILE",
-                     help="also write the preprocessing report as JSON to FILE")
-    out.add_argument("--no-progress", action="store_true",
-                     help="do not show the progress bar on stderr")
-    parser.set_defaults(run=run)
-    return parser
 
 
 def _split(text: str) -> list[str]:

@@ -316,13 +316,26 @@ def select_csv_files(inputs, *, include: str | None = None,
     (e.g. ``'*_sw.csv'``), or whose path the path ``pattern`` does not match, is skipped with a
     note, so a metadata CSV beside the recordings is no error.
     """
-    import fnmatch
-
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     if include is not None and (not isinstance(include, str) or not include.strip()):
         raise ExermoteInputError(f"--include must be a file-name pattern such as '*_sw.csv', "
                                  f"got {include!r}", option="include")
+    chosen, skipped = sort_selection(inputs, include=include, pattern=pattern)
+    if not chosen:
+        raise ExermoteInputError(
+            f"no recording left to read: {len(skipped)} file(s) skipped"
+            + (f" (e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else "")
+            + "; check --include and --path-pattern")
+    return chosen, skipped
+
+
+def sort_selection(inputs, *, include: str | None = None, pattern: str | None = None):
+    """:func:`select_csv_files` without the error when nothing is left (for ``inspect``)."""
+    import fnmatch
+
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
     regex = None if pattern is None else PathPattern(pattern)
     named = set(find_csv_files([i for i in inputs if not Path(i).is_dir()])) \
         if any(not Path(i).is_dir() for i in inputs) else set()
@@ -337,11 +350,6 @@ def select_csv_files(inputs, *, include: str | None = None,
                 skipped[path] = f"does not match --path-pattern '{regex.pattern}'"
             else:
                 chosen.add(path)
-    if not chosen:
-        raise ExermoteInputError(
-            f"no recording left to read: {len(skipped)} file(s) skipped"
-            + (f" (e.g. {next(iter(skipped))}: {next(iter(skipped.values()))})" if skipped else "")
-            + "; check --include and --path-pattern")
     order = lambda p: (str(p.parent), p.name)  # noqa: E731
     skipped_list = [(p, skipped[p]) for p in sorted(set(skipped) - chosen, key=order)]
     return sorted(chosen, key=order), skipped_list

@@ -32,7 +32,8 @@ from ..errors import ExermoteInputError
 from .schema import EXERMOTE_COLUMNS, FIRST_HALF, SECOND_HALF
 
 __all__ = ["SyntheticSet", "SyntheticRecording", "synthesize_recording",
-           "write_synthetic_recordings", "read_manifest", "MANIFEST_NAME", "EXERCISES"]
+           "write_synthetic_recordings", "read_manifest", "MANIFEST_NAME", "EXERCISES",
+           "write_public_example", "PUBLIC_ACTIVITIES", "PUBLIC_COLUMNS"]
 
 MANIFEST_NAME = "manifest.json"
 EXERCISES = ("Burpee", "Situp", "Squat")
@@ -249,3 +250,78 @@ def read_manifest(path) -> dict:
         raise ExermoteInputError(f"cannot read manifest ({exc.strerror})", path=path) from None
     except json.JSONDecodeError as exc:
         raise ExermoteInputError(f"not valid JSON ({exc})", path=path) from None
+
+
+#: the activities of :func:`write_public_example`, and each one's (step frequency in Hz,
+#: acceleration amplitude in g, rotation amplitude in rad/s); "TURNING" turns about z
+PUBLIC_ACTIVITIES = {"WALKING": (1.8, 0.35, 0.6), "TURNING": (1.2, 0.2, 2.0),
+                     "SEATED": (0.0, 0.01, 0.02), "SITTING_DOWN": (0.5, 0.3, 0.8),
+                     "STANDING_UP": (0.5, 0.35, 0.9)}
+PUBLIC_COLUMNS = ("timestamp", "x_acc", "y_acc", "z_acc", "x_gyro", "y_gyro", "z_gyro",
+                  "label")
+_PUBLIC_ORDER = ("STANDING_UP", "WALKING", "TURNING", "WALKING", "TURNING", "SITTING_DOWN",
+                 "SEATED")
+
+
+def _public_rows(subject: int, execution: int, device: str, *, rate_hz: float,
+                 seconds: float, rng) -> list[str]:
+    """One recording's CSV lines: unix-ms timestamps with jitter, a few late rows (45-58 ms
+    gaps) and one exactly repeated timestamp, as phone and watch loggers write them."""
+    n_per = int(seconds * rate_hz)
+    labels = np.repeat(np.asarray(_PUBLIC_ORDER), n_per)
+    t = np.arange(len(labels)) / rate_hz
+    freq, acc, gyro = (np.array([PUBLIC_ACTIVITIES[x][k] for x in labels]) for k in range(3))
+    scale = 1.0 + 0.1 * subject + (0.3 if device == "ph" else 0.0)
+    phase = 2 * np.pi * freq * t
+    wave = np.sin(phase)[:, None] * np.array([1.0, 0.6, 0.3]) * acc[:, None] * scale
+    spin = np.cos(phase)[:, None] * np.array([0.3, 0.5, 1.0]) * gyro[:, None] * scale
+    wave[:, 2] += -1.0  # gravity on z
+    values = np.round(np.concatenate([wave, spin], axis=1)
+                      + rng.normal(0, 0.02, (len(t), 6)), 4)
+    ms = np.round((t + rng.uniform(-0.002, 0.002, len(t))) * 1000).astype(np.int64)
+    for row in rng.choice(np.arange(10, len(t) - 10), 5, replace=False):
+        ms[row:] += int(rng.integers(35, 48))  # a late row: a 45-58 ms interval at 100 Hz
+    dup = int(rng.integers(10, len(t) - 10))
+    ms[dup] = ms[dup - 1]  # one exactly repeated timestamp
+    start = 1_600_000_000_000 + 86_400_000 * subject + 3_600_000 * execution
+    lines = [",".join(PUBLIC_COLUMNS)]
+    lines += [f"{start + m}," + ",".join(f"{v:g}" for v in row) + f",{lab}"
+              for m, row, lab in zip(ms, values, labels)]
+    return lines
+
+
+def write_public_example(out_dir, *, subjects=(1, 2, 3), executions: int = 2,
+                         rate_hz: float = 100.0, seconds_per_activity: float = 6.0,
+                         seed: int = 0) -> list[Path]:
+    """Write a small dataset laid out like public smartwatch datasets: per-subject folders
+    ``s<k>/`` holding a watch file ``s<k>_<e>_sw.csv`` and a phone file ``s<k>_<e>_ph.csv``
+    per execution (unix-ms ``timestamp``, six IMU columns, a ``label`` of five daily
+    activities, :data:`PUBLIC_COLUMNS`), and ``executions_info.csv`` (metadata) beside the
+    folders.  The timestamps jitter, some rows come late and one repeats, as real loggers
+    write them.  Returns the watch files; deterministic in all arguments.  For the new-user
+    walkthrough in ``docs/data.md`` (``exermote-sgan inspect``); it contains no real data.
+    """
+    subjects = tuple(int(s) for s in subjects)
+    if not subjects or len(set(subjects)) != len(subjects) or min(subjects) < 1:
+        raise ExermoteInputError(f"subjects must be distinct ids >= 1, got {subjects}")
+    if executions < 1 or not rate_hz > 0 or not seconds_per_activity >= 3:
+        raise ExermoteInputError("executions must be >= 1, rate_hz > 0 and "
+                                 "seconds_per_activity >= 3")
+    out_dir = ensure_writable_dir(out_dir)
+    watch, info = [], ["subject,execution,watch_file,phone_file,duration_s"]
+    for subject in subjects:
+        for execution in range(1, executions + 1):
+            names = {}
+            for device in ("sw", "ph"):
+                rng = np.random.default_rng([seed, subject, execution, device == "ph"])
+                path = out_dir / f"s{subject}" / f"s{subject}_{execution}_{device}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(path, "\n".join(_public_rows(
+                    subject, execution, device, rate_hz=rate_hz,
+                    seconds=seconds_per_activity, rng=rng)) + "\n")
+                names[device] = path.relative_to(out_dir).as_posix()
+            watch.append(out_dir / names["sw"])
+            info.append(f"{subject},{execution},{names['sw']},{names['ph']},"
+                        f"{seconds_per_activity * len(_PUBLIC_ORDER):g}")
+    atomic_write_text(out_dir / "executions_info.csv", "\n".join(info) + "\n")
+    return watch
