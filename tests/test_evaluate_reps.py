@@ -64,9 +64,9 @@ def test_predict_writes_rows_and_prints_sets(run_dir, real_recordings, tmp_path,
     assert list(rows[0]) == ["recording", "row", "time", "window_end_row", "label",
                              *[f"score_{c}" for c in CLASSES]]
     first = rows[0]
-    # the file's data start at line 2 and its first row is empty: the first window ends on
-    # line 42 and describes line 22
-    assert (int(first["window_end_row"]), int(first["row"])) == (42, 22)
+    # rows count like the windows file's end_index (0 = the first data row, line 2); the
+    # first row is empty: the first window ends on row 40 and describes row 20
+    assert (int(first["window_end_row"]), int(first["row"])) == (40, 20)
     assert float(first["time"]) == pytest.approx(recording.timestamps[20], abs=1e-3)
     for row in rows[::300]:
         scores = [float(row[f"score_{c}"]) for c in CLASSES]

@@ -28,6 +28,10 @@ def add_parser(subparsers):
                         default="hysteresis",
                         help="counting method to evaluate beside the app's rule "
                              "(default: hysteresis)")
+    parser.add_argument("--columns-file", metavar="FILE", default=None,
+                        help="read the recordings in the generic format with this JSON/TOML "
+                             "columns file (e.g. written by 'inspect') instead of the columns "
+                             "the run was trained with")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the figures (overall, per_exercise, sets, and the "
                              "same under app_rule) to this JSON file")
@@ -45,6 +49,11 @@ def run(args) -> int:
 
     paths = find_csv_files(args.recordings)
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
+    if args.columns_file:
+        from ..data.readers import load_column_spec
+        from ..inference.recordings import reading_columns
+
+        preprocessing = reading_columns(preprocessing, load_column_spec(args.columns_file))
     report = evaluate_recordings(paths, preprocessing, classifier, counting=args.counting)
     report["run_dir"] = str(args.run_dir)
     print(format_table(report))

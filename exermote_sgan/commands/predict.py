@@ -28,8 +28,18 @@ def add_parser(subparsers):
                              "the columns its windows file was read with), or folders of them "
                              "(searched recursively)")
     parser.add_argument("--out", metavar="CSV", default=None,
-                        help="write per-row predictions (recording, row, time, label, one "
-                             "score per class) to this CSV file (default: none)")
+                        help="write per-row predictions (recording, row, time, "
+                             "window_end_row, label, one score per class) to this CSV file "
+                             "(default: none); rows count like the windows file's end_index: "
+                             "0 is the first data row, rows dropped for a repeated timestamp "
+                             "are not counted (resampled runs: rows of the resampled grid)")
+    parser.add_argument("--columns-file", metavar="FILE", default=None,
+                        help="read the recordings in the generic format with this JSON/TOML "
+                             "columns file (e.g. written by 'inspect') instead of the columns "
+                             "the run was trained with")
+    parser.add_argument("--min-set-seconds", type=float, default=None, metavar="S",
+                        help="runs without a rest class: a run of one predicted class lasting "
+                             "at least S seconds is a set (default: 5)")
     parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
                         default="hysteresis",
                         help="repetition counting method: 'hysteresis' (smoothed scores "
@@ -51,25 +61,28 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from ..atomic import atomic_output
-    from ..data.readers import find_csv_files
+    from ..data.readers import find_csv_files, load_column_spec
     from ..inference.recordings import predict_path
     from ..inference.streaming import load_recognizer_parts
 
+    columns = load_column_spec(args.columns_file) if args.columns_file else None
     paths = find_csv_files(args.recordings)
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
+    options = _counting_options(args, preprocessing)
     mirror = {"auto": None, "yes": True, "no": False}[args.mirror]
     predictions = []
     for path in paths:
         if args.mode == "stream":
-            items = _stream_file(path, preprocessing, classifier, args.counting, mirror)
+            items = _stream_file(path, preprocessing, classifier, args.counting, mirror,
+                                 columns=columns, options=options)
         else:
             items = predict_path(path, preprocessing, classifier, counting=args.counting,
-                                 mirror=mirror)
+                                 mirror=mirror, columns=columns, counting_options=options)
         for item in items:
             predictions.append(item)
             for note in item.warnings:
                 print(f"warning: {note}", file=sys.stderr)
-            _print_sets(item, preprocessing)
+            _print_sets(item, preprocessing, (options or {}).get("min_set_s", 5.0))
     if args.out:
         with atomic_output(args.out) as tmp:
             _write_csv(tmp, predictions, preprocessing)
@@ -77,14 +90,33 @@ def run(args) -> int:
     return 0
 
 
-def _stream_file(path, preprocessing, classifier, counting, mirror=None):
+def _counting_options(args, preprocessing) -> dict | None:
+    """``--min-set-seconds`` as counting options; refused for a run with a rest class."""
+    from ..errors import ExermoteInputError
+
+    if args.min_set_seconds is None:
+        return None
+    seconds = args.min_set_seconds
+    if not (seconds > 0 and seconds < float("inf")):
+        raise ExermoteInputError(f"--min-set-seconds must be a number of seconds > 0, got "
+                                 f"{seconds!r}", option="min_set_seconds")
+    rest = getattr(preprocessing, "rest_class", "Break")
+    if rest is not None:
+        raise ExermoteInputError(f"--min-set-seconds applies to runs without a rest class; "
+                                 f"this run's rest class {rest!r} ends its sets",
+                                 option="min_set_seconds")
+    return {"min_set_s": float(seconds)}
+
+
+def _stream_file(path, preprocessing, classifier, counting, mirror=None, *, columns=None,
+                 options=None):
     from ..inference.recordings import read_for_run
 
-    return [_stream_recording(recording, preprocessing, classifier, counting)
-            for recording in read_for_run(path, preprocessing, mirror=mirror)]
+    return [_stream_recording(recording, preprocessing, classifier, counting, options)
+            for recording in read_for_run(path, preprocessing, mirror=mirror, columns=columns)]
 
 
-def _stream_recording(recording, preprocessing, classifier, counting):
+def _stream_recording(recording, preprocessing, classifier, counting, options=None):
     """One recording fed row by row to a :class:`StreamingRecognizer`, as an app would."""
     import warnings
 
@@ -102,7 +134,8 @@ def _stream_recording(recording, preprocessing, classifier, counting):
     if len(valid) < preprocessing.timesteps:
         raise ExermoteInputError(f"has {len(valid)} rows with valid values, fewer than one "
                                  f"window of {preprocessing.timesteps} rows", path=path)
-    recognizer = StreamingRecognizer(preprocessing, classifier, counting=counting)
+    recognizer = StreamingRecognizer(preprocessing, classifier, counting=counting,
+                                     counting_options=options)
     events = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRowWarning)
@@ -114,7 +147,7 @@ def _stream_recording(recording, preprocessing, classifier, counting):
                                int(np.sum(skipped > valid[0])), notes)
 
 
-def _print_sets(item, preprocessing):
+def _print_sets(item, preprocessing, min_set_s: float = 5.0):
     recording, result = item.recording, item.result
     print(f"{recording.session_name}: {len(result.rows)} predictions, "
           f"{len(result.sets)} set(s)")
@@ -122,6 +155,9 @@ def _print_sets(item, preprocessing):
         print(f"  warning: skipped {item.mid_stream_skipped} row(s) with missing values",
               file=sys.stderr)
     counted = getattr(preprocessing, "rest_class", "Break") is not None
+    if not counted:
+        print(f"  no rest class: a set is a run of one predicted class lasting at least "
+              f"{min_set_s:g} s (--min-set-seconds); repetitions are not counted")
     if result.sets:
         print(f"  {'set':>3}  {'exercise':<10} {'reps':>4}  {'start (s)':>9}  {'end (s)':>8}")
     for number, found in enumerate(result.sets, 1):
@@ -141,11 +177,11 @@ def _write_csv(path, predictions, preprocessing):
         writer.writerow(["recording", "row", "time", "window_end_row", "label"]
                         + [f"score_{c}" for c in classes])
         for item in predictions:
-            result, file_rows = item.result, item.recording.file_rows
+            # rows as the windows file's end_index counts them: 0 = the first data row
+            result = item.result
             labels = np.argmax(result.scores, axis=1)
             for k in range(len(result.rows)):
-                writer.writerow([item.recording.session_name,
-                                 int(file_rows[result.described_rows[k]]),
-                                 f"{result.times[k]:.3f}", int(file_rows[result.rows[k]]),
+                writer.writerow([item.recording.session_name, int(result.described_rows[k]),
+                                 f"{result.times[k]:.3f}", int(result.rows[k]),
                                  classes[labels[k]]]
                                 + [f"{s:.6f}" for s in result.scores[k]])

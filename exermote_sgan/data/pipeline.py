@@ -267,7 +267,9 @@ class PreprocessConfig:
                 "rest_class": self.rest_class, "expected_rate_hz": float(self.expected_rate_hz),
                 "rate_tolerance": float(self.rate_tolerance),
                 "resample": bool(self.resample), "max_gap": int(self.max_gap),
-                "max_abs_value": float(self.max_abs_value), "out_of_range": self.out_of_range}
+                "max_abs_value": float(self.max_abs_value), "out_of_range": self.out_of_range,
+                **({} if self.max_pause_seconds is None
+                   else {"max_pause_seconds": float(self.max_pause_seconds)})}
 
     def validate(self) -> None:
         """Raise :class:`ExermoteInputError` for an option out of range."""

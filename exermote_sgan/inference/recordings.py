@@ -53,13 +53,28 @@ def align_features(recording, preprocessing) -> np.ndarray:
     return recording.values[:, [have.index(f) for f in preprocessing.features]]
 
 
-def read_for_run(path, preprocessing, *, mirror: bool | None = None) -> list:
+def reading_columns(preprocessing, columns):
+    """A copy of the run's ``preprocessing`` that reads recordings in the generic format with
+    ``columns`` (a :class:`~exermote_sgan.data.readers.ColumnSpec`, ``--columns-file``) and
+    the run's other reader settings (rate, gaps, value limits, resampling)."""
+    from dataclasses import replace
+
+    reader = {**(getattr(preprocessing, "reader", None) or {}), "format": "generic",
+              "columns": columns.to_dict(), "duplicate_timestamps": columns.duplicate_timestamps}
+    return replace(preprocessing, reader=reader)
+
+
+def read_for_run(path, preprocessing, *, mirror: bool | None = None, columns=None) -> list:
     """The recordings of ``path`` read as the run's training files were, checked for rate and
     (per the run's reader) values beyond the absurd limit; resampled when training was.
-    ``mirror`` overrides the run's mirroring rule (None: the rule decides by the path)."""
+    ``mirror`` overrides the run's mirroring rule (None: the rule decides by the path);
+    ``columns`` (a :class:`~exermote_sgan.data.readers.ColumnSpec`, ``--columns-file``) reads
+    the files in the generic format with these columns instead of the run's."""
     from ..data.cleaning import check_sampling_rate
     from ..data.pipeline import check_value_range, read_recordings
 
+    if columns is not None:
+        preprocessing = reading_columns(preprocessing, columns)
     reader = getattr(preprocessing, "reader", None) or {}
     recordings = read_recordings(path, reader=reader or None, for_prediction=True,
                                  mirror=mirror)
@@ -125,13 +140,13 @@ def training_range_warning(recording, values: np.ndarray, preprocessing) -> str 
 
 
 def predict_path(path, preprocessing, classifier, *, counting: str = "hysteresis",
-                 counting_options: dict | None = None,
-                 mirror: bool | None = None) -> list[RecordingPrediction]:
+                 counting_options: dict | None = None, mirror: bool | None = None,
+                 columns=None) -> list[RecordingPrediction]:
     """Read a file as the run's training files were and recognise each of its recordings in
     batch mode (NaN rows skipped, counted); out-of-range input is reported in ``warnings``.
-    ``mirror``: see :func:`read_for_run`."""
+    ``mirror`` and ``columns``: see :func:`read_for_run`."""
     predictions = []
-    for recording in read_for_run(path, preprocessing, mirror=mirror):
+    for recording in read_for_run(path, preprocessing, mirror=mirror, columns=columns):
         values = align_features(recording, preprocessing)
         notes = [w for w in (training_range_warning(recording, values, preprocessing),) if w]
         with warnings.catch_warnings():

@@ -107,40 +107,23 @@ def run_config(run_dir):
 
 
 def _read_unlabeled(path: Path, *, format: str, columns, reader: dict):
-    """The recordings of one file with their timestamps and features (labels never used)."""
-    from ..data import readers
-    from ..data.pipeline import check_value_range, read_recordings
-    from ..data.schema import EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, TIMESTAMP_COLUMN
+    """The recordings of one file with their timestamps and features (labels never used),
+    read through the data layer's reader registry in its mode for recordings to recognise:
+    files may lack the label and subject columns."""
+    from ..data.pipeline import check_value_range
+    from ..data.readers import read_recording_file
+    from ..data.schema import TIMESTAMP_COLUMN
 
-    if format == "generic":
-        # the package's reader, in its mode for recordings to recognise: files may lack the
-        # label and subject columns
-        settings = {**reader, "format": "generic", "columns": columns.to_dict()}
-        found = read_recordings(path, reader=settings, for_prediction=True)
-        found = [check_value_range(r, max_abs_value=settings.get("max_abs_value", 1e6),
-                                   policy=settings.get("out_of_range", "refuse"))[0]
-                 for r in found]
-        return [replace(r, subject=_PLACEHOLDER_SUBJECT, labels=np.full(len(r), _UNLABELED),
-                        sub_labels=None) for r in found], columns.timestamp
-    # Exermote files: only the timestamp and the 12 device columns, so that a recording an
-    # app made without the label and subject columns is read too
-    frame = readers._read_table(path, EXERMOTE_FEATURE_COLUMNS + (TIMESTAMP_COLUMN,),
-                                text=(TIMESTAMP_COLUMN,))
-    rows = np.arange(len(frame)) + readers._FIRST_DATA_ROW
-    stamps = readers._datetimes(
-        frame[TIMESTAMP_COLUMN], readers.TIMESTAMP_FORMAT, path, rows, TIMESTAMP_COLUMN,
-        expected="a time like 2017-03-30 18:45:36:794 (YYYY-MM-DD HH:MM:SS:mmm)")
-    readers._check_increasing(stamps, frame[TIMESTAMP_COLUMN].to_numpy(), path, rows,
-                              TIMESTAMP_COLUMN)
-    values = readers._numeric(frame, EXERMOTE_FEATURE_COLUMNS, path, rows)
-    recording = readers.Recording(
-        path=path, session_name=path.stem, subject=_PLACEHOLDER_SUBJECT,
-        features=tuple(EXERMOTE_FEATURES), values=values,
-        labels=np.full(len(frame), _UNLABELED), sub_labels=None,
-        timestamps=stamps - stamps[0], file_rows=rows)
-    recording, _ = check_value_range(recording, max_abs_value=reader.get("max_abs_value", 1e6),
-                                     policy=reader.get("out_of_range", "refuse"))
-    return [recording], TIMESTAMP_COLUMN
+    generic = format == "generic"
+    found = read_recording_file(
+        path, format=format, columns=columns, for_prediction=True,
+        duplicate_timestamps=(reader.get("duplicate_timestamps") or "refuse") if generic
+        else "refuse")
+    found = [check_value_range(r, max_abs_value=reader.get("max_abs_value", 1e6),
+                               policy=reader.get("out_of_range", "refuse"))[0] for r in found]
+    return ([replace(r, subject=_PLACEHOLDER_SUBJECT, labels=np.full(len(r), _UNLABELED),
+                     sub_labels=None) for r in found],
+            columns.timestamp if generic else TIMESTAMP_COLUMN)
 
 
 def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
@@ -203,7 +186,8 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
                 recording, session=len(session_names), classes=(_UNLABELED,),
                 label_map={}, squat_rule=False, max_gap=max_gap,
                 expected_rate_hz=sample_rate_hz, rate_tolerance=rate_tolerance,
-                resample=resample, min_rows=timesteps, timestamp_column=time_column)
+                resample=resample, min_rows=timesteps, timestamp_column=time_column,
+                max_pause_s=reader.get("max_pause_seconds"))
             if not pieces:
                 raise ExermoteInputError(
                     f"session {recording.session_name!r} has no stretch of {timesteps} rows "
