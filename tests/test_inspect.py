@@ -1,0 +1,184 @@
+"""``exermote-sgan inspect`` and the generic format's defaults, on a public-format example.
+
+The example (``synthetic.write_public_example``) is laid out like public smartwatch datasets:
+per-subject folders with a watch and a phone file per execution at 100 Hz, unix-ms
+timestamps with jitter, five late rows (45-58 ms intervals) and one repeated timestamp per
+file, and a metadata CSV beside the folders.
+"""
+
+from __future__ import annotations
+
+import shlex
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from exermote_sgan.cli import main
+from exermote_sgan.data.inspection import guess_column_spec, guess_include, inspect_files
+from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.data.readers import (ColumnSpec, load_column_spec, read_recording_file,
+                                        write_column_spec)
+from exermote_sgan.data.synthetic import PUBLIC_ACTIVITIES, write_public_example
+from exermote_sgan.data.windows_file import load_windows
+from exermote_sgan.errors import ExermoteInputError
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory):
+    root = tmp_path_factory.mktemp("public")
+    write_public_example(root, subjects=(1, 2), executions=2)
+    return root
+
+
+def test_the_example_has_what_a_new_user_meets(public):
+    watch = sorted(public.glob("s*/*_sw.csv"))
+    assert len(watch) == 4 and len(list(public.glob("s*/*_ph.csv"))) == 4
+    assert (public / "executions_info.csv").exists()
+    times = np.loadtxt(watch[0], delimiter=",", skiprows=1, usecols=0)
+    steps = np.diff(times)
+    assert times[0] > 1e12  # unix milliseconds
+    assert np.sum(steps == 0) == 1 and np.sum((steps >= 45) & (steps <= 58)) == 5
+
+
+def test_columns_are_guessed_from_the_header_and_the_folder(public):
+    spec, notes = guess_column_spec(public / "s1" / "s1_1_sw.csv")
+    assert (spec.timestamp, spec.label, spec.timestamp_unit) == ("timestamp", "label", "ms")
+    assert spec.features == ("x_acc", "y_acc", "z_acc", "x_gyro", "y_gyro", "z_gyro")
+    assert spec.subject is None and spec.path_pattern.startswith("s(?P<subject>")
+    assert any("timestamp_unit: ms" in n for n in notes)
+    # given options win over guesses
+    spec, _ = guess_column_spec(public / "s1" / "s1_1_sw.csv",
+                                given={"features": ("x_acc",), "timestamp_unit": "s"})
+    assert spec.features == ("x_acc",) and spec.timestamp_unit == "s"
+    glob, others = guess_include(sorted(public.rglob("*.csv")))
+    assert glob == "*_ph.csv" and others[0] == ("*_sw.csv", 4)  # a tie: named, not hidden
+
+
+def test_inspect_reports_per_file_and_skips_with_a_note(public):
+    spec, _ = guess_column_spec(public / "s1" / "s1_1_sw.csv")
+    found = inspect_files(public, format="generic", columns=spec, include="*_sw.csv",
+                          max_pause_s=0.5)
+    skipped = {f.path.name: f.why for f in found if not f.read}
+    assert skipped["executions_info.csv"] == "does not match --include '*_sw.csv'"
+    assert len(skipped) == 5 and sum(f.read for f in found) == 4
+    session = next(f for f in found if f.read).sessions[0]
+    assert session.subject == 1 and session.duplicates == 1
+    assert session.rate_hz == pytest.approx(100, rel=1e-3) and session.pauses == []
+    assert set(session.labels) == set(PUBLIC_ACTIVITIES)
+    assert session.rows == sum(session.labels.values()) + 1  # the repeated row is counted
+    # a stricter pause rule shows where it would split (rows from the first data row)
+    strict = inspect_files(public / "s1" / "s1_1_sw.csv", format="generic", columns=spec,
+                           max_pause_s=0.04)[0].sessions[0]
+    assert len(strict.pauses) == 5 and all(0.04 < g < 0.06 for _, g in strict.pauses)
+    # a file the reader refuses is skipped with the reader's message, not an error
+    wrong = ColumnSpec(**{**spec.to_dict(), "features": ["nope"]})
+    refused = inspect_files(public / "s1" / "s1_1_sw.csv", format="generic", columns=wrong)
+    assert not refused[0].read and "'nope'" in refused[0].why
+
+
+def test_inspect_command_prints_the_preprocess_command_that_works(public, tmp_path, capsys):
+    columns = tmp_path / "columns.toml"
+    assert main(["inspect", str(public), "--include", "*_sw.csv", "--out",
+                 str(tmp_path / "w.h5"), "--write-columns", str(columns)]) == 0
+    printed = capsys.readouterr().out
+    assert "skip  " + str(public / "executions_info.csv") in printed
+    assert "repeated timestamps: 4 row(s) (dropped)" in printed
+    assert "pauses > 0.5 s that split a recording: 0" in printed
+    command = printed.strip().splitlines()[-1].strip()
+    words = shlex.split(command)
+    assert words[:2] == ["exermote-sgan", "preprocess"] and "--columns-file" in words
+    options = [w for w in words if w.startswith("--")]
+    assert len(options) <= 5, command
+    assert load_column_spec(columns).timestamp_unit == "ms"
+    assert main(words[1:]) == 0  # the printed command runs as it is
+    summary = capsys.readouterr().out
+    assert "rows repeating a timestamp (dropped): 4" in summary
+    assert "sessions split" not in summary  # jitter and late rows never split
+    windows = load_windows(tmp_path / "w.h5")
+    assert windows.classes == tuple(sorted(PUBLIC_ACTIVITIES))  # from the labels found
+    assert windows.sample_rate_hz == 100.0  # measured from the timestamps
+    assert (windows.timesteps, windows.stride) == (200, 50)  # 2 s every 0.5 s
+    assert sorted(set(windows.subjects.tolist())) == [1, 2] and windows.rest_class is None
+
+
+def test_generic_preprocess_keeps_labels_as_written_and_splits_only_at_real_pauses(tmp_path):
+    root = tmp_path / "raw"
+    write_public_example(root, subjects=(1,), executions=1)
+    spec, _ = guess_column_spec(root / "s1" / "s1_1_sw.csv")
+    path = root / "s1" / "s1_1_sw.csv"
+    lines = path.read_text().splitlines()
+    # a real pause of 2 s after row 1000, and an Exermote label that must not be mapped
+    head, rest = lines[:1001], lines[1001:]
+    rest = [f"{int(r.split(',')[0]) + 2000},{r.split(',', 1)[1]}" for r in rest]
+    head[5] = head[5].rsplit(",", 1)[0] + ",setBreak"
+    path.write_text("\n".join(head + rest) + "\n")
+    ws, report = preprocess(path, config=PreprocessConfig(format="generic", columns=spec))
+    assert "setBreak" in ws.classes  # no Exermote label map for generic data
+    assert report.sessions[0].time_gaps_split == 1  # the 2 s pause, not the late rows
+    _, strict = preprocess(path, config=PreprocessConfig(format="generic", columns=spec,
+                                                         max_pause_seconds=0.04))
+    assert strict.sessions[0].time_gaps_split == 6
+    with pytest.raises(ExermoteInputError, match="--max-pause must be a number of seconds"):
+        preprocess(path, config=PreprocessConfig(format="generic", columns=spec,
+                                                 max_pause_seconds=float("nan")))
+
+
+def test_the_columns_file_round_trips_regular_expressions_and_quotes(tmp_path):
+    spec = ColumnSpec(timestamp="t", features=("a'x", "b"), label='la"bel',
+                      path_pattern=r"s(?P<subject>\d+)/(?P<session>[^/]+)\.csv$",
+                      timestamp_unit="ms")
+    path = write_column_spec(spec, tmp_path / "c.toml")
+    assert load_column_spec(path) == spec
+    assert "\\d" in path.read_text() and "duplicate_timestamps" not in path.read_text()
+    with pytest.raises(ExermoteInputError, match="TOML"):
+        write_column_spec(spec, tmp_path / "c.json")
+
+
+def test_one_reader_registry(tmp_path):
+    from exermote_sgan.data import pipeline, readers
+
+    assert pipeline.FORMATS is readers.FORMATS
+    with pytest.raises(ExermoteInputError, match="--format must be one of exermote, generic"):
+        read_recording_file(tmp_path / "x.csv", format="parquet")
+    # an app's recording without label and subject columns is read for prediction
+    from exermote_sgan.data.schema import EXERMOTE_FEATURE_COLUMNS, TIMESTAMP_COLUMN
+
+    rows = [",".join((TIMESTAMP_COLUMN,) + EXERMOTE_FEATURE_COLUMNS)]
+    rows += [f"2020-01-01 10:00:00:{100 * k:03d}," + ",".join(["0.5"] * 12) for k in range(5)]
+    app = tmp_path / "app.csv"
+    app.write_text("\n".join(rows) + "\n")
+    (recording,) = read_recording_file(app, format="exermote", for_prediction=True)
+    assert len(recording) == 5 and recording.subject == 0
+    with pytest.raises(ExermoteInputError, match="missing column"):
+        read_recording_file(app, format="exermote")
+
+
+def test_min_set_seconds_needs_a_run_without_a_rest_class():
+    from exermote_sgan.commands.predict import _counting_options
+
+    args = SimpleNamespace(min_set_seconds=2.0)
+    assert _counting_options(args, SimpleNamespace(rest_class=None)) == {"min_set_s": 2.0}
+    with pytest.raises(ExermoteInputError, match="rest class 'Break'"):
+        _counting_options(args, SimpleNamespace(rest_class="Break"))
+    with pytest.raises(ExermoteInputError, match="> 0"):
+        _counting_options(SimpleNamespace(min_set_seconds=float("nan")),
+                          SimpleNamespace(rest_class=None))
+
+
+def test_reading_columns_reads_generic_files_with_the_run_settings(public, tmp_path):
+    from dataclasses import dataclass
+
+    from exermote_sgan.inference.recordings import reading_columns
+
+    @dataclass
+    class Run:  # the fields of runs.Preprocessing that reading uses
+        reader: dict
+
+    spec = load_column_spec(write_column_spec(
+        guess_column_spec(public / "s1" / "s1_1_sw.csv")[0], tmp_path / "cols.toml"))
+    run = Run(reader={"format": "exermote", "max_gap": 3})
+    changed = reading_columns(run, spec)
+    assert changed.reader["format"] == "generic" and changed.reader["max_gap"] == 3
+    assert changed.reader["columns"]["timestamp"] == "timestamp"
+    assert run.reader["format"] == "exermote"  # the run's own settings are untouched
