@@ -183,3 +183,11 @@ def _print_summary(sessions, *, fmt: str, pause) -> None:
         for k, v in s.labels.items():
             totals[k] = totals.get(k, 0) + v
     print("labels (rows): " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
+    if fmt == "generic":
+        from ..data.pipeline import GENERIC_STRIDE_SECONDS, GENERIC_WINDOW_SECONDS
+
+        rest = ("Break" if "Break" in totals
+                else "none (a set is a run of one label; --rest-class NAME names one)")
+        print(f"preprocess defaults: classes = the labels above, not mapped; windows of "
+              f"{GENERIC_WINDOW_SECONDS:g} s every {GENERIC_STRIDE_SECONDS:g} s at the measured "
+              f"rate; rest class: {rest}")
