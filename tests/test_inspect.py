@@ -182,3 +182,30 @@ def test_reading_columns_reads_generic_files_with_the_run_settings(public, tmp_p
     assert changed.reader["format"] == "generic" and changed.reader["max_gap"] == 3
     assert changed.reader["columns"]["timestamp"] == "timestamp"
     assert run.reader["format"] == "exermote"  # the run's own settings are untouched
+
+
+def test_preprocess_flags_a_value_that_predict_would_warn_on(tmp_path, capsys):
+    # issue 33 item 10: 1e5 m/s^2 is under the 1e6 limit, yet no reading; preprocess says so
+    root = tmp_path / "raw"
+    write_public_example(root, subjects=(1,), executions=1)
+    path = root / "s1" / "s1_1_sw.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[300].split(",")
+    cells[2] = "100000"  # y_acc of data row 299, file line 301
+    lines[300] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    spec, _ = guess_column_spec(path)
+    _, report = preprocess(path, config=PreprocessConfig(format="generic", columns=spec))
+    session = report.sessions[0]
+    assert session.values_far_outside == 1
+    assert "row 301, column 'y_acc': value 100000" in session.far_outside_note
+    columns = write_column_spec(spec, tmp_path / "c.toml")
+    assert main(["preprocess", str(path), "--out", str(tmp_path / "w.h5"), "--columns-file",
+                 str(columns), "--no-progress"]) == 0
+    assert "warning: values far outside the rest of their session (kept): 1" in \
+        capsys.readouterr().out
+    # the unchanged example has none
+    write_public_example(tmp_path / "clean", subjects=(1,), executions=1)
+    _, clean = preprocess(tmp_path / "clean" / "s1" / "s1_1_sw.csv",
+                          config=PreprocessConfig(format="generic", columns=spec))
+    assert clean.sessions[0].values_far_outside == 0

@@ -274,6 +274,10 @@ def format_report(report, out_path=None) -> str:
     if blanked:
         lines.append(f"values beyond +-{report.config['max_abs_value']:g} treated as missing: "
                      f"{blanked}")
+    far = [s for s in sessions if getattr(s, "values_far_outside", 0)]
+    if far:
+        lines.append(f"warning: values far outside the rest of their session (kept): "
+                     f"{sum(s.values_far_outside for s in far)}; first: {far[0].far_outside_note}")
     lines.append(f"rows interpolated (short gaps): {sum(s.rows_interpolated for s in sessions)}")
     splits = sum(s.time_gaps_split for s in sessions)
     if splits:

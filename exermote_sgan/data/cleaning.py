@@ -69,6 +69,8 @@ class SessionReport:
     duplicate_rows: int = 0              # rows repeating a timestamp, dropped or averaged
     mirrored: bool = False               # one body side put into the other's frame
     values_out_of_range: int = 0         # values beyond max_abs_value treated as missing
+    values_far_outside: int = 0          # values far outside the rest of the session, kept
+    far_outside_note: str | None = None  # where the first of them is
     segments: int = 0
     windows: int = 0
 

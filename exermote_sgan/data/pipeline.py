@@ -445,6 +445,38 @@ def check_value_range(recording, *, max_abs_value: float = 1e6, policy: str = "r
         path=recording.path, row=int(recording.file_rows[i]), column=str(names[j]))
 
 
+#: a value is "far outside" the rest of its session when it lies more than this many times
+#: the range of the session's central rows (0.1% to 99.9% quantiles of its column) beyond that
+#: range.  ``predict`` warns on values one training range beyond the training range; within a
+#: session, hard movements go beyond one range (8 values in the 30 Exermote recordings, up to
+#: 2.4 ranges), so preprocess flags three: no real reading there, a corrupt one such as 1e5
+FAR_OUTSIDE = 3.0
+_BULK_QUANTILES = (0.001, 0.999)
+
+
+def far_outside_values(recording, *, columns=None) -> tuple[int, str | None]:
+    """(number of values far outside the rest of their session, a note naming the first), so
+    that ``preprocess`` says what ``predict`` would warn about: a value under the absurd limit
+    (1e5 m/s^2) but no reading the sensor makes among the others.  Values are kept."""
+    values = recording.values
+    if len(values) < 20:
+        return 0, None
+    low, high = np.nanquantile(values, _BULK_QUANTILES, axis=0)
+    span = np.where(high > low, high - low, np.nan)
+    with np.errstate(invalid="ignore"):
+        far = (values < low - FAR_OUTSIDE * span) | (values > high + FAR_OUTSIDE * span)
+    if not far.any():
+        return 0, None
+    i, j = np.argwhere(far)[0]
+    names = columns or recording.features
+    return int(far.sum()), (
+        f"{recording.path}, row {int(recording.file_rows[i])}, column {str(names[j])!r}: value "
+        f"{values[i, j]:.6g} is far outside the rest of its session [{low[j]:.4g}, "
+        f"{high[j]:.4g}], which no real reading there is; predict warns on such values, and a "
+        f"run's scaler would be stretched by it: fix the row, or treat such values as missing "
+        f"(--max-abs-value below it with --out-of-range missing)")
+
+
 def _kept_features(available, wanted) -> list[int] | None:
     """Column indices of the ``wanted`` features among ``available`` (``None``: keep all)."""
     if wanted is None:
@@ -575,6 +607,8 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
                     f"{report.rows_dropped_short} in short stretches); expected at least one "
                     f"window", path=path)
             report.values_out_of_range = blanked
+            report.values_far_outside, report.far_outside_note = far_outside_values(
+                recording, columns=file_columns)
             segments.extend(pieces)
             reports.append(report)
             session_names.append(recording.session_name)
