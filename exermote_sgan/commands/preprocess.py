@@ -41,8 +41,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def add_reading_options(parser) -> None:
     """The options saying how to read, clean and window recordings (shared with
     ``inspect``)."""
-    from ..data.schema import EXERMOTE_CLASSES
-
     parser.add_argument("--format", choices=("exermote", "generic"), default=None,
                         help="exermote: the 70-column Exermote raw CSV (default); generic: "
                              "columns named by --columns-file or the column options (the "
@@ -58,6 +56,12 @@ def add_reading_options(parser) -> None:
                              "yGravity, zGravity, xAcceleration, yAcceleration, zAcceleration, "
                              "pitch, roll, yaw, xRotationRate, yRotationRate, zRotationRate)")
 
+    _window_options(parser)
+    _cleaning_options(parser)
+    _generic_options(parser)
+
+
+def _window_options(parser) -> None:
     win = parser.add_argument_group(
         "windows (rows, or seconds at the rate)",
         "defaults: exermote 4 s windows (40 rows) every row; generic 2 s windows every 0.5 s "
@@ -78,6 +82,11 @@ def add_reading_options(parser) -> None:
                           "(default: half the window, 20 at 10 Hz)")
     win.add_argument("--label-offset-seconds", type=float, default=None, metavar="S",
                      help="the label offset in seconds, instead of --label-offset")
+
+
+
+def _cleaning_options(parser) -> None:
+    from ..data.schema import EXERMOTE_CLASSES
 
     clean = parser.add_argument_group("cleaning")
     clean.add_argument("--classes", default=None, metavar="A,B,...",
@@ -124,6 +133,9 @@ def add_reading_options(parser) -> None:
     clean.add_argument("--out-of-range", choices=("refuse", "missing"), default="refuse",
                        help="such a value: refuse the file (default) or treat it as missing")
 
+
+
+def _generic_options(parser) -> None:
     gen = parser.add_argument_group("generic format (--format generic)")
     gen.add_argument("--columns-file", metavar="FILE",
                      help="JSON or TOML file with keys timestamp, features, label, subject "
@@ -231,18 +243,23 @@ def _rest_class(text: str):
     return None if text.strip().lower() in ("", "none") else text.strip()
 
 
+def _skipped_lines(skipped) -> list[str]:
+    """The files of folders not read, with why (the first ten)."""
+    if not skipped:
+        return []
+    lines = [f"files skipped:  {len(skipped)}"]
+    lines += [f"  {path}: {why}" for path, why in skipped[:10]]
+    if len(skipped) > 10:
+        lines.append(f"  ... and {len(skipped) - 10} more (--report-json lists them)")
+    return lines
+
+
 def format_report(report, out_path=None) -> str:
     """The summary table printed after preprocessing."""
     lines = []
     sessions = report.sessions
     lines.append(f"files read:     {len(report.files)}")
-    skipped = getattr(report, "skipped", None) or []
-    if skipped:
-        lines.append(f"files skipped:  {len(skipped)}")
-        for path, why in skipped[:10]:
-            lines.append(f"  {path}: {why}")
-        if len(skipped) > 10:
-            lines.append(f"  ... and {len(skipped) - 10} more (--report-json lists them)")
+    lines.extend(_skipped_lines(getattr(report, "skipped", None) or []))
     lines.append(f"sessions:       {len(sessions)} "
                  f"({len({s.subject for s in sessions})} subjects)")
     lines.append(f"rows read:      {report.rows_read} (with the repeated timestamps)"
@@ -277,7 +294,8 @@ def format_report(report, out_path=None) -> str:
     far = [s for s in sessions if getattr(s, "values_far_outside", 0)]
     if far:
         lines.append(f"warning: values far outside the rest of their session (kept): "
-                     f"{sum(s.values_far_outside for s in far)}; first: {far[0].far_outside_note}")
+                     f"{sum(s.values_far_outside for s in far)}; first: "
+                     f"{far[0].far_outside_note}")
     lines.append(f"rows interpolated (short gaps): {sum(s.rows_interpolated for s in sessions)}")
     splits = sum(s.time_gaps_split for s in sessions)
     if splits:

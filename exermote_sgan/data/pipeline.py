@@ -548,29 +548,39 @@ def preprocess_to_file(inputs, out, *, config: PreprocessConfig | None = None,
     return report
 
 
-def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
-    from tqdm import tqdm
-
-    config, files, skipped = _resolve_inputs(inputs, config or PreprocessConfig())
-    classes = tuple(config.classes)
+def _warn_if_short(config: PreprocessConfig) -> None:
+    """A :class:`ShortWindowWarning` for windows shorter than :data:`SHORT_WINDOW_SECONDS`."""
     window_s = config.timesteps / config.expected_rate_hz
     if window_s < SHORT_WINDOW_SECONDS:
         warnings.warn(f"windows of {config.timesteps} rows last {window_s:.2g} s at "
                       f"{config.expected_rate_hz:g} Hz, shorter than one repetition of most "
                       f"exercises; give the length in seconds (--window-seconds)",
-                      ShortWindowWarning, stacklevel=2)
+                      ShortWindowWarning, stacklevel=4)
+
+
+def _format_columns(config: PreprocessConfig):
+    """(features kept, their file columns, their indices or None for all, label column,
+    timestamp column) of the config's format."""
     if config.format == "exermote":
-        features = EXERMOTE_FEATURES
-        file_columns = EXERMOTE_FEATURE_COLUMNS
+        features, file_columns = EXERMOTE_FEATURES, EXERMOTE_FEATURE_COLUMNS
         label_column, timestamp_column = LABEL_COLUMN, TIMESTAMP_COLUMN
     else:
-        features = config.columns.names
-        file_columns = config.columns.features
+        features, file_columns = config.columns.names, config.columns.features
         label_column, timestamp_column = config.columns.label, config.columns.timestamp
     keep = _kept_features(features, config.features)
     if keep is not None:
         features = tuple(features[i] for i in keep)
         file_columns = tuple(file_columns[i] for i in keep)
+    return features, file_columns, keep, label_column, timestamp_column
+
+
+def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
+    from tqdm import tqdm
+
+    config, files, skipped = _resolve_inputs(inputs, config or PreprocessConfig())
+    classes = tuple(config.classes)
+    _warn_if_short(config)
+    features, file_columns, keep, label_column, timestamp_column = _format_columns(config)
     segments, reports, session_names = [], [], []
     if sink is not None:
         sink.start(classes=classes, features=features, config=config,
