@@ -209,3 +209,21 @@ def test_preprocess_flags_a_value_that_predict_would_warn_on(tmp_path, capsys):
     _, clean = preprocess(tmp_path / "clean" / "s1" / "s1_1_sw.csv",
                           config=PreprocessConfig(format="generic", columns=spec))
     assert clean.sessions[0].values_far_outside == 0
+
+
+def test_inspect_guesses_from_the_first_file_that_has_the_roles(tmp_path, capsys):
+    # no ending shared by two kinds of file: the metadata CSV comes first, and is skipped
+    root = tmp_path / "data"
+    write_public_example(root, subjects=(1,), executions=1)
+    for phone in root.rglob("*_ph.csv"):
+        phone.unlink()
+    assert main(["inspect", str(root)]) == 0
+    printed = capsys.readouterr().out
+    assert "skip  " + str(root / "executions_info.csv") + ": does not match --path-pattern" \
+        in printed
+    assert "1 file(s) read, 1 skipped" in printed
+    assert main(["inspect", "--write-columns", str(tmp_path / "c.toml"),
+                 str(tmp_path / "nothing.csv")]) == 2  # a missing file: one-line error
+    assert main(["inspect", "--format", "exermote", "--write-columns", str(tmp_path / "c.toml"),
+                 str(root)]) == 2
+    assert "Exermote files need no columns file" in capsys.readouterr().err

@@ -66,6 +66,7 @@ def _given(args) -> dict:
 def _columns(args, files):
     """(format, ColumnSpec or None, notes on what was guessed, include glob)."""
     from ..data.inspection import detect_format, guess_column_spec, guess_include
+    from ..errors import ExermoteInputError
     from .preprocess import _column_spec
 
     given = _given(args)
@@ -80,14 +81,25 @@ def _columns(args, files):
     fmt = args.format or ("generic" if given or args.columns_file
                           else detect_format(candidates[0]))
     if fmt == "exermote":
+        if args.write_columns:
+            raise ExermoteInputError("--write-columns: Exermote files need no columns file; "
+                                     "give --format generic for other files",
+                                     option="write_columns")
         args.format = "exermote"
         _column_spec(args)  # refuses column options without --format generic
         return "exermote", None, notes, include
     args.format = "generic"
     if args.columns_file:
         return "generic", _column_spec(args), notes, include
-    spec, guessed = guess_column_spec(candidates[0], given=given)
-    return "generic", spec, notes + guessed, include
+    first_error = None
+    for candidate in candidates:  # the first file whose header gives the roles
+        try:
+            spec, guessed = guess_column_spec(candidate, given=given)
+        except ExermoteInputError as exc:
+            first_error = first_error or exc
+            continue
+        return "generic", spec, notes + guessed, include
+    raise first_error
 
 
 def _session_line(s) -> str:
