@@ -227,3 +227,61 @@ def test_inspect_guesses_from_the_first_file_that_has_the_roles(tmp_path, capsys
     assert main(["inspect", "--format", "exermote", "--write-columns", str(tmp_path / "c.toml"),
                  str(root)]) == 2
     assert "Exermote files need no columns file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_reads_a_columns_file_counts_rows_like_end_index_and_sets_by_duration(
+        tmp_path, capsys):
+    """A tiny run on the public example (no rest class): predict with the run's columns and
+    with a columns file naming other columns; rows from the first data row; sets of >= S s."""
+    import csv
+
+    import keras
+
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.models.networks import build_baseline
+    from exermote_sgan.runs import Preprocessing, save_run
+
+    root = tmp_path / "raw"
+    write_public_example(root, subjects=(1,), executions=1, seconds_per_activity=3)
+    path = root / "s1" / "s1_1_sw.csv"
+    spec, _ = guess_column_spec(path)
+    ws, _ = preprocess(path, config=PreprocessConfig(format="generic", columns=spec,
+                                                     window_seconds=1.0))
+    keras.utils.set_random_seed(0)
+    windows = np.asarray(ws.windows[np.arange(len(ws))])
+    scaler = MinMaxScaler().fit(windows.reshape(-1, windows.shape[-1]))
+    model = build_baseline(ws.timesteps, 6, len(ws.classes), conv_filters=4, lstm_units=4)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(scaler.transform(windows), ws.labels, epochs=1, batch_size=64, verbose=0)
+    prep = Preprocessing(classes=ws.classes, features=ws.features, timesteps=ws.timesteps,
+                         label_offset=ws.label_offset, sample_rate_hz=ws.sample_rate_hz,
+                         scaler=scaler, rest_class=None, reader=ws.reader)
+    run = save_run(tmp_path / "run", model, prep)
+
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no rest class: a set is a run of one predicted class lasting at least 5 s" in printed
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # 100 rows a window, labelled 50 rows before its end: counted from the first data row
+    assert (int(rows[0]["window_end_row"]), int(rows[0]["row"])) == (99, 49)
+    assert int(rows[-1]["window_end_row"]) == 7 * 300 - 1 - 1  # the repeated row not counted
+
+    # the same recording with other column names, read through a columns file
+    renamed = tmp_path / "other" / "mine.csv"
+    renamed.parent.mkdir()
+    lines = path.read_text().splitlines()
+    renamed.write_text("\n".join(["t,a1,a2,a3,g1,g2,g3,what"] + lines[1:]) + "\n")
+    columns = write_column_spec(ColumnSpec(
+        timestamp="t", timestamp_unit="ms", label="what",
+        features=("a1", "a2", "a3", "g1", "g2", "g3"), feature_names=ws.features),
+        tmp_path / "mine.toml")
+    out2 = tmp_path / "p2.csv"
+    assert main(["predict", str(run), str(renamed), "--columns-file", str(columns),
+                 "--out", str(out2), "--min-set-seconds", "1"]) == 0
+    assert "lasting at least 1 s" in capsys.readouterr().out
+    assert out2.read_text().splitlines()[1:] == [
+        line.replace("s1_1_sw", "mine") for line in out.read_text().splitlines()[1:]]
+    assert main(["predict", str(run), str(renamed), "--out", str(out2)]) == 2  # run's columns

@@ -261,9 +261,9 @@ def load_column_spec(path) -> ColumnSpec:
     if unknown:
         raise ExermoteInputError(f"unknown key(s) {', '.join(unknown)}; expected some of "
                                  f"{', '.join(sorted(known))}", path=path)
+    # the subject (a column or the path pattern) is needed to train, not to recognise:
+    # preprocess asks for it, predict and personalize do not
     missing = [k for k in ("timestamp", "features", "label") if k not in data]
-    if "subject" not in data and "path_pattern" not in data:
-        missing.append("subject (or path_pattern)")
     if missing:
         raise ExermoteInputError(f"missing key(s) {', '.join(missing)}", path=path)
     if isinstance(data["features"], str) or not isinstance(data["features"], list):
