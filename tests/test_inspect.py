@@ -8,6 +8,7 @@ file, and a metadata CSV beside the folders.
 
 from __future__ import annotations
 
+import json
 import shlex
 from types import SimpleNamespace
 
@@ -285,3 +286,11 @@ def test_predict_reads_a_columns_file_counts_rows_like_end_index_and_sets_by_dur
     assert out2.read_text().splitlines()[1:] == [
         line.replace("s1_1_sw", "mine") for line in out.read_text().splitlines()[1:]]
     assert main(["predict", str(run), str(renamed), "--out", str(out2)]) == 2  # run's columns
+    capsys.readouterr()
+    # evaluate-reps reads it through the columns file too: the same figures as the original
+    figures = []
+    for argv in ([str(path)], [str(renamed), "--columns-file", str(columns)]):
+        report = tmp_path / f"reps{len(figures)}.json"
+        assert main(["evaluate-reps", str(run), *argv, "--json", str(report)]) == 0
+        figures.append(json.loads(report.read_text())["overall"])
+    assert figures[0] == figures[1] and figures[0]["sets_true"] > 0
