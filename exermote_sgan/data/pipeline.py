@@ -123,12 +123,12 @@ class PreprocessConfig:
     ``out_of_range="missing"`` treated as a missing value (interpolated or dropped like the
     others).
 
-    Windows: ``timesteps`` rows or ``window_seconds`` (one of them; default 4 s at the
+    Windows: ``timesteps`` rows or ``window_seconds`` (one of them; Exermote default 4 s at the
     expected rate), labelled by the row ``label_offset`` rows (or ``label_offset_seconds``)
     before their end (default: the middle of the window), a new one every ``stride`` rows (or
-    ``stride_seconds``; default 1 row).  ``rest_class`` names the class of pauses between sets
-    ("auto": ``Break`` when it is a class, else none; None or "": no rest class, a set is a run
-    of one label).
+    ``stride_seconds``; Exermote default 1 row).  ``rest_class`` names the class of pauses
+    between sets ("auto": ``Break`` when it is a class, else none; None or "": no rest class,
+    a set is a run of one label).
     """
 
     format: str = "exermote"

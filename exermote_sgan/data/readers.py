@@ -27,8 +27,8 @@ from .schema import (EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, LABEL_COLUMN, 
 
 __all__ = ["Recording", "ColumnSpec", "read_exermote_csv", "read_generic_csv",
            "load_column_spec", "find_csv_files", "select_csv_files", "DUPLICATE_POLICIES",
-           "PathPattern", "check_duplicate_policy", "FORMATS", "read_recording_file", "read_labels",
-           "write_column_spec"]
+           "PathPattern", "check_duplicate_policy", "FORMATS", "read_recording_file",
+           "read_labels", "write_column_spec", "sort_selection"]
 
 #: the input formats, in one place: each name maps to its reader in :func:`read_recording_file`
 FORMATS = ("exermote", "generic")
@@ -141,7 +141,8 @@ class ColumnSpec:
     path.  With ``session``, one file may hold several sessions (rows grouped by that column's
     value); without it, a file is one session named after the file (or the pattern's session).
     ``duplicate_timestamps`` is one of :data:`DUPLICATE_POLICIES` (default ``drop``: a row whose
-    timestamp exactly repeats the previous row's is dropped and counted, as loggers write them).  ``label`` may be None only
+    timestamp exactly repeats the previous row's is dropped and counted, as loggers write
+    them).  ``label`` may be None only
     to read unlabelled files for prediction.
 
     ``mirror_when`` (``"GROUP=VALUE"``, a named group of ``path_pattern``) and
