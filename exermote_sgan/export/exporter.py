@@ -13,12 +13,11 @@ and its fix.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from .._quiet import quiet_converter_logs
 from ..atomic import atomic_output, ensure_writable_dir
 from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
@@ -148,21 +147,6 @@ def _write_checked(destination: Path, *, directory: bool, stage: Callable,
     return checks
 
 
-@contextlib.contextmanager
-def _quiet_converters():
-    """coremltools and TensorFlow log a dozen warnings on import and conversion (no Core ML
-    runtime on Linux, untested versions, int64 constants); the export reports by itself."""
-    loggers = [logging.getLogger(name) for name in ("coremltools", "tensorflow")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
                flexible_batch: bool = False, app_model: str = "auto", windows=None,
                max_windows: int = 2000, author: str = "", license: str = "",
@@ -187,7 +171,7 @@ def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
     :class:`~exermote_sgan.export.verify.VerificationError` when a file fails its check: that
     file is not written, the others are, and the error's ``report`` says which is which.
     """
-    with _quiet_converters():
+    with quiet_converter_logs():
         return _export_run(run_dir, out, precision=precision, target=target,
                            flexible_batch=flexible_batch, app_model=app_model, windows=windows,
                            max_windows=max_windows, author=author, license=license,

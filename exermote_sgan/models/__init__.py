@@ -1,10 +1,6 @@
 """Networks: the SGAN discriminator and generator, and the supervised baseline."""
 
-from .._quiet import install as _install_quiet
-
-_install_quiet()  # filters TensorFlow's and coremltools' known noise from their first import
-
-from .networks import (  # noqa: E402
+from .networks import (
     TRUNK_LAYERS, build_baseline, build_discriminator, build_generator,
     classifier_from_discriminator)
 
