@@ -100,7 +100,7 @@ def test_tensorflow_and_coremltools_imports_are_quiet_but_real_warnings_show():
         "import os, sys, warnings, logging\n"
         "import exermote_sgan\n"
         "exermote_sgan.filter_library_noise()\n"   # the opt-in (the command line calls it)
-        "import exermote_sgan.models\n"      # imports Keras/TensorFlow
+        "import exermote_sgan.models.networks\n"      # imports Keras/TensorFlow
         "import tensorflow as tf, coremltools\n"
         "tf.data.Dataset.range(4).map(lambda x: x + 1, num_parallel_calls=2)"
         ".batch(2).reduce(tf.constant(0, tf.int64), lambda a, b: a + tf.reduce_sum(b))\n"
@@ -123,7 +123,7 @@ def test_tensorflow_and_coremltools_imports_are_quiet_but_real_warnings_show():
 
     # and EXERMOTE_SGAN_VERBOSE=1 turns the filter off
     loud = subprocess.run([sys.executable, "-c", "import exermote_sgan as e\n"
-                           "e.filter_library_noise()\nimport exermote_sgan.models"],
+                           "e.filter_library_noise()\nimport exermote_sgan.models.networks"],
                           capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={**env, _quiet.ENV_VERBOSE: "1"})
     assert "oneDNN" in loud.stderr
@@ -152,7 +152,7 @@ def test_importing_the_library_leaves_stderr_and_the_import_system_alone():
         "sys.meta_path if type(f).__module__.startswith('exermote_sgan')]\n"
         "before = state()\n"
         "import exermote_sgan, exermote_sgan.models, exermote_sgan.export\n"
-        "exermote_sgan.load_windows, exermote_sgan.train\n"
+        "exermote_sgan.load_windows, exermote_sgan.train, exermote_sgan.models.build_baseline\n"
         "import tensorflow, coremltools\n"
         "after = state()\n"
         "print(before[0] == after[0], before[1] == after[1] == [], flush=True)\n"

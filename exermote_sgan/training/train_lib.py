@@ -41,14 +41,13 @@ from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
 from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
-from .progress import keras_verbose, progress_callbacks
+from .progress import MONITOR, keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
            "staging_dir", "can_resume", "LabeledFractionWarning"]
 
-MONITOR = "val_macro_f1"
 CHECKPOINTS_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 BEST_WEIGHTS = "best.weights.h5"
