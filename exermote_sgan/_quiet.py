@@ -110,8 +110,8 @@ class _Pump:
     stderr.
 
     A C++ log line may also start in the middle of a line, right after a progress bar that
-    redraws itself with a carriage return and never ends its line: such a noise line is cut out and the
-    bar kept.  Output that cannot be the start of noise is passed on at once.
+    redraws itself with a carriage return and never ends its line: such a noise line is cut
+    out and the bar kept.  Output that cannot be the start of noise is passed on at once.
     """
 
     def __init__(self, read_fd: int, out_fd: int):
