@@ -29,7 +29,9 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the command line: no C++ log noise
+# TensorFlow's C++ log lines off (the command line filters its known noise instead, in
+# exermote_sgan/_quiet.py, which a script can opt into with filter_library_noise())
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 COLUMNS = ("test_subjects", "model", "labeled_fraction", "seed", "accuracy", "macro_f1", "best_val_macro_f1",
            "epochs_run", "n_labeled", "n_unlabeled", "labeled_sha256", "seconds", "run_dir")

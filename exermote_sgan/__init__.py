@@ -5,7 +5,9 @@ evaluate on people the model never saw, export the classifier to Core ML, and re
 count repetitions on a stream of samples.
 
 The public API is listed in ``__all__``.  Importing the package is cheap: TensorFlow is loaded
-only when a name that needs it is first used.
+only when a name that needs it is first used, and importing changes nothing in the process:
+:func:`filter_library_noise` (which the command line calls) is the opt-in that keeps
+TensorFlow's and coremltools' known start-up noise out of a notebook's output.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ _PUBLIC = {
     "TrainedRun": ".runs",
     "load_run": ".runs",
     "save_run": ".runs",
+    "filter_library_noise": "._quiet",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
@@ -54,9 +57,6 @@ __all__ = sorted(_PUBLIC) + ["__version__"]
 
 def __getattr__(name: str):
     if name in _PUBLIC:
-        from ._quiet import install
-
-        install()  # TensorFlow's and coremltools' known noise is filtered from their first import
         value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
         globals()[name] = value
         return value

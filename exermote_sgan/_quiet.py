@@ -1,5 +1,10 @@
 """Keep TensorFlow's and coremltools' known start-up and runtime chatter out of the output.
 
+The one place where the package quiets other libraries.  Importing the package changes nothing
+in the process: :func:`filter_library_noise` is installed by the command line (``cli.main``)
+and is the opt-in for notebooks and host applications; the scoped helpers below are what the
+library itself uses while it converts a model.
+
 TensorFlow (2.17+) writes C++ log lines straight to file descriptor 2, some before its logging
 is initialised and so regardless of ``TF_CPP_MIN_LOG_LEVEL``: the oneDNN notice, "Could not find
 cuda drivers", the CPU-instructions notice (each twice, as two libraries load), a failed
@@ -8,31 +13,39 @@ use_unbounded_threadpool`` once per ``tf.data`` map it instantiates.  coremltool
 macOS, that its native proxies cannot load, and that the installed scikit-learn and TensorFlow
 are newer than those it was tested with.  None of these says anything a user can act on.
 
-:func:`install` filters exactly those messages, and nothing else, from the moment TensorFlow,
-Keras or coremltools is first imported: file descriptor 2 is routed through a pipe whose
-reader thread drops lines matching :data:`FD_NOISE` and passes every other byte on unchanged
-(partial lines such as progress bars are passed on at once); Python log records of the
+:func:`filter_library_noise` filters exactly those messages, and nothing else, from the moment
+TensorFlow, Keras or coremltools is first imported: file descriptor 2 is routed through a pipe
+whose reader thread drops lines matching :data:`FD_NOISE` and passes every other byte on
+unchanged (partial lines such as progress bars are passed on at once); Python log records of the
 ``tensorflow`` and ``coremltools`` loggers matching :data:`LOG_NOISE` are dropped.  Every other
 warning, from these libraries or anywhere else, still reaches stderr.  Set the environment
-variable ``EXERMOTE_SGAN_VERBOSE=1`` to turn the filtering off.
+variable ``EXERMOTE_SGAN_VERBOSE=1`` to turn the filtering off.  A hook waits for the first
+heavy import, so a command that never loads TensorFlow (``preprocess``) is never touched.
 
-Installing costs nothing: a hook waits for the first heavy import, so importing the package
-stays cheap and a process that never loads TensorFlow is never touched.
+:data:`QUIET_ENV` is the environment of processes the package starts itself (Ray workers, the
+tests' subprocesses), :func:`quiet_converter_logs` and :func:`no_converter_progress_bars` keep
+coremltools' and TensorFlow's warnings and tqdm bars out of an export, command line or not.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import functools
+import importlib
 import logging
 import os
 import re
 import sys
 import threading
 
-__all__ = ["install", "is_noise", "FD_NOISE", "LOG_NOISE", "ENV_VERBOSE"]
+__all__ = ["filter_library_noise", "is_noise", "quiet_converter_logs",
+           "no_converter_progress_bars", "FD_NOISE", "LOG_NOISE", "ENV_VERBOSE", "QUIET_ENV"]
 
 ENV_VERBOSE = "EXERMOTE_SGAN_VERBOSE"
 HEAVY_MODULES = ("tensorflow", "keras", "coremltools")
+# the environment of worker processes the package starts: TensorFlow's C++ logging off
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # A C++ log line: "I0000 00:00:1795997249.177540    6721 port.cc:153] message"
 _CPP_LINE = re.compile(rb"^[IWEF]\d{4} [\d:.]+\s+\d+ (?P<file>[\w.]+):\d+\] (?P<message>.*)")
@@ -97,8 +110,8 @@ class _Pump:
     stderr.
 
     A C++ log line may also start in the middle of a line, right after a progress bar that
-    redraws itself with a carriage return and never ends its line: such a noise line is cut out and the
-    bar kept.  Output that cannot be the start of noise is passed on at once.
+    redraws itself with a carriage return and never ends its line: such a noise line is cut
+    out and the bar kept.  Output that cannot be the start of noise is passed on at once.
     """
 
     def __init__(self, read_fd: int, out_fd: int):
@@ -232,9 +245,12 @@ def _remove_hook() -> None:
         pass
 
 
-def install() -> None:
+def filter_library_noise() -> None:
     """Filter the known noise from the first import of TensorFlow, Keras or coremltools on
-    (at once if one is already imported).  Idempotent; ``EXERMOTE_SGAN_VERBOSE=1`` skips it."""
+    (at once if one is already imported).  Idempotent; ``EXERMOTE_SGAN_VERBOSE=1`` skips it.
+
+    The command line calls it; a notebook or host application opts in by calling it (the
+    package's import never does: file descriptor 2 is the process's, not the library's)."""
     if os.environ.get(ENV_VERBOSE, "").strip() not in ("", "0"):
         return
     with _lock:
@@ -245,3 +261,53 @@ def install() -> None:
         _activate()
     else:
         sys.meta_path.insert(0, _hook)
+
+
+@contextlib.contextmanager
+def quiet_converter_logs():
+    """Within the block, only errors of the ``coremltools`` and ``tensorflow`` loggers: they
+    log a dozen warnings on conversion (no Core ML runtime on Linux, untested versions, int64
+    constants) and the export reports by itself."""
+    loggers = [logging.getLogger(name) for name in ("coremltools", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+# (coremltools module, the name it imported tqdm under) of the bars a TensorFlow conversion
+# draws: coremltools has no option of its own to turn them off
+_CONVERTER_BARS = (
+    ("coremltools.converters.mil.frontend.tensorflow.convert_utils", "_tqdm"),
+    ("coremltools.converters.mil.frontend.tensorflow.load", "_tqdm"),
+    ("coremltools.converters.mil.frontend.tensorflow2.load", "_tqdm"),
+    ("coremltools.converters.mil.mil.passes.pass_pipeline", "tqdm"),
+    ("coremltools.converters.mil.backend.nn.op_mapping", "_tqdm"),
+)
+
+
+@contextlib.contextmanager
+def no_converter_progress_bars():
+    """Within the block, coremltools' conversion passes draw no tqdm bars: each bar is made with
+    tqdm's own ``disable=True``.  (``TQDM_DISABLE`` would not do: tqdm reads it once, when it
+    is first imported.)  Thread-unsafe like any module attribute swap; restored on exit."""
+    swapped = []
+    try:
+        for module_name, attribute in _CONVERTER_BARS:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # a frontend this coremltools does not ship
+                continue
+            bar = getattr(module, attribute, None)
+            if bar is None:
+                continue
+            swapped.append((module, attribute, bar))
+            setattr(module, attribute, functools.partial(bar, disable=True))
+        yield
+    finally:
+        for module, attribute, bar in reversed(swapped):
+            setattr(module, attribute, bar)

@@ -10,7 +10,8 @@ next to it removes the temporaries of ``<name>`` whose writer is no longer runni
 (:func:`remove_stale_temporaries`): a temporary of a live process is never touched.
 
 A full disk (``ENOSPC``, ``EDQUOT``), wherever the library that writes reports it, becomes one
-:class:`~exermote_sgan.errors.ExermoteInputError` naming the destination and the fix.
+:class:`~exermote_sgan.errors.DiskFullError` (an ``ExermoteInputError``) naming the destination
+and the fix.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import ExermoteInputError
+from .errors import DiskFullError, ExermoteInputError
 
 __all__ = ["atomic_output", "atomic_write_text", "ensure_writable_dir", "is_disk_full",
            "disk_full_error", "remove_stale_temporaries", "replace_directory",
@@ -53,12 +54,10 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def disk_full_error(path, *, fix: str = "free some space (or choose another disk) and run "
-                                        "the command again") -> ExermoteInputError:
-    """The one-line error for a full disk while writing ``path`` (its ``disk_full`` is True)."""
-    error = ExermoteInputError(f"the disk is full (no space left on device); nothing was "
-                               f"written here; {fix}", path=path)
-    error.disk_full = True
-    return error
+                                        "the command again") -> DiskFullError:
+    """The one-line error for a full disk while writing ``path``."""
+    return DiskFullError(f"the disk is full (no space left on device); nothing was written "
+                         f"here; {fix}", path=path)
 
 
 def writer_alive(pid: int) -> bool:

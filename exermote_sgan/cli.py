@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from ._quiet import install as install_quiet
+from ._quiet import filter_library_noise
 from .errors import ExermoteInputError
 
 # (command name, module in exermote_sgan.commands)
@@ -59,7 +59,7 @@ def _command_module(module_name: str):
 
 
 def main(argv=None) -> int:
-    install_quiet()  # the known TensorFlow/coremltools noise only: real warnings still show
+    filter_library_noise()  # the known TensorFlow/coremltools noise only: real warnings still show
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ExermoteInputError", "NotFittedError"]
+__all__ = ["ExermoteInputError", "NotFittedError", "DiskFullError"]
 
 
 class ExermoteInputError(ValueError):
@@ -52,3 +52,13 @@ class ExermoteInputError(ValueError):
 
 class NotFittedError(ExermoteInputError):
     """An object was used before ``fit`` gave it what it needs."""
+
+
+class DiskFullError(ExermoteInputError):
+    """The disk filled up while writing ``path`` (``ENOSPC``, ``EDQUOT``).
+
+    Not a fault of the input, but like one something the user fixes (free some space, choose
+    another disk), so it is reported the same way: one line naming the destination and the
+    fix, exit status 2.  Its own type lets a caller tell it apart (``train`` adds that the
+    completed epochs can be resumed).
+    """

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from exermote_sgan._quiet import QUIET_ENV
+
+for _name, _value in QUIET_ENV.items():  # TensorFlow's C++ logging, as in the Ray workers
+    os.environ.setdefault(_name, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_RAW_DIR = Path(os.environ.get("EXERMOTE_RAW_DIR",

@@ -79,6 +79,21 @@ def test_preprocess_on_a_full_disk(tmp_path, monkeypatch, capsys, error):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["windows.h5"]
 
 
+def test_a_full_disk_is_its_own_error_type_that_the_command_line_reports(tmp_path):
+    from exermote_sgan.errors import DiskFullError
+
+    target = tmp_path / "m.json"
+    with pytest.raises(DiskFullError) as caught:
+        with atomic_output(target) as staged:
+            Path(staged).write_text("{")
+            raise DISK_FULL[0]  # as the writing library reports it
+    assert isinstance(caught.value, ExermoteInputError)  # one line and exit status 2
+    assert str(caught.value).startswith(f"{target}: the disk is full")
+    assert not hasattr(caught.value, "disk_full") and not target.exists()
+    other = ExermoteInputError("no such column")
+    assert not isinstance(other, DiskFullError)
+
+
 @pytest.mark.slow
 def test_train_on_a_full_disk_leaves_no_run_folder(sample_windows, tmp_path, monkeypatch,
                                                     capsys):

@@ -154,3 +154,35 @@ def test_clean_recording_reports_label_changes():
     with pytest.raises(ExermoteInputError, match="unknown label 'setBreak'") as info:
         _clean(rec, label_map={})
     assert info.value.row == 2
+
+
+def test_prediction_resamples_a_recording_as_preprocessing_did():
+    # one resampling for training and prediction: a run trained with --resample sees at
+    # prediction exactly the values, labels and rows preprocessing made of the same file
+    from exermote_sgan.data.cleaning import resample_to_grid
+    from exermote_sgan.inference.recordings import _resample as resample_for_prediction
+
+    rng = np.random.default_rng(3)
+    t = np.cumsum(np.r_[0.0, rng.uniform(0.03, 0.07, 299)])          # ~20 Hz with jitter
+    values = np.c_[np.sin(3 * t), t ** 2, rng.normal(size=len(t))]
+    labels = np.where((t > 4) & (t < 9), "Squat", "Break")
+    rec = _recording(values, labels, t)
+    [seg], _ = _clean(rec, resample=True, squat_rule=False)
+    predicted = resample_for_prediction(rec, 10.0)
+    assert predicted.values.tobytes() == seg.values.tobytes()
+    assert [CLASSES.index(x) for x in predicted.labels] == list(seg.labels)
+    np.testing.assert_array_equal(predicted.timestamps, np.arange(len(seg.values)) / 10.0)
+    # grid row k is the original row nearest k / 10 s (the earlier one on a tie)
+    nearest = np.array([np.argmin(np.abs(t - k / 10.0)) for k in range(len(seg.values))])
+    np.testing.assert_array_equal(predicted.file_rows, rec.file_rows[nearest])
+
+    # a column with missing values is interpolated over its present ones, held at the ends
+    gappy = values.copy()
+    gappy[[0, 1, 150], 0] = np.nan
+    gappy[:, 2] = np.nan
+    _, out, _ = resample_to_grid(t, gappy, rate_hz=10.0)
+    present = ~np.isnan(gappy[:, 0])
+    grid = np.arange(len(out)) / 10.0
+    np.testing.assert_allclose(out[:, 0], np.interp(grid, t[present], gappy[present, 0]))
+    assert out[0, 0] == gappy[2, 0] and np.isnan(out[:, 2]).all()
+    np.testing.assert_allclose(out[:, 1], np.interp(grid, t, values[:, 1]), rtol=1e-12)

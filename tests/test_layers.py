@@ -129,6 +129,7 @@ def test_the_rules_catch_a_violation(tmp_path):
     "import exermote_sgan",
     "import exermote_sgan.cli as c; c.build_parser()",
     "import exermote_sgan.data.pipeline, exermote_sgan.commands.preprocess",
+    "import exermote_sgan.models, exermote_sgan.training.config",
 ])
 def test_importing_the_package_the_cli_and_preprocessing_loads_no_tensorflow(code):
     done = subprocess.run(

@@ -7,6 +7,7 @@ from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.models import (build_baseline, build_discriminator, build_generator,
                                   classifier_from_discriminator)
+from exermote_sgan.models import networks
 from exermote_sgan.models.networks import trunk_layers, trunk_of
 from exermote_sgan.runs import Preprocessing, load_run, save_run
 
@@ -19,6 +20,18 @@ def test_discriminator_heads_and_trunk_follow_the_design():
     assert [layer.name for layer in disc.layers[1:6]] == ["conv1", "conv2", "lstm1", "lstm2",
                                                           "dropout"]
     assert disc.get_layer("conv1").strides == (2,)
+
+
+def test_the_trunks_the_settings_accept_are_the_ones_the_networks_build():
+    from exermote_sgan.training.config import TRUNKS, TrainConfig
+
+    assert TRUNKS is networks.TRUNKS  # one statement, not a copy
+    for trunk in TRUNKS:
+        model = build_baseline(40, 6, 3, conv_filters=8, lstm_units=4, trunk=trunk)
+        assert trunk_of(model) == trunk
+        assert set(trunk_layers(model)) <= {layer.name for layer in model.layers}
+    with pytest.raises(ExermoteInputError, match="trunk"):
+        TrainConfig(windows_path="w.h5", out_dir="o", trunk="gru").validate()
 
 
 def test_pool_trunk_takes_the_mean_and_maximum_of_conv2_over_the_window():

@@ -207,9 +207,8 @@ def test_user_scaler_gives_the_users_rows_the_training_moments():
     train_rows = rng.normal([0.0, 5.0, -1.0], [1.0, 2.0, 0.5], size=(4000, 3))
     user_rows = rng.normal([1.0, 2.0, -1.0], [3.0, 0.5, 0.0], size=(3000, 3))  # 3rd constant
     base = MinMaxScaler().fit(train_rows)
-    moments = lambda x: (x.mean(axis=0), x.std(axis=0))  # noqa: E731
-    adapted = user_scaler(base, training_moments=moments(train_rows),
-                          user_moments=moments(user_rows))
+    adapted = user_scaler(base, training_moments=(train_rows.mean(0), train_rows.std(0)),
+                          user_moments=(user_rows.mean(0), user_rows.std(0)))
     mine, theirs = adapted.transform(user_rows), base.transform(train_rows)
     np.testing.assert_allclose(mine[:, :2].mean(0), theirs[:, :2].mean(0), atol=1e-5)
     np.testing.assert_allclose(mine[:, :2].std(0), theirs[:, :2].std(0), rtol=1e-4)

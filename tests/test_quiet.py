@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -98,7 +99,9 @@ def test_log_records_filter_only_the_listed_messages():
 def test_tensorflow_and_coremltools_imports_are_quiet_but_real_warnings_show():
     script = (
         "import os, sys, warnings, logging\n"
-        "import exermote_sgan.models\n"      # installs the filter; imports Keras/TensorFlow
+        "import exermote_sgan\n"
+        "exermote_sgan.filter_library_noise()\n"   # the opt-in (the command line calls it)
+        "import exermote_sgan.models.networks\n"      # imports Keras/TensorFlow
         "import tensorflow as tf, coremltools\n"
         "tf.data.Dataset.range(4).map(lambda x: x + 1, num_parallel_calls=2)"
         ".batch(2).reduce(tf.constant(0, tf.int64), lambda a, b: a + tf.reduce_sum(b))\n"
@@ -120,7 +123,8 @@ def test_tensorflow_and_coremltools_imports_are_quiet_but_real_warnings_show():
         assert real in done.stderr, done.stderr
 
     # and EXERMOTE_SGAN_VERBOSE=1 turns the filter off
-    loud = subprocess.run([sys.executable, "-c", "import exermote_sgan.models"],
+    loud = subprocess.run([sys.executable, "-c", "import exermote_sgan as e\n"
+                           "e.filter_library_noise()\nimport exermote_sgan.models.networks"],
                           capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={**env, _quiet.ENV_VERBOSE: "1"})
     assert "oneDNN" in loud.stderr
@@ -135,3 +139,55 @@ def test_noise_after_a_progress_bar_that_never_ends_its_line_is_cut_out():
     for size in (1, 5, 64, len(stream)):
         chunks = [stream[i:i + size] for i in range(0, len(stream), size)]
         assert _pumped(chunks) == bar + after
+
+
+def test_importing_the_library_leaves_stderr_and_the_import_system_alone():
+    # a notebook, pytest or a host application owns file descriptor 2: importing the package
+    # (its models load Keras and TensorFlow) and using its names must not swap it or add an
+    # import hook of its own (TensorFlow adds some of its own)
+    script = (
+        "import os, sys\n"
+        "def state():\n"
+        "    st = os.fstat(2)\n"
+        "    return (st.st_dev, st.st_ino, st.st_mode), [type(f).__module__ for f in "
+        "sys.meta_path if type(f).__module__.startswith('exermote_sgan')]\n"
+        "before = state()\n"
+        "import exermote_sgan, exermote_sgan.models, exermote_sgan.export\n"
+        "exermote_sgan.load_windows, exermote_sgan.train, exermote_sgan.models.build_baseline\n"
+        "import tensorflow, coremltools\n"
+        "after = state()\n"
+        "print(before[0] == after[0], before[1] == after[1] == [], flush=True)\n"
+        "exermote_sgan.filter_library_noise()\n"   # the opt-in does rewire it
+        "print(os.fstat(2)[:2] != before[0][:2], flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(_quiet.ENV_VERBOSE, None)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"], done.stdout + done.stderr
+
+
+def _convert_tiny_graph():
+    import coremltools as ct
+    import numpy as np
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 4), tf.float32)])
+    def double(x):
+        return tf.nn.relu(x * 2.0 + 1.0)
+
+    ct.convert([double.get_concrete_function()], source="tensorflow",
+               convert_to="milinternal", minimum_deployment_target=ct.target.iOS15,
+               inputs=[ct.TensorType(shape=(1, 4), dtype=np.float32)])
+
+
+def test_coremltools_conversion_draws_no_progress_bars_in_the_block(capsys):
+    importlib.import_module("tqdm")  # imported before, as in the demo: TQDM_DISABLE comes late
+
+    with _quiet.no_converter_progress_bars():
+        _convert_tiny_graph()
+    quiet = capsys.readouterr().err
+    _convert_tiny_graph()  # outside the block coremltools draws its bars again
+    loud = capsys.readouterr().err
+    assert "Running TensorFlow Graph Passes" in loud and "Running MIL" in loud
+    assert "Running" not in quiet and "passes/s" not in quiet and " ops/s" not in quiet, quiet

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ray = pytest.importorskip("ray")
+from exermote_sgan.errors import ExermoteInputError
+from exermote_sgan.training import compare as compare_module
+from exermote_sgan.training.compare import compare, run_name
+from exermote_sgan.training.grid import GridFailed
+from exermote_sgan.training.ray_backend import RayOptions, run_tasks
 
-from exermote_sgan.errors import ExermoteInputError  # noqa: E402
-from exermote_sgan.training import compare as compare_module  # noqa: E402
-from exermote_sgan.training.compare import compare, run_name  # noqa: E402
-from exermote_sgan.training.grid import GridFailed  # noqa: E402
-from exermote_sgan.training.ray_backend import RayOptions, run_tasks  # noqa: E402
+ray = pytest.importorskip("ray")  # the package imports Ray only when a grid runs on it
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from exermote_sgan.models.networks import build_discriminator, build_generator  # noqa: E402
-from exermote_sgan.training.sgan import SGAN  # noqa: E402
+from exermote_sgan.models.networks import build_discriminator, build_generator
+from exermote_sgan.training.sgan import SGAN
 
 T, F, K = 8, 2, 3
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from ..training.config import LABELED_UNITS, MODELS
@@ -126,14 +125,9 @@ def backend_options(args):
 
 def run(args) -> int:
     backend, ray_options = backend_options(args)  # before TensorFlow is imported
-    import tensorflow as tf
-
     from ..training.compare import format_summary
     from ..training.grid import GridFailed
 
-    # evaluating a fresh model per run makes TensorFlow warn about retracing; keep the
-    # progress bar readable
-    tf.get_logger().setLevel(logging.ERROR)
     try:
         with show_package_warnings("compare"):  # e.g. a labeled fraction far from the one asked
             results = _compare(args, backend, ray_options)

@@ -12,8 +12,6 @@ input was bad.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 
 from ..errors import ExermoteInputError
@@ -75,12 +73,6 @@ def add_parser(subparsers):
     return parser
 
 
-def _quiet_converters():
-    """Keep coremltools' import warnings and progress bars off the command's output."""
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
-    os.environ.setdefault("TQDM_DISABLE", "1")
-
-
 def _progress(message: str) -> None:
     # one write per line: print() writes the text and the newline separately, and the stderr
     # filter (_quiet) may pass the text on before the newline arrives, so the next stdout line
@@ -93,7 +85,6 @@ def run(args) -> int:
     progress = None if args.quiet else _progress
     if progress:
         progress(f"exporting {args.run_dir}: loading TensorFlow and coremltools")
-    _quiet_converters()
     from ..export.coreml_package import TARGETS
     from ..export.exporter import export_run
     from ..export.verify import VerificationError

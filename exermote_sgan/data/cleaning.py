@@ -36,7 +36,7 @@ from .schema import BREAK_LABEL, FIRST_HALF, SECOND_HALF, SQUAT_LABEL
 from .windowing import Segment
 
 __all__ = ["SessionReport", "RateCheck", "map_labels", "apply_squat_rule",
-           "check_sampling_rate", "fill_short_gaps", "clean_recording"]
+           "check_sampling_rate", "fill_short_gaps", "resample_to_grid", "clean_recording"]
 
 
 @dataclass(frozen=True)
@@ -211,30 +211,51 @@ def fill_short_gaps(values: np.ndarray, timestamps: np.ndarray, *,
     return values, ~missing | fill, counts
 
 
-def _resample(timestamps, values, labels, pieces, *, rate_hz):
-    """Put each gap-free piece onto the session's grid at ``rate_hz``; labels from the nearest row.
+def resample_to_grid(timestamps, values, *, rate_hz: float):
+    """One gap-free stretch of rows on the exact grid at ``rate_hz``: the one resampling of
+    the package, used by preprocessing (``resample``) and by prediction on a run trained so.
 
-    Grid row ``k`` is at ``k / rate_hz`` seconds after the session's first row, so pieces
-    separated by a gap keep their distance in rows.
+    Returns ``(first, new_values, nearest)``: grid row ``k`` lies ``k / rate_hz`` s after the
+    session's first row, and the grid runs from row ``first`` to the last row inside the
+    stretch; ``new_values`` are linear in time between the rows; ``nearest`` indexes the row
+    nearest each grid row (the earlier on a tie), for labels and file rows.  A column with
+    missing values is interpolated over its present ones (held at its first and last), or
+    stays missing when none is present.
     """
+    t = np.asarray(timestamps, dtype=np.float64)
+    values = np.asarray(values)
+    first = int(np.ceil(t[0] * rate_hz - 1e-6))
+    last = int(np.floor(t[-1] * rate_hz + 1e-6))
+    grid = np.arange(first, max(last, first - 1) + 1) / rate_hz
+    if len(t) < 2:
+        return first, values[:len(grid)].copy(), np.zeros(len(grid), dtype=np.int64)
+    right = np.clip(np.searchsorted(t, grid), 1, len(t) - 1)
+    nearest = right - (grid - t[right - 1] <= t[right] - grid)
+    return first, _interpolate(t, values, grid), nearest
+
+
+def _interpolate(t, values, grid):
+    """``values`` (rows at times ``t``) linear in time at the times ``grid``."""
     from scipy.interpolate import make_interp_spline
 
+    present = np.isfinite(values)
+    if present.all():
+        return make_interp_spline(t, values, k=1, axis=0)(grid)
+    columns = [np.interp(grid, t[ok], col[ok]) if ok.any() else np.full(len(grid), np.nan)
+               for col, ok in zip(values.T, present.T)]
+    return np.column_stack(columns) if columns else np.empty((len(grid), 0))
+
+
+def _resample(timestamps, values, labels, pieces, *, rate_hz):
+    """Put each gap-free piece onto the session's grid at ``rate_hz`` (see
+    :func:`resample_to_grid`); labels from the nearest row.  Pieces separated by a gap keep
+    their distance in rows."""
     out = []
     for start, stop in pieces:
-        t = timestamps[start:stop]
-        first = int(np.ceil(t[0] * rate_hz - 1e-6))
-        last = int(np.floor(t[-1] * rate_hz + 1e-6))
-        if last < first:
-            continue
-        grid = np.arange(first, last + 1) / rate_hz
-        if len(t) >= 2:
-            new_values = make_interp_spline(t, values[start:stop], k=1, axis=0)(grid)
-            right = np.clip(np.searchsorted(t, grid), 1, len(t) - 1)
-            nearest = right - (grid - t[right - 1] <= t[right] - grid)
-        else:
-            new_values = values[start:stop].copy()
-            nearest = np.zeros(len(grid), dtype=np.int64)
-        out.append((first, new_values, labels[start:stop][nearest]))
+        first, new_values, nearest = resample_to_grid(timestamps[start:stop],
+                                                      values[start:stop], rate_hz=rate_hz)
+        if len(new_values):
+            out.append((first, new_values, labels[start:stop][nearest]))
     return out
 
 

@@ -7,11 +7,7 @@ neural network), ``tflite``, ``mil_evaluator`` / ``nn_evaluator`` (NumPy evaluat
 saved files) and ``verify`` (the comparison with Keras).
 """
 
-from .._quiet import install as _install_quiet
-
-_install_quiet()  # filters TensorFlow's and coremltools' known noise from their first import
-
-from .exporter import ExportReport, export_run  # noqa: E402
-from .verify import Verification, VerificationError  # noqa: E402
+from .exporter import ExportReport, export_run
+from .verify import Verification, VerificationError
 
 __all__ = ["ExportReport", "export_run", "Verification", "VerificationError"]

@@ -189,7 +189,7 @@ def build_app_spec(weights: ClassifierWeights, *, description: str = ""):
     return spec
 
 
-def describe_app_spec(spec, *, author: str, license: str, version: str, summary: str,
+def describe_app_spec(spec, *, author: str, licence: str, version: str, summary: str,
                       unused_features=()) -> None:
     """Fill in what Xcode shows for the app model: metadata and every input's and output's
     description, in the app's own terms (Exermote.mlmodel documents its 12 features and the
@@ -197,7 +197,7 @@ def describe_app_spec(spec, *, author: str, license: str, version: str, summary:
     from .naming import CORE_MOTION_SOURCES
 
     meta = spec.description.metadata
-    meta.author, meta.license, meta.versionString = author, license, version
+    meta.author, meta.license, meta.versionString = author, licence, version
     meta.shortDescription = summary
     features = ", ".join(f"{name} ({CORE_MOTION_SOURCES[name][0]}, "
                          f"{CORE_MOTION_SOURCES[name][1]})" for name in APP_FEATURES)

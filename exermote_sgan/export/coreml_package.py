@@ -12,7 +12,6 @@ preprocessing facts and test metrics travel in the user-defined metadata.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._quiet import no_converter_progress_bars
 from ..atomic import atomic_output
 from .weights import ClassifierWeights
 
@@ -102,24 +102,10 @@ def _user_metadata(preprocessing, metrics: dict | None) -> dict[str, str]:
     return entries
 
 
-@contextlib.contextmanager
-def _without_progress_bars():
-    """coremltools draws tqdm bars for every conversion pass; the export reports by itself."""
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["TQDM_DISABLE"]
-        else:
-            os.environ["TQDM_DISABLE"] = previous
-
-
 def build_mlpackage(weights: ClassifierWeights, preprocessing, *, metrics: dict | None = None,
                     options: PackageOptions = PackageOptions()):
     """Convert the classifier (with its scaler in front) to an in-memory ``ct.models.MLModel``."""
-    with _without_progress_bars():
+    with no_converter_progress_bars():
         return _build_mlpackage(weights, preprocessing, metrics=metrics, options=options)
 
 

@@ -13,12 +13,11 @@ and its fix.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from .._quiet import quiet_converter_logs
 from ..atomic import atomic_output, ensure_writable_dir
 from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
@@ -148,21 +147,6 @@ def _write_checked(destination: Path, *, directory: bool, stage: Callable,
     return checks
 
 
-@contextlib.contextmanager
-def _quiet_converters():
-    """coremltools and TensorFlow log a dozen warnings on import and conversion (no Core ML
-    runtime on Linux, untested versions, int64 constants); the export reports by itself."""
-    loggers = [logging.getLogger(name) for name in ("coremltools", "tensorflow")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
                flexible_batch: bool = False, app_model: str = "auto", windows=None,
                max_windows: int = 2000, author: str = "", license: str = "",
@@ -187,38 +171,39 @@ def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
     :class:`~exermote_sgan.export.verify.VerificationError` when a file fails its check: that
     file is not written, the others are, and the error's ``report`` says which is which.
     """
-    with _quiet_converters():
-        return _export_run(run_dir, out, precision=precision, target=target,
-                           flexible_batch=flexible_batch, app_model=app_model, windows=windows,
-                           max_windows=max_windows, author=author, license=license,
-                           short_description=short_description, version=version,
-                           tflite=tflite, app_model_name=app_model_name, progress=progress)
-
-
-def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, windows,
-                max_windows, author, license, short_description, version, tflite,
-                app_model_name, progress) -> ExportReport:
-    from ..runs import CLASSIFIER_FILE, load_run
-    from .app_model import (APP_MODEL_FILE, app_feature_positions, app_model_problems,
-                            app_scaling_coefficients, app_windows, build_app_spec,
-                            describe_app_spec, save_app_spec, swift_scaling_constant,
-                            unused_app_features, widen_to_app_features)
-    from .coreml_package import (build_mlpackage, default_author, default_license,
-                                 default_version, stage_mlpackage)
-    from .naming import describe_purpose, input_name
-    from .runtime import (app_model_runtime_scores, coreml_runtime_status,
-                          mlpackage_runtime_scores)
-    from .tflite import build_tflite, stage_tflite
-    from .verify import (compare_scores, keras_scores, labels_consistent,
-                         select_verification_windows, verify_app_model, verify_mlpackage,
-                         verify_tflite)
-    from .weights import extract_weights
-
     say = progress or (lambda message: None)
+    with quiet_converter_logs():
+        options = _checked_options(precision=precision, target=target,
+                                   flexible_batch=flexible_batch, app_model=app_model,
+                                   app_model_name=app_model_name,
+                                   metadata={"author": author, "license": license,
+                                             "short_description": short_description,
+                                             "version": version})
+        package_path, app_path, tflite_path = _output_paths(out, app_model_name)
+        ensure_writable_dir(package_path.parent)
+        export = _Export(run_dir, options=options, app_model=app_model, windows=windows,
+                         max_windows=max_windows, say=say)
+        # 1. the ML Program: FP16 first under "auto", FP32 when FP16 failed by rounding alone
+        if (not export.write_package(package_path, options.precision,
+                                     fall_back=precision == "auto")
+                and export.report.precision_note):
+            export.report.precision = "fp32"
+            export.write_package(package_path, "fp32", fall_back=False)
+        # 2. the Exermote app's model, 3. TFLite
+        if export.write_app:
+            export.write_app_model(app_path)
+        if tflite:
+            export.write_tflite(tflite_path)
+        return export.finish()
+
+
+def _checked_options(*, precision, target, flexible_batch, app_model, app_model_name,
+                     metadata: dict) -> PackageOptions:
+    """The export's options, checked (:class:`ExermoteInputError` naming the option); the
+    ML Program's first precision is FP16 under ``"auto"``."""
     if precision not in EXPORT_PRECISIONS:
         raise ExermoteInputError(f"precision must be one of {', '.join(EXPORT_PRECISIONS)}, "
                                  f"got {precision!r}", option="precision")
-    requested, precision = precision, ("fp16" if precision == "auto" else precision)
     if app_model not in APP_MODEL_CHOICES:
         raise ExermoteInputError(f"app_model must be one of {', '.join(APP_MODEL_CHOICES)}, "
                                  f"got {app_model!r}", option="app_model")
@@ -228,51 +213,75 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
                                  f"Exermote (letters, digits, _), got {app_model_name!r}",
                                  option="app_model_name")
     try:
-        options = PackageOptions(precision=precision, target=target,
-                                 flexible_batch=bool(flexible_batch), author=author,
-                                 license=license, short_description=short_description,
-                                 version=version)
+        return PackageOptions(precision="fp16" if precision == "auto" else precision,
+                              target=target, flexible_batch=bool(flexible_batch), **metadata)
     except ValueError as exc:
         raise ExermoteInputError(str(exc)) from None
-    package_path, app_path, tflite_path = _output_paths(out, app_model_name)
-    ensure_writable_dir(package_path.parent)
 
-    say(f"loading the run {run_dir} (TensorFlow and Keras)")
-    run = load_run(run_dir)
-    prep = run.preprocessing
-    weights = extract_weights(run.classifier, path=Path(run_dir) / CLASSIFIER_FILE)
-    problems = app_model_problems(weights, prep) if app_model != "no" else []
-    if app_model == "yes" and problems:
-        raise ExermoteInputError("cannot write the Exermote app model: " + "; ".join(problems)
-                                 + " (use --app-model auto or no)", path=run_dir)
-    raw, source = select_verification_windows(prep, windows_path=windows,
-                                              max_windows=max_windows)
-    say(f"computing the Keras classifier's scores on {len(raw)} verification windows "
-        f"({source})")
-    scaled = prep.scaler.transform(raw)
-    expected = keras_scores(run.classifier, scaled)
 
-    write_app = app_model != "no" and not problems
-    # the app feeds its 12 features; coefficients are given in its order when the model fits
-    positions = app_feature_positions(prep.features) if write_app else None
-    report = ExportReport(Path(run_dir), precision, source,
-                          scaling_coefficients=app_scaling_coefficients(prep.scaler, positions),
-                          swift_scaling=swift_scaling_constant(prep.scaler, positions),
-                          input_name=input_name(prep.features))
-    if app_model == "no":
-        report.app_model_skipped = ["not requested"]
-    elif problems:
-        report.app_model_skipped = problems
-    else:
-        report.app_unused_features = unused_app_features(positions)
-    runtime, report.runtime_note = coreml_runtime_status()
-    if report.runtime_note:
-        say(f"Core ML runtime not used: {report.runtime_note}")
+class _Export:
+    """One export: the run, its verification windows with the Keras classifier's scores on
+    them, and the report; each file is written by one method, on its own merits."""
 
-    def attempt(kind: str, destination: Path, *, directory: bool, stage, check,
-                precision: str = precision, fall_back: bool = False) -> bool:
+    def __init__(self, run_dir, *, options: PackageOptions, app_model: str, windows,
+                 max_windows: int, say: Callable[[str], None]):
+        from ..runs import CLASSIFIER_FILE, load_run
+        from .app_model import app_feature_positions, app_model_problems
+        from .verify import keras_scores, select_verification_windows
+        from .weights import extract_weights
+
+        self.run_dir, self.options, self.say = run_dir, options, say
+        say(f"loading the run {run_dir} (TensorFlow and Keras)")
+        self.run = load_run(run_dir)
+        self.prep = prep = self.run.preprocessing
+        self.weights = extract_weights(self.run.classifier, path=Path(run_dir) / CLASSIFIER_FILE)
+        problems = app_model_problems(self.weights, prep) if app_model != "no" else []
+        if app_model == "yes" and problems:
+            raise ExermoteInputError("cannot write the Exermote app model: "
+                                     + "; ".join(problems) + " (use --app-model auto or no)",
+                                     path=run_dir)
+        self.raw, source = select_verification_windows(prep, windows_path=windows,
+                                                       max_windows=max_windows)
+        say(f"computing the Keras classifier's scores on {len(self.raw)} verification windows "
+            f"({source})")
+        self.scaled = prep.scaler.transform(self.raw)
+        self.expected = keras_scores(self.run.classifier, self.scaled)
+        self.write_app = app_model != "no" and not problems
+        # the app feeds its 12 features; coefficients are given in its order when the model fits
+        self.positions = app_feature_positions(prep.features) if self.write_app else None
+        self.report = self._new_report(run_dir, source, app_model, problems)
+
+    def _new_report(self, run_dir, source: str, app_model: str, problems) -> ExportReport:
+        """The report before any file: scaling for the app, why there is no app model, and
+        whether Core ML runs here (``self.runtime``)."""
+        from .app_model import (app_scaling_coefficients, swift_scaling_constant,
+                                unused_app_features)
+        from .naming import input_name
+        from .runtime import coreml_runtime_status
+
+        scaler = self.prep.scaler
+        report = ExportReport(Path(run_dir), self.options.precision, source,
+                              scaling_coefficients=app_scaling_coefficients(scaler,
+                                                                            self.positions),
+                              swift_scaling=swift_scaling_constant(scaler, self.positions),
+                              input_name=input_name(self.prep.features))
+        if app_model == "no":
+            report.app_model_skipped = ["not requested"]
+        elif problems:
+            report.app_model_skipped = problems
+        else:
+            report.app_unused_features = unused_app_features(self.positions)
+        self.runtime, report.runtime_note = coreml_runtime_status()
+        if report.runtime_note:
+            self.say(f"Core ML runtime not used: {report.runtime_note}")
+        return report
+
+    def _attempt(self, kind: str, destination: Path, *, directory: bool, stage, check,
+                 precision: str | None = None, fall_back: bool = False) -> bool:
         """Write one file if it passes; ``fall_back``: an FP16 ML Program that fails only by
         rounding is left for an FP32 attempt instead of being reported."""
+        precision = precision or self.options.precision
+        report, say = self.report, self.say
         try:
             checks = _write_checked(destination, directory=directory, stage=stage, check=check)
         except _Rejected as rejected:
@@ -295,82 +304,105 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
         say("wrote " + "; ".join(c.summary() for c in checks))
         return True
 
-    # 1. the ML Program
-    def write_package(package_precision: str, *, fall_back: bool) -> bool:
-        say(f"converting to an ML Program ({package_precision}, {target}) through a "
-            "TensorFlow graph" + (" of BlockLSTM ops" if any(
-                w.trunk == "lstm" for w in getattr(weights, "members", (weights,))) else ""))
-        model = build_mlpackage(weights, prep, metrics=run.metrics,
-                                options=replace(options, precision=package_precision))
+    def write_package(self, package_path: Path, precision: str, *, fall_back: bool) -> bool:
+        """The ML Program at ``precision``, through a TensorFlow graph of the weights."""
+        from .coreml_package import build_mlpackage, stage_mlpackage
 
-        def check_package(staged):
-            say(f"verifying {package_path.name}: its ML Program evaluated op by op in NumPy "
-                f"on {len(raw)} windows")
-            checks = [verify_mlpackage(staged, raw, expected, classes=prep.classes,
-                                       precision=package_precision)]
-            if runtime:
-                say(f"running {package_path.name} in Core ML on {len(raw)} windows")
-                scores, labels = mlpackage_runtime_scores(staged, package_path.name, raw,
-                                                          input_name=report.input_name)
-                checks.append(replace(
-                    compare_scores(package_path.name, scores, expected,
-                                   precision=package_precision, evaluated_by="coreml"),
-                    label_output_consistent=labels_consistent(scores, labels, prep.classes)))
-            return checks
+        members = getattr(self.weights, "members", (self.weights,))
+        self.say(f"converting to an ML Program ({precision}, {self.options.target}) through a "
+                 "TensorFlow graph" + (" of BlockLSTM ops" if any(
+                     w.trunk == "lstm" for w in members) else ""))
+        model = build_mlpackage(self.weights, self.prep, metrics=self.run.metrics,
+                                options=replace(self.options, precision=precision))
+        return self._attempt("mlpackage", package_path, directory=True,
+                             stage=lambda staged: stage_mlpackage(model, staged),
+                             check=lambda staged: self._check_package(staged, package_path.name,
+                                                                      precision),
+                             precision=precision, fall_back=fall_back)
 
-        return attempt("mlpackage", package_path, directory=True,
-                       stage=lambda staged: stage_mlpackage(model, staged), check=check_package,
-                       precision=package_precision, fall_back=fall_back)
+    def _check_package(self, staged, name: str, precision: str) -> list[Verification]:
+        from .runtime import mlpackage_runtime_scores
+        from .verify import compare_scores, labels_consistent, verify_mlpackage
 
-    if not write_package(precision, fall_back=requested == "auto") and report.precision_note:
-        report.precision = "fp32"
-        write_package("fp32", fall_back=False)
+        raw, expected, classes = self.raw, self.expected, self.prep.classes
+        self.say(f"verifying {name}: its ML Program evaluated op by op in NumPy on {len(raw)} "
+                 "windows")
+        checks = [verify_mlpackage(staged, raw, expected, classes=classes, precision=precision)]
+        if self.runtime:
+            self.say(f"running {name} in Core ML on {len(raw)} windows")
+            scores, labels = mlpackage_runtime_scores(staged, name, raw,
+                                                      input_name=self.report.input_name)
+            checks.append(replace(
+                compare_scores(name, scores, expected, precision=precision,
+                               evaluated_by="coreml"),
+                label_output_consistent=labels_consistent(scores, labels, classes)))
+        return checks
 
-    # 2. the Exermote app's model
-    if write_app:
-        say(f"building {app_path.name} for the Exermote app (neural network, fp32)")
-        spec = build_app_spec(widen_to_app_features(weights, positions))
+    def write_app_model(self, app_path: Path) -> bool:
+        """The Exermote app's neural network (FP32), fed the app's scaled 12 features."""
+        from .app_model import (APP_MODEL_FILE, app_windows, build_app_spec,
+                                describe_app_spec, save_app_spec, widen_to_app_features)
+        from .coreml_package import default_author, default_license, default_version
+        from .naming import describe_purpose
+
+        options, prep, weights = self.options, self.prep, self.weights
+        self.say(f"building {app_path.name} for the Exermote app (neural network, fp32)")
+        spec = build_app_spec(widen_to_app_features(weights, self.positions))
         describe_app_spec(
-            spec, author=author or default_author(), license=license or default_license(),
-            version=version or default_version(),
-            summary=short_description or describe_purpose(
+            spec, author=options.author or default_author(),
+            licence=options.license or default_license(),
+            version=options.version or default_version(),
+            summary=options.short_description or describe_purpose(
                 prep.classes, prep.features, weights.timesteps, prep.sample_rate_hz)
             + "; drop-in for the Exermote app's " + APP_MODEL_FILE,
-            unused_features=report.app_unused_features)
-        app_input = app_windows(scaled, positions)
+            unused_features=self.report.app_unused_features)
+        app_input = app_windows(self.scaled, self.positions)
+        return self._attempt("app_model", app_path, directory=False,
+                             stage=lambda staged: save_app_spec(spec, staged),
+                             check=lambda staged: self._check_app(staged, app_path.name,
+                                                                  app_input))
 
-        def check_app(staged):
-            say(f"verifying {app_path.name}: its layers evaluated in NumPy on {len(raw)} "
-                "windows fed as the app feeds them")
-            checks = [verify_app_model(staged, app_input, expected, precision="fp32")]
-            if runtime:
-                say(f"running {app_path.name} in Core ML on {len(raw)} windows")
-                checks.append(compare_scores(
-                    app_path.name, app_model_runtime_scores(staged, app_path.name, app_input),
-                    expected, precision="fp32", evaluated_by="coreml"))
-            return checks
+    def _check_app(self, staged, name: str, app_input) -> list[Verification]:
+        from .runtime import app_model_runtime_scores
+        from .verify import compare_scores, verify_app_model
 
-        attempt("app_model", app_path, directory=False,
-                stage=lambda staged: save_app_spec(spec, staged), check=check_app)
+        self.say(f"verifying {name}: its layers evaluated in NumPy on {len(self.raw)} "
+                 "windows fed as the app feeds them")
+        checks = [verify_app_model(staged, app_input, self.expected, precision="fp32")]
+        if self.runtime:
+            self.say(f"running {name} in Core ML on {len(self.raw)} windows")
+            checks.append(compare_scores(
+                name, app_model_runtime_scores(staged, name, app_input),
+                self.expected, precision="fp32", evaluated_by="coreml"))
+        return checks
 
-    # 3. TFLite
-    if tflite:
-        say(f"converting to {tflite_path.name} (TFLite, builtin ops)")
-        flatbuffer = build_tflite(weights, prep.scaler, input_name=report.input_name)
+    def write_tflite(self, tflite_path: Path) -> bool:
+        """The TFLite flatbuffer (builtin ops), checked with the TFLite interpreter."""
+        from .tflite import build_tflite, stage_tflite
+        from .verify import verify_tflite
+
+        self.say(f"converting to {tflite_path.name} (TFLite, builtin ops)")
+        flatbuffer = build_tflite(self.weights, self.prep.scaler,
+                                  input_name=self.report.input_name)
 
         def check_tflite(staged):
-            say(f"verifying {tflite_path.name} with the TFLite interpreter on {len(raw)} windows")
-            return [verify_tflite(staged, raw, expected)]
+            self.say(f"verifying {tflite_path.name} with the TFLite interpreter on "
+                     f"{len(self.raw)} windows")
+            return [verify_tflite(staged, self.raw, self.expected)]
 
-        attempt("tflite", tflite_path, directory=False,
-                stage=lambda staged: stage_tflite(flatbuffer, staged), check=check_tflite)
+        return self._attempt("tflite", tflite_path, directory=False,
+                             stage=lambda staged: stage_tflite(flatbuffer, staged),
+                             check=check_tflite)
 
-    if report.failures:
-        written = [p.name for p in (report.mlpackage, report.app_model, report.tflite) if p]
-        error = VerificationError(
-            " | ".join(report.failures.values())
-            + (f" | written: {', '.join(written)}" if written else " | nothing written"),
-            path=run_dir)
-        error.report = report
-        raise error
-    return report
+    def finish(self) -> ExportReport:
+        """The report, or :class:`VerificationError` (carrying it) when a file failed."""
+        report = self.report
+        if report.failures:
+            written = [p.name for p in (report.mlpackage, report.app_model, report.tflite) if p]
+            error = VerificationError(
+                " | ".join(report.failures.values())
+                + (f" | written: {', '.join(written)}" if written else " | nothing written"),
+                path=self.run_dir)
+            error.report = report
+            raise error
+        return report

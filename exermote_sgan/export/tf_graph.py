@@ -17,9 +17,9 @@ from .weights import ClassifierWeights, EnsembleWeights
 __all__ = ["inference_function"]
 
 
-def inference_function(weights: ClassifierWeights | EnsembleWeights, scaler: MinMaxScaler | None, *,
-                       batch_size: int | None = 1, lstm: str = "block",
-                       input_name: str = "accelerations"):
+def inference_function(weights: ClassifierWeights | EnsembleWeights,
+                       scaler: MinMaxScaler | None, *, batch_size: int | None = 1,
+                       lstm: str = "block", input_name: str = "accelerations"):
     """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
 
     The ``pool`` trunk becomes a mean and a max reduction over time; ``lstm`` does not apply.
@@ -37,66 +37,10 @@ def inference_function(weights: ClassifierWeights | EnsembleWeights, scaler: Min
     import tensorflow as tf
 
     const = tf.constant
+    lstm_layer = _block_lstm if lstm == "block" else _unrolled_lstm
     if scaler is not None:
         scale = const(np.asarray(scaler.scale_, np.float32)[None, None, :], name="scaler_scale")
         offset = const(np.asarray(scaler.offset_, np.float32)[None, None, :], name="scaler_offset")
-
-    def conv(x, layer, name):
-        y = tf.nn.conv1d(x, const(layer.kernel, name=f"{name}_kernel"), stride=layer.stride,
-                         padding="VALID", name=f"{name}_conv")
-        return tf.nn.relu(tf.nn.bias_add(y, const(layer.bias, name=f"{name}_bias"),
-                                         name=f"{name}_add"), name=f"{name}_relu")
-
-    def block_lstm(x_time_major, layer, name):
-        steps = x_time_major.shape[0]
-        batch = tf.shape(x_time_major)[1]
-        zeros = tf.zeros(tf.stack([batch, layer.units]), name=f"{name}_zeros")
-        peephole = const(np.zeros(layer.units, np.float32), name=f"{name}_peephole")
-        w = const(np.concatenate([layer.kernel, layer.recurrent], axis=0), name=f"{name}_w")
-        outputs = tf.raw_ops.BlockLSTMV2(
-            seq_len_max=const(np.int64(steps), name=f"{name}_steps"), x=x_time_major,
-            cs_prev=zeros, h_prev=zeros, w=w, wci=peephole, wcf=peephole, wco=peephole,
-            b=const(layer.bias, name=f"{name}_b"), cell_clip=0.0, use_peephole=False,
-            name=f"{name}_block")
-        return outputs[-1]  # h for every step, (T, batch, units)
-
-    def unrolled_lstm(x_time_major, layer, name):
-        units = layer.units
-        kernel = const(layer.kernel, name=f"{name}_kernel")
-        recurrent = const(layer.recurrent, name=f"{name}_recurrent")
-        bias = const(layer.bias, name=f"{name}_bias")
-        h = c = None
-        outputs = []
-        for t in range(x_time_major.shape[0]):
-            z = tf.matmul(x_time_major[t], kernel, name=f"{name}_x{t}") + bias
-            if h is not None:
-                z = z + tf.matmul(h, recurrent, name=f"{name}_h{t}")
-            i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
-            update = tf.sigmoid(i) * tf.tanh(g)
-            c = update if c is None else tf.sigmoid(f) * c + update
-            h = tf.sigmoid(o) * tf.tanh(c)
-            outputs.append(h)
-        return tf.stack(outputs, axis=0, name=f"{name}_sequence")
-
-    lstm_layer = block_lstm if lstm == "block" else unrolled_lstm
-
-    def probabilities(x, w, prefix, name):
-        x = conv(x, w.conv1, f"{prefix}conv1")
-        x = conv(x, w.conv2, f"{prefix}conv2")
-        if w.trunk == "pool":
-            last = tf.concat([tf.reduce_mean(x, axis=1, name=f"{prefix}mean_pool"),
-                              tf.reduce_max(x, axis=1, name=f"{prefix}max_pool")], axis=1,
-                             name=f"{prefix}pooled")
-        else:
-            x = tf.transpose(x, [1, 0, 2], name=f"{prefix}to_time_major")
-            x = lstm_layer(x, w.lstm1, f"{prefix}lstm1")
-            x = lstm_layer(x, w.lstm2, f"{prefix}lstm2")
-            last = tf.gather(x, x.shape[0] - 1, axis=0, name=f"{prefix}last_step")
-        logits = tf.nn.bias_add(
-            tf.matmul(last, const(w.dense_kernel, name=f"{prefix}dense_kernel"),
-                      name=f"{prefix}dense_mul"),
-            const(w.dense_bias, name=f"{prefix}dense_bias"), name=f"{prefix}dense_add")
-        return tf.nn.softmax(logits, name=name)
 
     def forward(raw):
         x = raw
@@ -104,8 +48,9 @@ def inference_function(weights: ClassifierWeights | EnsembleWeights, scaler: Min
             x = tf.add(tf.multiply(x, scale, name="scale_mul"), offset, name="scale_add")
         members = getattr(weights, "members", None)
         if not members:
-            return {"scores": probabilities(x, weights, "", "scores")}
-        each = [probabilities(x, w, f"m{i}_", f"m{i}_scores") for i, w in enumerate(members)]
+            return {"scores": _probabilities(x, weights, "", "scores", lstm_layer)}
+        each = [_probabilities(x, w, f"m{i}_", f"m{i}_scores", lstm_layer)
+                for i, w in enumerate(members)]
         return {"scores": tf.multiply(tf.add_n(each, name="sum_scores"),
                                       const(np.float32(1.0 / len(each)), name="one_over_n"),
                                       name="scores")}
@@ -113,3 +58,77 @@ def inference_function(weights: ClassifierWeights | EnsembleWeights, scaler: Min
     spec = tf.TensorSpec((batch_size, weights.timesteps, weights.features), tf.float32,
                          name=input_name)
     return tf.function(forward).get_concrete_function(spec)
+
+
+def _probabilities(x, w: ClassifierWeights, prefix: str, name: str, lstm_layer):
+    """One network's class probabilities on scaled windows, its ops named ``prefix...``."""
+    import tensorflow as tf
+
+    const = tf.constant
+    x = _conv(x, w.conv1, f"{prefix}conv1")
+    x = _conv(x, w.conv2, f"{prefix}conv2")
+    if w.trunk == "pool":
+        last = tf.concat([tf.reduce_mean(x, axis=1, name=f"{prefix}mean_pool"),
+                          tf.reduce_max(x, axis=1, name=f"{prefix}max_pool")], axis=1,
+                         name=f"{prefix}pooled")
+    else:
+        x = tf.transpose(x, [1, 0, 2], name=f"{prefix}to_time_major")
+        x = lstm_layer(x, w.lstm1, f"{prefix}lstm1")
+        x = lstm_layer(x, w.lstm2, f"{prefix}lstm2")
+        last = tf.gather(x, x.shape[0] - 1, axis=0, name=f"{prefix}last_step")
+    logits = tf.nn.bias_add(
+        tf.matmul(last, const(w.dense_kernel, name=f"{prefix}dense_kernel"),
+                  name=f"{prefix}dense_mul"),
+        const(w.dense_bias, name=f"{prefix}dense_bias"), name=f"{prefix}dense_add")
+    return tf.nn.softmax(logits, name=name)
+
+
+def _conv(x, layer, name: str):
+    """A valid-padded ReLU Conv1D."""
+    import tensorflow as tf
+
+    const = tf.constant
+    y = tf.nn.conv1d(x, const(layer.kernel, name=f"{name}_kernel"), stride=layer.stride,
+                     padding="VALID", name=f"{name}_conv")
+    return tf.nn.relu(tf.nn.bias_add(y, const(layer.bias, name=f"{name}_bias"),
+                                     name=f"{name}_add"), name=f"{name}_relu")
+
+
+def _block_lstm(x_time_major, layer, name: str):
+    """The LSTM as one ``BlockLSTMV2`` op: h for every step, ``(T, batch, units)``."""
+    import tensorflow as tf
+
+    const = tf.constant
+    steps = x_time_major.shape[0]
+    batch = tf.shape(x_time_major)[1]
+    zeros = tf.zeros(tf.stack([batch, layer.units]), name=f"{name}_zeros")
+    peephole = const(np.zeros(layer.units, np.float32), name=f"{name}_peephole")
+    w = const(np.concatenate([layer.kernel, layer.recurrent], axis=0), name=f"{name}_w")
+    outputs = tf.raw_ops.BlockLSTMV2(
+        seq_len_max=const(np.int64(steps), name=f"{name}_steps"), x=x_time_major,
+        cs_prev=zeros, h_prev=zeros, w=w, wci=peephole, wcf=peephole, wco=peephole,
+        b=const(layer.bias, name=f"{name}_b"), cell_clip=0.0, use_peephole=False,
+        name=f"{name}_block")
+    return outputs[-1]
+
+
+def _unrolled_lstm(x_time_major, layer, name: str):
+    """The LSTM spelt out step by step in matmuls and activations (TFLite's builtin ops)."""
+    import tensorflow as tf
+
+    units = layer.units
+    kernel = tf.constant(layer.kernel, name=f"{name}_kernel")
+    recurrent = tf.constant(layer.recurrent, name=f"{name}_recurrent")
+    bias = tf.constant(layer.bias, name=f"{name}_bias")
+    h = c = None
+    outputs = []
+    for t in range(x_time_major.shape[0]):
+        z = tf.matmul(x_time_major[t], kernel, name=f"{name}_x{t}") + bias
+        if h is not None:
+            z = z + tf.matmul(h, recurrent, name=f"{name}_h{t}")
+        i, f, g, o = (z[:, k * units:(k + 1) * units] for k in range(4))
+        update = tf.sigmoid(i) * tf.tanh(g)
+        c = update if c is None else tf.sigmoid(f) * c + update
+        h = tf.sigmoid(o) * tf.tanh(c)
+        outputs.append(h)
+    return tf.stack(outputs, axis=0, name=f"{name}_sequence")

@@ -8,14 +8,14 @@ that ``classifier.keras`` really is the baseline architecture (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from ..errors import ExermoteInputError
 
 __all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "EnsembleWeights",
-           "extract_weights", "reference_forward"]
+           "extract_weights", "as_float64", "reference_forward"]
 
 _EXPECTED_LAYERS = {
     "lstm": ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense"),
@@ -172,44 +172,76 @@ def extract_weights(classifier, *, path=None) -> ClassifierWeights | EnsembleWei
                              *recurrent, dense_kernel, dense_bias)
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+def as_float64(weights: ClassifierWeights | EnsembleWeights):
+    """``weights`` with every array in float64, the precision of :func:`reference_forward`
+    (made once by a caller that runs the forward pass many times, such as streaming)."""
+    if isinstance(weights, EnsembleWeights):
+        return EnsembleWeights(tuple(as_float64(m) for m in weights.members))
+
+    def cast(part):
+        if part is None:
+            return None
+        return replace(part, **{f.name: np.asarray(getattr(part, f.name), dtype=np.float64)
+                                for f in fields(part) if f.name != "stride"})
+
+    return replace(weights, conv1=cast(weights.conv1), conv2=cast(weights.conv2),
+                   lstm1=cast(weights.lstm1), lstm2=cast(weights.lstm2),
+                   dense_kernel=np.asarray(weights.dense_kernel, dtype=np.float64),
+                   dense_bias=np.asarray(weights.dense_bias, dtype=np.float64))
 
 
 def reference_forward(weights: ClassifierWeights | EnsembleWeights,
                       scaled: np.ndarray) -> np.ndarray:
     """Class probabilities ``(N, K)`` for SCALED windows ``(N, T, F)``, in float64 NumPy.
 
-    An independent statement of what the exported files must compute, used by tests.
+    The package's one NumPy forward pass of the network: the statement of what the exported
+    files must compute (the tests compare them with it), and streaming prediction's classifier
+    (:class:`~exermote_sgan.inference.forward.NumpyClassifier`, with weights made float64 by
+    :func:`as_float64` once).
     """
     if isinstance(weights, EnsembleWeights):
         return np.mean([reference_forward(w, scaled) for w in weights.members], axis=0)
     x = np.asarray(scaled, dtype=np.float64)
     for conv in (weights.conv1, weights.conv2):
-        width, stride = conv.kernel.shape[0], conv.stride
-        steps = (x.shape[1] - width) // stride + 1
-        patches = np.stack([x[:, t * stride:t * stride + width, :] for t in range(steps)], 1)
-        x = np.maximum(np.einsum("ntwc,wco->nto", patches, conv.kernel) + conv.bias, 0.0)
+        x = _conv1d_relu(x, conv)
     if weights.trunk == "pool":
-        return _softmax(np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1), weights)
-    for lstm in (weights.lstm1, weights.lstm2):
-        u = lstm.units
-        h = np.zeros((x.shape[0], u))
-        c = np.zeros((x.shape[0], u))
-        outputs = []
-        for t in range(x.shape[1]):
-            z = x[:, t] @ lstm.kernel + h @ lstm.recurrent + lstm.bias
-            i, f, g, o = (z[:, k * u:(k + 1) * u] for k in range(4))
-            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-            h = _sigmoid(o) * np.tanh(c)
+        x = np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)
+    else:
+        x = _lstm(_lstm(x, weights.lstm1, sequences=True), weights.lstm2, sequences=False)
+    logits = x @ weights.dense_kernel + weights.dense_bias
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _conv1d_relu(x: np.ndarray, conv: Conv1DWeights) -> np.ndarray:
+    """A valid-padded ReLU Conv1D on ``(N, T, C)``: one matrix product per kernel tap."""
+    size = conv.kernel.shape[0]
+    steps = (x.shape[1] - size) // conv.stride + 1
+    bias = np.asarray(conv.bias, dtype=np.float64)
+    out = np.broadcast_to(bias, (x.shape[0], steps, conv.kernel.shape[2])).copy()
+    for k in range(size):
+        stop = k + conv.stride * (steps - 1) + 1
+        out += x[:, k:stop:conv.stride, :] @ conv.kernel[k]
+    return np.maximum(out, 0.0)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the logistic function, free of overflow
+
+
+def _lstm(x: np.ndarray, lstm: LSTMWeights, *, sequences: bool) -> np.ndarray:
+    """A tanh/sigmoid Keras LSTM on ``(N, T, C)``: every output step, or the last."""
+    units = lstm.units
+    inputs = x @ lstm.kernel + lstm.bias  # (N, T, 4u), all steps at once
+    h = np.zeros((x.shape[0], units))
+    c = np.zeros_like(h)
+    outputs = []
+    for t in range(x.shape[1]):
+        z = inputs[:, t] + h @ lstm.recurrent
+        i, f = _sigmoid(z[:, :units]), _sigmoid(z[:, units:2 * units])
+        g, o = np.tanh(z[:, 2 * units:3 * units]), _sigmoid(z[:, 3 * units:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        if sequences:
             outputs.append(h)
-        x = np.stack(outputs, 1)
-    return _softmax(x[:, -1], weights)
-
-
-def _softmax(features: np.ndarray, weights: ClassifierWeights) -> np.ndarray:
-    """The dense softmax head on the trunk's output ``(N, u)``."""
-    logits = features @ weights.dense_kernel + weights.dense_bias
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    return np.stack(outputs, axis=1) if sequences else h

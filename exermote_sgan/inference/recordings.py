@@ -100,22 +100,20 @@ def read_for_run(path, preprocessing, *, mirror: bool | None = None, columns=Non
 
 
 def _resample(recording, rate_hz: float):
-    """The recording on an exact grid at ``rate_hz`` (linear; labels and rows from the
-    nearest row), as preprocessing with ``resample`` did."""
+    """The recording on the exact grid at ``rate_hz``, by the resampling preprocessing used
+    (:func:`~exermote_sgan.data.cleaning.resample_to_grid`); labels and rows from the nearest
+    row."""
     from dataclasses import replace
 
-    t = recording.timestamps
-    grid = np.arange(int(np.floor(t[-1] * rate_hz + 1e-6)) + 1) / rate_hz
-    values = np.column_stack([
-        np.interp(grid, t[np.isfinite(col)], col[np.isfinite(col)]) if np.isfinite(col).any()
-        else np.full(len(grid), np.nan) for col in recording.values.T])
-    nearest = np.clip(np.searchsorted(t, grid), 1, max(len(t) - 1, 1))
-    nearest = nearest - (grid - t[nearest - 1] <= t[np.minimum(nearest, len(t) - 1)] - grid)
-    nearest = np.clip(nearest, 0, len(t) - 1)
+    from ..data.cleaning import resample_to_grid
+
+    first, values, nearest = resample_to_grid(recording.timestamps, recording.values,
+                                              rate_hz=rate_hz)
     return replace(recording, values=values, labels=recording.labels[nearest],
                    sub_labels=None if recording.sub_labels is None
                    else recording.sub_labels[nearest],
-                   timestamps=grid, file_rows=recording.file_rows[nearest])
+                   timestamps=(first + np.arange(len(values))) / rate_hz,
+                   file_rows=recording.file_rows[nearest])
 
 
 def training_range_warning(recording, values: np.ndarray, preprocessing) -> str | None:

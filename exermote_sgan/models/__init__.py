@@ -1,12 +1,34 @@
-"""Networks: the SGAN discriminator and generator, and the supervised baseline."""
+"""Networks: the SGAN discriminator and generator, and the supervised baseline.
 
-from .._quiet import install as _install_quiet
+Importing this package is cheap: Keras is loaded when a network is first built (the names
+below come from :mod:`.networks` on first use), so :mod:`.spec` serves the Keras-free
+training settings.
+"""
 
-_install_quiet()  # filters TensorFlow's and coremltools' known noise from their first import
+from __future__ import annotations
 
-from .networks import (  # noqa: E402
-    TRUNK_LAYERS, build_baseline, build_discriminator, build_generator,
-    classifier_from_discriminator)
+import importlib
 
-__all__ = ["TRUNK_LAYERS", "build_baseline", "build_discriminator", "build_generator",
-           "classifier_from_discriminator"]
+# public name -> module that defines it (imported on first use)
+_PUBLIC = {
+    "TRUNK_LAYERS": ".spec",
+    "TRUNKS": ".spec",
+    "build_baseline": ".networks",
+    "build_discriminator": ".networks",
+    "build_generator": ".networks",
+    "classifier_from_discriminator": ".networks",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -16,13 +16,12 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .spec import POOL_TRUNK_LAYERS, TRUNK_LAYERS, TRUNKS
+
 __all__ = ["TRUNKS", "TRUNK_LAYERS", "build_discriminator", "build_baseline", "build_generator",
            "build_like", "classifier_from_discriminator", "joins_mean_then_max", "trunk_layers",
            "trunk_of"]
 
-TRUNKS = ("lstm", "pool")
-TRUNK_LAYERS = ("conv1", "conv2", "lstm1", "lstm2", "dropout")
-_POOL_TRUNK_LAYERS = ("conv1", "conv2", "dropout")
 
 
 def trunk_of(model: keras.Model) -> str:
@@ -48,7 +47,7 @@ def joins_mean_then_max(concatenate) -> bool:
 
 def trunk_layers(model: keras.Model) -> tuple[str, ...]:
     """The names of ``model``'s trunk layers, the ones whose weights move between networks."""
-    return TRUNK_LAYERS if trunk_of(model) == "lstm" else _POOL_TRUNK_LAYERS
+    return TRUNK_LAYERS if trunk_of(model) == "lstm" else POOL_TRUNK_LAYERS
 
 
 def _check_window_shape(timesteps: int, features: int, *, who: str):

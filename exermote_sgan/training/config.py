@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..errors import ExermoteInputError
+from ..models.spec import TRUNKS
 from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
@@ -27,7 +28,6 @@ GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
 #: the discriminator's fake-class logit: fixed at 0 (Salimans et al.) or a learned output
 FAKE_LOGITS = ("zero", "learned")
 GENERATOR_ARCHITECTURES = ("conv", "lstm")
-TRUNKS = ("lstm", "pool")  # exermote_sgan.models.networks.TRUNKS, without importing Keras
 #: recommended number of epochs (one epoch = one pass over the training windows) per model
 DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
 #: epochs without a better validation macro-F1 before training stops, per model

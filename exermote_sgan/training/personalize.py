@@ -106,7 +106,7 @@ def run_config(run_dir):
                                  path=path) from None
 
 
-def _read_unlabeled(path: Path, *, format: str, columns, reader: dict):
+def _read_unlabeled(path: Path, *, input_format: str, columns, reader: dict):
     """The recordings of one file with their timestamps and features (labels never used),
     read through the data layer's reader registry in its mode for recordings to recognise:
     files may lack the label and subject columns."""
@@ -114,9 +114,9 @@ def _read_unlabeled(path: Path, *, format: str, columns, reader: dict):
     from ..data.readers import read_recording_file
     from ..data.schema import TIMESTAMP_COLUMN
 
-    generic = format == "generic"
+    generic = input_format == "generic"
     found = read_recording_file(
-        path, format=format, columns=columns, for_prediction=True,
+        path, format=input_format, columns=columns, for_prediction=True,
         duplicate_timestamps=(reader.get("duplicate_timestamps") or "refuse") if generic
         else "refuse")
     found = [check_value_range(r, max_abs_value=reader.get("max_abs_value", 1e6),
@@ -149,12 +149,13 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
     reader = dict(reader or {})
     if columns is None and reader.get("columns"):
         columns = ColumnSpec(**reader["columns"])
-    format = format or ("generic" if columns is not None and reader.get("format") != "exermote"
-                        else reader.get("format", "exermote"))
-    if format not in FORMATS:
-        raise ExermoteInputError(f"must be one of {', '.join(FORMATS)}, got {format!r}",
+    input_format = format or (
+        "generic" if columns is not None and reader.get("format") != "exermote"
+        else reader.get("format", "exermote"))
+    if input_format not in FORMATS:
+        raise ExermoteInputError(f"must be one of {', '.join(FORMATS)}, got {input_format!r}",
                                  option="format")
-    if format == "generic" and not isinstance(columns, ColumnSpec):
+    if input_format == "generic" and not isinstance(columns, ColumnSpec):
         raise ExermoteInputError("the generic format needs the run's columns file (the one "
                                  "'preprocess --columns-file' read)", option="columns_file")
     max_gap = int(reader.get("max_gap", 3))
@@ -164,8 +165,8 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
     files = find_csv_files(recordings)
     segments, session_names = [], []
     for path in files:
-        found, time_column = _read_unlabeled(Path(path), format=format, columns=columns,
-                                             reader=reader)
+        found, time_column = _read_unlabeled(Path(path), input_format=input_format,
+                                             columns=columns, reader=reader)
         for recording in found:
             missing = [f for f in features if f not in recording.features]
             if missing:
@@ -200,6 +201,11 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
     return window_set, [str(f) for f in files]
 
 
+def _strings(value) -> tuple[str, ...]:
+    """An HDF5 attribute (text or bytes, one value or many) as a tuple of ``str``."""
+    return tuple(x.decode() if isinstance(x, bytes) else str(x) for x in np.atleast_1d(value))
+
+
 def _windows_attributes(path: Path):
     """The window settings (and reader settings, when recorded) of a windows file, read
     without its windows."""
@@ -217,16 +223,14 @@ def _windows_attributes(path: Path):
     if not set(names) <= set(attrs):
         raise ExermoteInputError("not a windows file (its window settings are missing); "
                                  "re-create it with 'exermote-sgan preprocess'", path=path)
-    strings = lambda v: tuple(x.decode() if isinstance(x, bytes) else str(x)  # noqa: E731
-                              for x in np.atleast_1d(v))
     reader = None
     if "reader" in attrs:
         try:
-            reader = json.loads(strings(attrs["reader"])[0])
+            reader = json.loads(_strings(attrs["reader"])[0])
         except json.JSONDecodeError as exc:
             raise ExermoteInputError(f"its reader settings are not JSON ({exc}); re-create "
                                      "it with 'exermote-sgan preprocess'", path=path) from None
-    return {"features": strings(attrs["features"]), "classes": strings(attrs["classes"]),
+    return {"features": _strings(attrs["features"]), "classes": _strings(attrs["classes"]),
             "timesteps": int(attrs["timesteps"]), "stride": int(attrs["stride"]),
             "label_offset": int(attrs["label_offset"]),
             "sample_rate_hz": float(attrs["sample_rate_hz"]), "reader": reader}
@@ -402,8 +406,9 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
                                  option="columns")
     attrs = _windows_attributes(windows_path)
     trained_features = training_features(config, attrs["features"])
+    input_format = format
     if format is None and columns is None and attrs["reader"] is None:
-        format = _default_format(trained_features)  # a windows file from before readers
+        input_format = _default_format(trained_features)  # a windows file from before readers
     overrides = {"seed": seed} if seed is not None else {}
     if method == "sgan":
         overrides.update({k: settings[k] for k in ("epochs", "steps_per_epoch")
@@ -416,7 +421,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     personal, files = read_unlabeled_windows(
         recordings, features=trained_features, timesteps=attrs["timesteps"],
         stride=attrs["stride"], label_offset=attrs["label_offset"],
-        sample_rate_hz=attrs["sample_rate_hz"], format=format, columns=columns,
+        sample_rate_hz=attrs["sample_rate_hz"], format=input_format, columns=columns,
         reader=attrs["reader"])
     if len(personal) == 0:
         raise ExermoteInputError("the recordings hold no full window; record longer",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .._quiet import QUIET_ENV
 from ..errors import ExermoteInputError
 
 __all__ = ["RayOptions", "TaskFailure", "import_ray", "run_tasks"]
@@ -125,8 +126,7 @@ def run_tasks(function, jobs, *, options: RayOptions, on_result=None, progress=N
     started = _init(ray, options)
     runtime_env = {"env_vars": {"TF_NUM_INTRAOP_THREADS": str(options.threads),
                                 "TF_NUM_INTEROP_THREADS": str(options.threads),
-                                "OMP_NUM_THREADS": str(options.threads),
-                                "TF_CPP_MIN_LOG_LEVEL": "3"}}
+                                "OMP_NUM_THREADS": str(options.threads), **QUIET_ENV}}
     remote = ray.remote(function).options(
         num_cpus=float(options.cpus_per_run), num_gpus=float(options.gpus_per_run),
         max_retries=int(options.retries), retry_exceptions=False, runtime_env=runtime_env)

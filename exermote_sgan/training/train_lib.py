@@ -36,19 +36,18 @@ import numpy as np
 
 from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, is_disk_full,
                       replace_directory)
-from ..errors import ExermoteInputError
+from ..errors import DiskFullError, ExermoteInputError
 from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
 from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
-from .progress import keras_verbose, progress_callbacks
+from .progress import MONITOR, keras_verbose, progress_callbacks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
            "staging_dir", "can_resume", "LabeledFractionWarning"]
 
-MONITOR = "val_macro_f1"
 CHECKPOINTS_DIR = "checkpoints"
 BACKUP_DIR = "backup"
 BEST_WEIGHTS = "best.weights.h5"
@@ -490,8 +489,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         staging = staging_dir(config.out_dir)
         if not resumable and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)  # nothing in it worth keeping
-        if isinstance(exc, Exception) and (getattr(exc, "disk_full", False)
-                                           or is_disk_full(exc)):
+        if isinstance(exc, DiskFullError) or (isinstance(exc, Exception)
+                                              and is_disk_full(exc)):
             fix = (f"free some space and continue with --resume (the completed epochs are kept "
                    f"in {staging})" if resumable else
                    "free some space (or choose another disk) and run the command again")
