@@ -246,7 +246,7 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
         raise ExermoteInputError("cannot write the Exermote app model: " + "; ".join(problems)
                                  + " (use --app-model auto or no)", path=run_dir)
     raw, source = select_verification_windows(prep, windows_path=windows,
-                                              max_windows=max_windows)
+                                              max_windows=max_windows, run_dir=run_dir)
     say(f"computing the Keras classifier's scores on {len(raw)} verification windows "
         f"({source})")
     scaled = prep.scaler.transform(raw)
