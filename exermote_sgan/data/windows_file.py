@@ -758,8 +758,8 @@ def content_sha256(path) -> str:
     """SHA-256 of what a windows file holds: every dataset (name, type, shape and values, read
     in blocks) and every attribute, in name order.
 
-    Equal hashes mean the same windows, labels, subjects and settings, whatever the HDF5 layout
-    or the file's name and date; a run records it so a later command can tell that the file it
+    Equal hashes mean the same rows, windows, labels, subjects and settings, whatever the HDF5
+    layout (chunks, compression) or the file's name and date; a run records it so a later command can tell that the file it
     trained on was replaced (issue 33).  Streams the file: memory stays small at any size.
     """
     import h5py

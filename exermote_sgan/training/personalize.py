@@ -250,6 +250,8 @@ def _check_run_windows(run_dir, windows_path: Path) -> None:
     another file): personalising recovers the run's labeled windows from it."""
     from ..runs import check_windows_unchanged, load_run
 
+    if not (Path(run_dir) / PREPROCESSING_FILE).is_file():
+        return  # reported where the run is loaded, after the checks of the user's input
     provenance = load_run(run_dir, load_classifier=False).preprocessing.provenance
     check_windows_unchanged(run_dir, provenance, windows_path, require_same=True,
                             fix="pass the file it was trained on (--windows FILE), or retrain "
