@@ -58,6 +58,24 @@ def _subjects(runs, key: str, combine) -> list[int]:
     return sorted(combine(*sets)) if sets else []
 
 
+def _provenance(runs, run_dirs):
+    """The ensemble's :class:`~exermote_sgan.runs.Provenance`: the first member's data and
+    labels, its members, and a test subject only where every member held it out (one no
+    member trained or validated on)."""
+    from ..runs import Provenance
+
+    own = runs[0].preprocessing.provenance
+    return Provenance(
+        windows_path=own.windows_path, windows_sha256=own.windows_sha256,
+        labeled_fraction=own.labeled_fraction, labeled_unit=own.labeled_unit,
+        augment_rotation=own.augment_rotation,
+        test_subjects=tuple(_subjects(runs, "test_subjects", set.intersection)),
+        training_subjects=tuple(_subjects(runs, "training_subjects", set.union)),
+        validation_subjects=tuple(_subjects(runs, "validation_subjects", set.union)),
+        ensemble_of=tuple(str(p) for p in run_dirs),
+        ensemble_seeds=tuple(run.preprocessing.provenance.seed for run in runs))
+
+
 def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> EnsembleResult:
     """Write ``out``, a run whose classifier is the mean of ``run_dirs``' classifiers.
 
@@ -65,7 +83,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
     from ..models.ensemble import build_ensemble, fold_input_scaling
-    from ..runs import Provenance, load_run, save_run, windows_status, with_classifier
+    from ..runs import load_run, save_run, windows_status, with_classifier
 
     say = progress or (lambda message: None)
     run_dirs = [Path(p) for p in run_dirs]
@@ -103,17 +121,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
 
     first = runs[0].preprocessing
     models = sorted({run.preprocessing.model for run in runs})
-    own = first.provenance
-    # a subject every member held out is one no member trained or validated on
-    provenance = Provenance(
-        windows_path=own.windows_path, windows_sha256=own.windows_sha256,
-        labeled_fraction=own.labeled_fraction, labeled_unit=own.labeled_unit,
-        augment_rotation=own.augment_rotation,
-        test_subjects=tuple(_subjects(runs, "test_subjects", set.intersection)),
-        training_subjects=tuple(_subjects(runs, "training_subjects", set.union)),
-        validation_subjects=tuple(_subjects(runs, "validation_subjects", set.union)),
-        ensemble_of=tuple(str(p) for p in run_dirs),
-        ensemble_seeds=tuple(run.preprocessing.provenance.seed for run in runs))
+    provenance = _provenance(runs, run_dirs)
     preprocessing = replace(first, model=models[0] if len(models) == 1 else "ensemble",
                             training_command=command or "exermote-sgan ensemble "
                             + " ".join(map(str, run_dirs)) + f" --out {out}",
