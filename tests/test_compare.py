@@ -234,6 +234,17 @@ def test_a_replaced_windows_file_is_not_reported_with_the_old_runs(windows_path,
     # into a new directory, the new data trains
     second = _run(windows, tmp_path / "new", seeds=[0])
     assert len(again.configs) == 4 and len(second) == 4
+    # the old data back: its runs are reused; one from before the hash is reused with a word
+    windows.write_bytes(windows_path.read_bytes())
+    split_path = tmp_path / "out" / "runs" / "sgan-f1-s0" / "split.json"
+    split = json.loads(split_path.read_text())
+    del split["windows_sha256"]
+    split_path.write_text(json.dumps(split))
+    with pytest.warns(train_lib.TrainingDataWarning, match=r"sgan-f1-s0.*records no content "
+                                                           r"hash"):
+        third = _run(windows, tmp_path / "out", seeds=[0])
+    assert len(again.configs) == 4
+    pd.testing.assert_frame_equal(first, third)
 
 
 def test_refuses_to_mix_settings_in_one_directory(windows_path, tmp_path, fake):

@@ -256,6 +256,17 @@ def test_a_single_training_recording_is_named_in_a_warning(sample):
         _split(one, sample / "windows.h5")
 
 
+def test_the_command_line_prints_the_warning_as_one_line(capsys):
+    from exermote_sgan.commands.train import show_package_warnings
+    from exermote_sgan.training.train_lib import SingleRecordingWarning
+
+    with show_package_warnings("train"):
+        warnings.warn("every training window comes from one recording", SingleRecordingWarning)
+    err = capsys.readouterr().err.strip()
+    assert err == ("exermote-sgan train: warning: every training window comes from one "
+                   "recording")
+
+
 def test_run_directory_file_names_live_in_runs_only():
     """Issue 32: no module but runs.py declares a run directory's file names."""
     package = Path(__file__).resolve().parents[1] / "exermote_sgan"

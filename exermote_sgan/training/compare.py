@@ -165,10 +165,12 @@ def _check_same_data(split: dict, split_path: Path, windows_sha256: str | None) 
     if recorded is None:
         import warnings
 
+        from .train_lib import TrainingDataWarning
+
         warnings.warn(f"{split_path} records no content hash of its windows file (a run from "
                       "before it was recorded): it is reused although this comparison cannot "
                       "tell whether the file changed since; delete the run to retrain it",
-                      stacklevel=3)
+                      TrainingDataWarning, stacklevel=3)
     elif recorded != windows_sha256:
         raise ExermoteInputError(
             f"was trained on other data than {split.get('windows_path')} holds now (its "

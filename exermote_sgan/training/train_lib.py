@@ -46,16 +46,21 @@ from .progress import keras_verbose, progress_callbacks
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
-           "staging_dir", "can_resume", "LabeledFractionWarning", "SingleRecordingWarning"]
+           "staging_dir", "can_resume", "LabeledFractionWarning", "SingleRecordingWarning",
+           "TrainingDataWarning"]
 
 MONITOR = "val_macro_f1"
 
 
-class LabeledFractionWarning(UserWarning):
+class TrainingDataWarning(UserWarning):
+    """Training data that trains, but not as asked or not as one might assume."""
+
+
+class LabeledFractionWarning(TrainingDataWarning):
     """The labeled windows are a very different share of the training windows than asked."""
 
 
-class SingleRecordingWarning(UserWarning):
+class SingleRecordingWarning(TrainingDataWarning):
     """All training windows come from one recording, which therefore also validates."""
 
 

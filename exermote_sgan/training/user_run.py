@@ -44,8 +44,8 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
                         load_run, read_json_object, save_run)
     from . import adaptation, datasets, window_source
     from .config import rotation_degrees
-    from .train_lib import (LabeledFractionWarning, SingleRecordingWarning, TrainResult,
-                            _set_determinism, _split, labeled_selection_hash)
+    from .train_lib import (TrainingDataWarning, TrainResult, _set_determinism, _split,
+                            labeled_selection_hash)
 
     run = load_run(run_dir)
     preprocessing = run.preprocessing
@@ -57,8 +57,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
             f"{list(preprocessing.classes)}; pass the run's own windows file",
             path=config.windows_path, option="windows")
     with warnings.catch_warnings():  # the run's training warned already
-        warnings.simplefilter("ignore", LabeledFractionWarning)
-        warnings.simplefilter("ignore", SingleRecordingWarning)
+        warnings.simplefilter("ignore", TrainingDataWarning)
         fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = _split(window_set, config)
     split_path = Path(run_dir) / SPLIT_FILE
     split = read_json_object(split_path) if split_path.is_file() else {}
