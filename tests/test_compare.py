@@ -20,7 +20,8 @@ import pytest
 
 from exermote_sgan.atomic import atomic_write_text
 from exermote_sgan.data.scaler import MinMaxScaler
-from exermote_sgan.data.windows_file import WindowSet, load_windows, save_windows
+from exermote_sgan.data.windows_file import (WindowSet, content_sha256, load_windows,
+                                             save_windows)
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.runs import Preprocessing
 from exermote_sgan.training import compare as compare_module
@@ -106,7 +107,8 @@ class FakeTrainer:
         if self.hash_depends_on_model and config.model == "sgan":
             digest = train_lib.labeled_selection_hash(labeled[1:])
         split = {"n_labeled": int(len(labeled)), "n_unlabeled": int(len(unlabeled)),
-                 "labeled_sha256": digest}
+                 "labeled_sha256": digest, "windows_path": str(config.windows_path),
+                 "windows_sha256": content_sha256(config.windows_path)}
         config.out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config.out_dir / "metrics.json", json.dumps(metrics))
         atomic_write_text(config.out_dir / "split.json", json.dumps(split))
@@ -204,6 +206,45 @@ def test_resumes_without_retraining_finished_runs(windows_path, tmp_path, monkey
     assert retrained == ["baseline-f0.1-s2", "baseline-f1-s2", "sgan-f0.1-s1", "sgan-f0.1-s2",
                          "sgan-f1-s2"]
     assert len(third) == 12
+
+
+def test_a_replaced_windows_file_is_not_reported_with_the_old_runs(windows_path, tmp_path,
+                                                                   monkeypatch, fake):
+    """Issue 33, item 2: the finished runs were trained on the file as it was."""
+    windows = tmp_path / "windows.h5"
+    windows.write_bytes(windows_path.read_bytes())
+    first = _run(windows, tmp_path / "out", seeds=[0])
+    assert len(first) == 4
+    ws = load_windows(windows_path)
+    save_windows(windows, ws.subset(np.arange(0, len(ws), 2)))  # other data, the same name
+    again = FakeTrainer()
+    monkeypatch.setattr(train_lib, "train", again)
+    with pytest.raises(ExermoteInputError, match=r"compare_settings.json.*holds runs trained "
+                                                 r"on other data than .*windows.h5 holds now"):
+        _run(windows, tmp_path / "out", seeds=[0])
+    assert again.configs == []
+    # settings written before the hash was recorded: each run's split.json still tells
+    settings = tmp_path / "out" / "compare_settings.json"
+    old = json.loads(settings.read_text())
+    del old["windows_sha256"]
+    settings.write_text(json.dumps(old))
+    with pytest.raises(ExermoteInputError, match=r"split.json.*was trained on other data"):
+        _run(windows, tmp_path / "out", seeds=[0])
+    assert again.configs == []
+    # into a new directory, the new data trains
+    second = _run(windows, tmp_path / "new", seeds=[0])
+    assert len(again.configs) == 4 and len(second) == 4
+    # the old data back: its runs are reused; one from before the hash is reused with a word
+    windows.write_bytes(windows_path.read_bytes())
+    split_path = tmp_path / "out" / "runs" / "sgan-f1-s0" / "split.json"
+    split = json.loads(split_path.read_text())
+    del split["windows_sha256"]
+    split_path.write_text(json.dumps(split))
+    with pytest.warns(train_lib.TrainingDataWarning, match=r"sgan-f1-s0.*records no content "
+                                                           r"hash"):
+        third = _run(windows, tmp_path / "out", seeds=[0])
+    assert len(again.configs) == 4
+    pd.testing.assert_frame_equal(first, third)
 
 
 def test_refuses_to_mix_settings_in_one_directory(windows_path, tmp_path, fake):

@@ -43,7 +43,7 @@ def test_demo_runs_every_stage_and_writes_its_outputs(tmp_path, capsys):
     from exermote_sgan.runs import load_run
 
     prep = load_run(out / "sgan", load_classifier=False).preprocessing
-    assert len(prep.features) == 12 and prep.extra["augment_rotation"] == 0.0
+    assert len(prep.features) == 12 and prep.provenance.augment_rotation == 0.0
 
 
 def test_demo_checks_its_options_before_any_work(tmp_path, capsys):

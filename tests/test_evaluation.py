@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.errors import ExermoteInputError
-from exermote_sgan.runs import Preprocessing, save_run
+from exermote_sgan.runs import Preprocessing, Provenance, save_run
 from exermote_sgan.training.evaluation import (evaluate_classifier, format_metrics_table,
                                                metrics_from_predictions, timing_errors)
 
@@ -56,7 +56,8 @@ def _controlled_windows(raw_scale=10.0, raw_offset=-3.0) -> WindowSet:
 def _preprocessing(window_set: WindowSet, **extra) -> Preprocessing:
     return Preprocessing(classes=CLASSES, features=FEATURES, timesteps=TIMESTEPS,
                          label_offset=4, sample_rate_hz=10.0,
-                         scaler=MinMaxScaler().fit(window_set.windows), extra=extra)
+                         scaler=MinMaxScaler().fit(window_set.windows),
+                         provenance=Provenance(**extra))
 
 
 def _mean_feature_classifier():
@@ -262,7 +263,7 @@ def saved_run(tmp_path_factory, controlled):
     root = tmp_path_factory.mktemp("evaluate_cli")
     model = build_baseline(TIMESTEPS, len(FEATURES), len(CLASSES), conv_filters=4,
                            lstm_units=4)
-    with_test = replace(preprocessing, extra={"test_subjects": [2]})
+    with_test = replace(preprocessing, provenance=Provenance(test_subjects=(2,)))
     save_run(root / "run", model, with_test)
     save_run(root / "run_all", model, preprocessing)
     save_windows(root / "windows.h5", window_set)

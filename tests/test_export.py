@@ -12,7 +12,7 @@ import pytest
 from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
-from exermote_sgan.runs import Preprocessing, save_run
+from exermote_sgan.runs import Preprocessing, Provenance, save_run
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")
 FEATURES = tuple(f"Device: {name}" for name in (
@@ -71,9 +71,9 @@ def _make_run(run_dir, classifier, window_set, windows_path, *, model="baseline"
     scaler = MinMaxScaler().fit(window_set.windows[train])
     prep = Preprocessing(CLASSES, window_set.features, timesteps, 20, 10.0, scaler, model=model,
                          training_command=f"exermote-sgan train --model {model}",
-                         extra={"windows_path": str(windows_path),
-                                "test_subjects": [] if test_subject is None
-                                else [int(test_subject)]})
+                         provenance=Provenance(
+                             windows_path=str(windows_path),
+                             test_subjects=() if test_subject is None else (int(test_subject),)))
     save_run(run_dir, classifier, prep, metrics={"accuracy": 0.5, "macro_f1": 0.4})
     return prep
 

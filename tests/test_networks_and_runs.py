@@ -9,7 +9,7 @@ from exermote_sgan.models import (build_baseline, build_discriminator, build_gen
                                   classifier_from_discriminator)
 from exermote_sgan.models import networks
 from exermote_sgan.models.networks import trunk_layers, trunk_of
-from exermote_sgan.runs import Preprocessing, load_run, save_run
+from exermote_sgan.runs import Preprocessing, Provenance, load_run, save_run
 
 
 def test_discriminator_heads_and_trunk_follow_the_design():
@@ -110,7 +110,7 @@ def _preprocessing(features=3, timesteps=20):
                          features=tuple(f"f{i}" for i in range(features)),
                          timesteps=timesteps, label_offset=10, sample_rate_hz=10.0,
                          scaler=scaler, model="baseline", training_command="test",
-                         extra={"test_subjects": [4]})
+                         provenance=Provenance(test_subjects=(4,)))
 
 
 def test_run_directory_round_trip(tmp_path):
@@ -120,7 +120,7 @@ def test_run_directory_round_trip(tmp_path):
     run = load_run(tmp_path / "run")
     x = np.random.default_rng(2).uniform(size=(3, 20, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(run.classifier(x)), np.asarray(model(x)), rtol=1e-6)
-    assert run.preprocessing.extra == {"test_subjects": [4]}
+    assert run.preprocessing.provenance == Provenance(test_subjects=(4,))
     assert run.metrics == {"accuracy": 0.5}
     np.testing.assert_array_equal(run.preprocessing.scaler.scale_, prep.scaler.scale_)
 

@@ -309,7 +309,7 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     run = load_run(mine)
     assert run.preprocessing.model == "sgan"
-    assert run.preprocessing.extra["unlabeled_windows"] == saved["unlabeled_windows"]
+    assert run.preprocessing.provenance.unlabeled_windows == saved["unlabeled_windows"]
     assert run.preprocessing.training_command.startswith("exermote-sgan personalize ")
 
     # the user's windows are used: without them the same SGAN ends with other weights

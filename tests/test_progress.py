@@ -11,6 +11,7 @@ import pandas as pd
 
 from exermote_sgan.commands.evaluate import seen_subjects
 from exermote_sgan.commands.train import training_summary
+from exermote_sgan.runs import Provenance
 from exermote_sgan.training.progress import (EpochLines, format_epoch_line, keras_verbose,
                                              progress_callbacks, selected_epoch)
 
@@ -70,7 +71,8 @@ def test_sgan_summary_states_its_unlabeled_stream():
 
 
 def test_evaluate_names_subjects_the_run_trained_on():
-    extra = {"training_subjects": [1, 2, 3], "validation_subjects": [2], "test_subjects": [4]}
-    assert seen_subjects(extra, [1, 4]) == [1]
-    assert seen_subjects(extra, [4]) == []
-    assert seen_subjects({}, [1]) == []
+    provenance = Provenance(training_subjects=(1, 2, 3), validation_subjects=(2,),
+                            test_subjects=(4,))
+    assert seen_subjects(provenance, [1, 4]) == [1]
+    assert seen_subjects(provenance, [4]) == []
+    assert seen_subjects(Provenance(), [1]) == []

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exermote_sgan.data.windows_file import content_sha256
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.training.train_lib import TrainConfig, can_resume, command_line, train
 
@@ -59,11 +60,12 @@ def test_sgan_run_writes_every_artifact(sgan_run, windows_path):
         f"{axis}{name}" for name in ("Gravity", "Acceleration", "RotationRate")
         for axis in "xyz")
     assert run.classifier.input_shape == (None, 40, 9)
-    extra = run.preprocessing.extra
-    assert extra["augment_rotation"] == 180.0
-    assert extra["windows_path"] == str(windows_path.resolve())
-    assert extra["test_subjects"] == [3] and extra["labeled_fraction"] == 0.3
-    assert 3 not in extra["training_subjects"] and 3 not in extra["validation_subjects"]
+    provenance = run.preprocessing.provenance
+    assert provenance.augment_rotation == 180.0
+    assert provenance.windows_path == str(windows_path.resolve())
+    assert provenance.windows_sha256 == content_sha256(windows_path)
+    assert provenance.test_subjects == (3,) and provenance.labeled_fraction == 0.3
+    assert 3 not in provenance.training_subjects and 3 not in provenance.validation_subjects
     assert run.preprocessing.training_command.startswith("exermote-sgan train ")
     # the scaler was fitted on training windows: they map into [0, 1], but not exactly onto it
     assert run.preprocessing.scaler.feature_range == (0.0, 1.0)
@@ -491,7 +493,7 @@ def test_a_run_on_all_features_without_rotation_evaluates_on_the_same_file(windo
     result = train(config)
     run = load_run(result.run_dir)
     assert run.preprocessing.features == EXERMOTE_FEATURES
-    assert run.preprocessing.extra["augment_rotation"] == 0.0
+    assert run.preprocessing.provenance.augment_rotation == 0.0
     command = run.preprocessing.training_command
     assert "--features all" in command and "--augment-rotation 0" in command
     again = evaluate_classifier(run.classifier, run.preprocessing, load_windows(windows_path),

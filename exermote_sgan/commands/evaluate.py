@@ -37,14 +37,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def seen_subjects(extra: dict, subjects) -> list[int]:
-    """The requested subjects whose windows the run trained or validated on."""
-    seen = set(extra.get("training_subjects") or ()) | set(extra.get("validation_subjects") or ())
+def seen_subjects(provenance, subjects) -> list[int]:
+    """The requested subjects whose windows the run (its :class:`~exermote_sgan.runs.
+    Provenance`) trained or validated on."""
+    seen = set(provenance.training_subjects or ()) | set(provenance.validation_subjects or ())
     return sorted(int(s) for s in set(subjects or ()) & {int(s) for s in seen})
 
 
-def _warn_if_seen(run_dir, extra: dict, subjects) -> None:
-    seen = seen_subjects(extra, subjects)
+def _warn_if_seen(run_dir, provenance, subjects) -> None:
+    seen = seen_subjects(provenance, subjects)
     if seen:
         print(f"exermote-sgan evaluate: warning: {run_dir} trained on subject(s) "
               f"{', '.join(map(str, seen))}; their figures measure recall of seen people, not "
@@ -56,7 +57,7 @@ def run(args) -> int:
     from ..atomic import atomic_write_text, check_output_file
     from ..data.windows_file import load_windows
     from ..errors import ExermoteInputError
-    from ..runs import load_run
+    from ..runs import check_windows_unchanged, load_run, with_classifier
     from ..training.evaluation import (DEFAULT_TOLERANCE_S, check_tolerance,
                                        evaluate_classifier, format_metrics_table)
 
@@ -67,18 +68,21 @@ def run(args) -> int:
     if args.json:  # a folder given as --json is refused before anything is computed
         check_output_file(args.json, option="--json", example="metrics.json")
     # read the cheap files first so a wrong path fails before TensorFlow loads
-    load_run(args.run_dir, load_classifier=False)
+    header = load_run(args.run_dir, load_classifier=False)
     window_set = load_windows(args.windows)
-    trained = load_run(args.run_dir)
+    check_windows_unchanged(args.run_dir, header.preprocessing.provenance, args.windows,
+                            fix="retrain the run on it, or evaluate on the file it was "
+                                "trained on")
+    trained = with_classifier(header)
     subjects = args.subjects
     if subjects is None:
-        subjects = trained.preprocessing.extra.get("test_subjects") or None
+        subjects = list(trained.preprocessing.provenance.test_subjects or ()) or None
         if subjects is None:
             print(f"exermote-sgan evaluate: warning: {args.run_dir} records no test subjects; "
                   "evaluating every window, which may include the run's training subjects",
                   file=sys.stderr)
     else:
-        _warn_if_seen(args.run_dir, trained.preprocessing.extra, subjects)
+        _warn_if_seen(args.run_dir, trained.preprocessing.provenance, subjects)
     metrics = evaluate_classifier(trained.classifier, trained.preprocessing, window_set,
                                   subjects=subjects, batch_size=args.batch_size,
                                   tolerance_s=tolerance, path=args.windows)

@@ -287,7 +287,7 @@ def show_package_warnings(command: str):
     import sys
     import warnings
 
-    from ..training.train_lib import LabeledFractionWarning
+    from ..training.train_lib import TrainingDataWarning
 
     @contextlib.contextmanager
     def showing():
@@ -295,13 +295,13 @@ def show_package_warnings(command: str):
             shown = warnings.showwarning
 
             def show(message, category, filename, lineno, file=None, line=None):
-                if issubclass(category, LabeledFractionWarning):
+                if issubclass(category, TrainingDataWarning):
                     print(f"exermote-sgan {command}: warning: {message}", file=sys.stderr)
                 else:
                     shown(message, category, filename, lineno, file, line)
 
             warnings.showwarning = show
-            warnings.simplefilter("default", LabeledFractionWarning)  # shown, whatever -W says
+            warnings.simplefilter("default", TrainingDataWarning)  # shown, whatever -W says
             yield
 
     return showing()

@@ -27,6 +27,7 @@ always was; :func:`convert_windows` rewrites one in version 2.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,8 @@ from ..atomic import atomic_output
 from ..errors import ExermoteInputError
 
 __all__ = ["WindowSet", "RowWindows", "WindowsWriter", "save_windows", "load_windows",
-           "convert_windows", "read_subjects", "check_subjects", "FORMAT_VERSION"]
+           "convert_windows", "read_subjects", "check_subjects", "content_sha256",
+           "FORMAT_VERSION"]
 
 #: the layout :func:`save_windows` writes; :func:`load_windows` reads it and version 1
 FORMAT_VERSION = 2
@@ -50,6 +52,7 @@ _ATTRIBUTES = ("classes", "features", "timesteps", "stride", "label_offset", "sa
                "session_names")
 _GATHER_WINDOWS = 65_536  # windows gathered per step when many are asked for at once
 _BLOCK_ROWS = 1 << 20     # rows copied per step when writing
+_HASH_ELEMENTS = 1 << 22  # values read per step when hashing a dataset
 
 
 class RowWindows:
@@ -649,9 +652,36 @@ def _read_v2(path: Path, f):
         raise ExermoteInputError("inconsistent windows file: a window reaches outside its "
                                  "segment; write it again with 'exermote-sgan preprocess'",
                                  path=path)
+    _check_end_index(index["end_index"], segment, start, timesteps, path)
     windows = RowWindows(rows, starts=offsets[segment] + start, segment_offsets=offsets,
                          timesteps=timesteps)
     return windows, index
+
+
+def _check_end_index(end_index, segment, start, timesteps: int, path) -> None:
+    """Refuse ``end_index`` values that are not the windows' last rows in their recording.
+
+    The windows of one stored segment are cut from consecutive rows of one recording, so
+    ``end_index - window_start`` is the same for all of them (the recording's row at which the
+    segment starts, plus ``timesteps - 1``); an edited or corrupt value breaks that and would
+    put a window elsewhere in time, past its recording (sets, splits and timing errors read it).
+    """
+    if len(end_index) != len(segment):
+        return  # WindowSet reports the lengths
+    if not len(end_index):
+        return
+    offset = end_index - start
+    first = np.zeros(int(segment.max()) + 1, dtype=np.int64)
+    present, where = np.unique(segment, return_index=True)
+    first[present] = offset[where]  # the offset of each segment's first window
+    bad = np.flatnonzero(offset != first[segment])
+    if len(bad):
+        i = int(bad[0])
+        raise ExermoteInputError(
+            f"window {i}'s end_index {int(end_index[i])} does not fit its place in the "
+            f"recording (the first window of its rows puts it at row "
+            f"{int(first[segment[i]] + start[i])}): edited or corrupt; re-create the windows "
+            "file with 'exermote-sgan preprocess'", path=path, column="end_index")
 
 
 def load_windows(path) -> WindowSet:
@@ -722,6 +752,47 @@ def _check_labels(labels: np.ndarray, classes: tuple[str, ...], path) -> None:
             f"window {i} has label {int(labels[i])}, but there are only {len(classes)} classes "
             f"({', '.join(classes)}); re-create the windows file with 'exermote-sgan "
             f"preprocess' (--classes names every label)", path=path, column="labels")
+
+
+def content_sha256(path) -> str:
+    """SHA-256 of what a windows file holds: every dataset (name, type, shape and values, read
+    in blocks) and every attribute, in name order.
+
+    Equal hashes mean the same rows, windows, labels, subjects and settings, whatever the HDF5
+    layout (chunks, compression) or the file's name and date; a run records it so a later command can tell that the file it
+    trained on was replaced (issue 33).  Streams the file: memory stays small at any size.
+    """
+    import h5py
+
+    path = Path(path)
+    _check_exists(path)
+    digest = hashlib.sha256()
+    try:
+        with h5py.File(path, "r") as f:
+            for name in sorted(f.attrs):
+                digest.update(f"attr {name}={_strings(f.attrs[name])!r}\n".encode())
+            for name in sorted(f):
+                dataset = f[name]
+                if not isinstance(dataset, h5py.Dataset):
+                    continue
+                digest.update(f"dataset {name} {dataset.dtype.str} {dataset.shape}\n".encode())
+                _hash_dataset(digest, dataset)
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read as HDF5 ({exc})", path=path) from None
+    return digest.hexdigest()
+
+
+def _hash_dataset(digest, dataset) -> None:
+    """Feed ``dataset``'s values (little-endian, C order) to ``digest``, a block at a time."""
+    if dataset.shape == () or dataset.size == 0:
+        digest.update(np.asarray(dataset[()]).tobytes())
+        return
+    per_row = max(1, int(np.prod(dataset.shape[1:], dtype=np.int64)))
+    step = max(1, _HASH_ELEMENTS // per_row)
+    little = dataset.dtype.newbyteorder("<") if dataset.dtype.kind in "iuf" else dataset.dtype
+    for lo in range(0, dataset.shape[0], step):
+        block = np.ascontiguousarray(dataset[lo:lo + step], dtype=little)
+        digest.update(block.tobytes())
 
 
 def convert_windows(source, destination) -> Path:

@@ -92,8 +92,8 @@ def _user_metadata(preprocessing, metrics: dict | None) -> dict[str, str]:
         "scaler_scale": js([float(v) for v in preprocessing.scaler.scale_]),
         "scaler_offset": js([float(v) for v in preprocessing.scaler.offset_]),
     }
-    if preprocessing.extra.get("test_subjects") is not None:
-        entries["test_subjects"] = js(preprocessing.extra["test_subjects"])
+    if preprocessing.provenance.test_subjects is not None:
+        entries["test_subjects"] = js(list(preprocessing.provenance.test_subjects))
     if metrics:
         entries["test_metrics"] = js(metrics)
         for key, value in metrics.items():

@@ -241,7 +241,7 @@ class _Export:
                                      + "; ".join(problems) + " (use --app-model auto or no)",
                                      path=run_dir)
         self.raw, source = select_verification_windows(prep, windows_path=windows,
-                                                       max_windows=max_windows)
+                                                       max_windows=max_windows, run_dir=run_dir)
         say(f"computing the Keras classifier's scores on {len(self.raw)} verification windows "
             f"({source})")
         self.scaled = prep.scaler.transform(self.raw)

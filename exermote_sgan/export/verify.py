@@ -178,20 +178,32 @@ def compare_scores(artifact: str, exported: np.ndarray, expected: np.ndarray, *,
 
 
 def select_verification_windows(preprocessing, *, windows_path=None, max_windows: int = 2000,
-                                seed: int = 0) -> tuple[np.ndarray, str]:
+                                seed: int = 0, run_dir=None) -> tuple[np.ndarray, str]:
     """RAW windows to verify on and a description of where they came from.
 
-    Uses ``windows_path`` if given, else the run's ``windows_path``; keeps the run's
-    ``test_subjects`` (or a random sample when it has none), at most ``max_windows``.
+    Uses ``windows_path`` if given, else the run's ``windows_path`` (refused, naming the fix,
+    when that file was replaced since the run was trained: its content hash differs); keeps the
+    run's ``test_subjects`` (or a random sample when it has none), at most ``max_windows``.
+    ``run_dir`` only names the run in messages.
     """
     from ..data.windows_file import load_windows
+    from ..runs import check_windows_unchanged, windows_status
 
     if int(max_windows) < 1:
         raise ExermoteInputError(f"max_windows must be at least 1, got {max_windows}")
-    path = windows_path if windows_path is not None else preprocessing.extra.get("windows_path")
+    provenance = preprocessing.provenance
+    path = windows_path if windows_path is not None else provenance.windows_path
     if not path:
         raise ExermoteInputError("the run does not name its windows file (windows_path in "
                                  "preprocessing.json); pass --windows FILE to verify on")
+    if windows_path is None:
+        check_windows_unchanged(run_dir or "the run", provenance, path,
+                                fix="pass the file it was trained on with --windows FILE, or "
+                                    "retrain the run on this one")
+        foreign = ""
+    else:
+        foreign = (" (not the windows the run was trained on)"
+                   if windows_status(provenance, path) in ("changed", "other") else "")
     window_set = load_windows(path)
     if (window_set.timesteps != preprocessing.timesteps
             or not set(preprocessing.features) <= set(window_set.features)):
@@ -200,8 +212,8 @@ def select_verification_windows(preprocessing, *, windows_path=None, max_windows
             f"classifier reads {preprocessing.timesteps} steps of {list(preprocessing.features)}",
             path=path)
     window_set = window_set.select_features(preprocessing.features, path=path)
-    subjects = list(preprocessing.extra.get("test_subjects") or [])
-    source = f"{Path(path).name}"
+    subjects = list(provenance.test_subjects or [])
+    source = f"{Path(path).name}{foreign}"
     if subjects:
         mask = np.isin(window_set.subjects, np.asarray(subjects, dtype=np.int64))
         if mask.any():

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
+from ..runs import METRICS_FILE, SPLIT_FILE
 
 __all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
            "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
@@ -54,7 +55,6 @@ SUMMARY_FILE = "summary.md"
 PLOT_FILE = "compare.png"
 SUBJECTS_PLOT_FILE = "subjects.png"
 SETTINGS_FILE = "compare_settings.json"
-SPLIT_FILE = "split.json"
 
 
 def run_name(model: str, fraction: float, seed: int) -> str:
@@ -140,19 +140,42 @@ def _split_value(split: dict, key: str, kind, path: Path):
 
 
 def _result_row(model: str, fraction: float, seed: int, run_dir: Path,
-                test_subjects=()) -> dict:
-    metrics = _read_json(run_dir / "metrics.json")
+                test_subjects=(), windows_sha256: str | None = None) -> dict:
+    metrics = _read_json(run_dir / METRICS_FILE)
     split_path = run_dir / SPLIT_FILE
     split = _read_json(split_path)
     for key in ("accuracy", "macro_f1"):
         if not isinstance(metrics.get(key), (int, float)):
-            raise ExermoteInputError(f"has no numeric {key!r}", path=run_dir / "metrics.json")
+            raise ExermoteInputError(f"has no numeric {key!r}", path=run_dir / METRICS_FILE)
+    _check_same_data(split, split_path, windows_sha256)
     return {"test_subjects": fold_name(test_subjects),
             "labeled_fraction": float(fraction), "seed": int(seed), "model": model,
             "accuracy": float(metrics["accuracy"]), "macro_f1": float(metrics["macro_f1"]),
             "n_labeled": int(_split_value(split, "n_labeled", int, split_path)),
             "labeled_hash": _split_value(split, "labeled_sha256", str, split_path),
             "run_dir": str(run_dir)}
+
+
+def _check_same_data(split: dict, split_path: Path, windows_sha256: str | None) -> None:
+    """Refuse a finished run trained on other data than the windows file holds now (the file
+    was replaced under the same name); warn about a run too old to tell."""
+    if windows_sha256 is None:
+        return
+    recorded = split.get("windows_sha256")
+    if recorded is None:
+        import warnings
+
+        from .train_lib import TrainingDataWarning
+
+        warnings.warn(f"{split_path} records no content hash of its windows file (a run from "
+                      "before it was recorded): it is reused although this comparison cannot "
+                      "tell whether the file changed since; delete the run to retrain it",
+                      TrainingDataWarning, stacklevel=3)
+    elif recorded != windows_sha256:
+        raise ExermoteInputError(
+            f"was trained on other data than {split.get('windows_path')} holds now (its "
+            "windows_sha256 differs): the windows file was replaced; compare into a new "
+            "output directory, or delete its runs/ to retrain them", path=split_path)
 
 
 def _check_train_options(windows_path, test_subjects, models, epochs, train_options) -> None:
@@ -205,6 +228,13 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
                                          for split in runs_dir.rglob(SPLIT_FILE))
     if path.is_file() and finished:
         previous = _read_json(path)
+        if "windows_sha256" not in previous:  # written before the hash was recorded
+            settings = {k: v for k, v in settings.items() if k != "windows_sha256"}
+        elif previous["windows_sha256"] != settings.get("windows_sha256"):
+            raise ExermoteInputError(
+                f"holds runs trained on other data than {settings['windows_path']} holds now "
+                "(windows_sha256 differs: the windows file was replaced); compare into a new "
+                "output directory, or delete this one's runs/ to retrain them", path=path)
         if isinstance(previous.get("train_options"), dict):  # as written by older versions
             previous["train_options"] = _settings_options(previous["train_options"])
         changed = sorted(k for k in set(previous) | set(settings)
@@ -261,8 +291,11 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
     out_dir = ensure_writable_dir(out_dir)
     held_out = ({"test_subjects": sorted(folds[0])} if test_subjects else
                 {"leave_each_subject_out": [fold[0] for fold in folds]})
+    from ..data.windows_file import content_sha256
+
+    windows_sha256 = content_sha256(windows_path)
     _check_settings(out_dir, {"windows_path": str(Path(windows_path).resolve()),
-                              **held_out,
+                              "windows_sha256": windows_sha256, **held_out,
                               "epochs": None if epochs is None else int(epochs),
                               "train_options": _settings_options(train_options)})
     runs_dir = ensure_writable_dir(out_dir / "runs")
@@ -279,7 +312,7 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
 
     def on_finished(run):
         rows[order[run]] = _result_row(run.model, run.labeled_fraction, run.seed, run.run_dir,
-                                       run.test_subjects)
+                                       run.test_subjects, windows_sha256)
         # keep results.csv current so an interrupted comparison still leaves its figures
         _write_results(out_dir, _frame(pd, [rows[i] for i in sorted(rows)]))
 

@@ -54,8 +54,26 @@ def _check_members(runs) -> None:
 
 
 def _subjects(runs, key: str, combine) -> list[int]:
-    sets = [set(int(s) for s in (run.preprocessing.extra.get(key) or ())) for run in runs]
+    sets = [set(int(s) for s in getattr(run.preprocessing.provenance, key) or ()) for run in runs]
     return sorted(combine(*sets)) if sets else []
+
+
+def _provenance(runs, run_dirs):
+    """The ensemble's :class:`~exermote_sgan.runs.Provenance`: the first member's data and
+    labels, its members, and a test subject only where every member held it out (one no
+    member trained or validated on)."""
+    from ..runs import Provenance
+
+    own = runs[0].preprocessing.provenance
+    return Provenance(
+        windows_path=own.windows_path, windows_sha256=own.windows_sha256,
+        labeled_fraction=own.labeled_fraction, labeled_unit=own.labeled_unit,
+        augment_rotation=own.augment_rotation,
+        test_subjects=tuple(_subjects(runs, "test_subjects", set.intersection)),
+        training_subjects=tuple(_subjects(runs, "training_subjects", set.union)),
+        validation_subjects=tuple(_subjects(runs, "validation_subjects", set.union)),
+        ensemble_of=tuple(str(p) for p in run_dirs),
+        ensemble_seeds=tuple(run.preprocessing.provenance.seed for run in runs))
 
 
 def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> EnsembleResult:
@@ -65,7 +83,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
     from ..models.ensemble import build_ensemble, fold_input_scaling
-    from ..runs import load_run, save_run, with_classifier
+    from ..runs import load_run, save_run, windows_status, with_classifier
 
     say = progress or (lambda message: None)
     run_dirs = [Path(p) for p in run_dirs]
@@ -84,7 +102,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     # the cheap files first, so a wrong path or a mismatch fails before Keras loads
     headers = [load_run(p, load_classifier=False) for p in run_dirs]
     for header in headers:
-        if header.preprocessing.extra.get("ensemble_of"):
+        if header.preprocessing.provenance.ensemble_of:
             raise ExermoteInputError(
                 "is itself an ensemble; combine the runs it was made of (ensemble_of in its "
                 "preprocessing.json) with the others instead", path=header.run_dir)
@@ -103,34 +121,32 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
 
     first = runs[0].preprocessing
     models = sorted({run.preprocessing.model for run in runs})
-    extra = {key: value for key, value in first.extra.items()
-             if key in ("windows_path", "labeled_fraction", "labeled_unit",
-                        "augment_rotation")}
-    # a subject every member held out is one no member trained or validated on
-    extra.update(test_subjects=_subjects(runs, "test_subjects", set.intersection),
-                 training_subjects=_subjects(runs, "training_subjects", set.union),
-                 validation_subjects=_subjects(runs, "validation_subjects", set.union),
-                 ensemble_of=[str(p) for p in run_dirs],
-                 ensemble_seeds=[run.preprocessing.extra.get("seed") for run in runs])
+    provenance = _provenance(runs, run_dirs)
     preprocessing = replace(first, model=models[0] if len(models) == 1 else "ensemble",
                             training_command=command or "exermote-sgan ensemble "
-                            + " ".join(map(str, run_dirs)) + f" --out {out}", extra=extra)
+                            + " ".join(map(str, run_dirs)) + f" --out {out}",
+                            provenance=provenance)
 
     metrics, note = None, ""
-    windows_paths = {str(run.preprocessing.extra.get("windows_path")) for run in runs}
-    path = Path(windows_paths.pop()) if len(windows_paths) == 1 else None
-    if not extra["test_subjects"]:
+    windows_paths = {str(run.preprocessing.provenance.windows_path) for run in runs}
+    hashes = {run.preprocessing.provenance.windows_sha256 for run in runs}
+    path = Path(windows_paths.pop()) if len(windows_paths) == 1 and len(hashes) == 1 else None
+    if not provenance.test_subjects:
         note = "no subject is held out by every member: no metrics.json"
     elif path is None or not path.is_file():
         note = ("the members were trained on different or missing windows files: no "
                 "metrics.json (run 'exermote-sgan evaluate')")
+    elif windows_status(provenance, path) == "changed":
+        note = (f"{path} changed since the members were trained on it: no metrics.json "
+                "(retrain the members on it, or evaluate on the original file)")
     else:
         from ..data.windows_file import load_windows
         from .evaluation import evaluate_classifier
 
-        say(f"scoring the ensemble on test subjects {extra['test_subjects']} of {path}")
+        subjects = list(provenance.test_subjects)
+        say(f"scoring the ensemble on test subjects {subjects} of {path}")
         metrics = evaluate_classifier(classifier, preprocessing, load_windows(path),
-                                      subjects=extra["test_subjects"], path=path)
+                                      subjects=subjects, path=path)
     with atomic_output(out, directory=True) as staging:
         save_run(staging, classifier, preprocessing, metrics=metrics)
     return EnsembleResult(out, tuple(run_dirs), metrics, note)

@@ -24,7 +24,6 @@ from ..errors import ExermoteInputError
 __all__ = ["GridRun", "GridFailed", "BACKENDS", "train_run", "finished", "run_grid"]
 
 BACKENDS = ("serial", "ray")
-SPLIT_FILE = "split.json"
 
 
 @dataclass(frozen=True)
@@ -59,9 +58,11 @@ class GridFailed(RuntimeError):
 
 
 def finished(run_dir) -> bool:
-    """A run is done when ``train`` wrote both ``metrics.json`` and (after it) ``split.json``."""
-    run_dir = Path(run_dir)
-    return (run_dir / "metrics.json").is_file() and (run_dir / SPLIT_FILE).is_file()
+    """A run is done when ``train`` wrote both ``metrics.json`` and (after it) ``split.json``
+    (:func:`exermote_sgan.runs.finished`)."""
+    from ..runs import finished as run_finished
+
+    return run_finished(run_dir)
 
 
 def train_run(run: GridRun) -> str:

@@ -24,15 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExermoteInputError
+from ..runs import (CHECKPOINTS_DIR, CONFIG_FILE, PERSONAL_WINDOWS_FILE, PERSONALIZE_FILE,
+                    PREPROCESSING_FILE, SPLIT_FILE)
 
 __all__ = ["personalize", "read_unlabeled_windows", "PersonalizeResult", "PERSONAL_WINDOWS_FILE",
            "PERSONALIZE_FILE", "run_config", "METHODS", "DEFAULT_METHOD",
            "SELF_TRAINING_DEFAULTS"]
 
-#: the new user's windows, written into the personalised run directory (labels are placeholders)
-PERSONAL_WINDOWS_FILE = "personal_windows.h5"
-#: what was personalised from what, written into the personalised run directory
-PERSONALIZE_FILE = "personalize.json"
 FORMATS = ("exermote", "generic")
 #: how a run can be personalised (see :func:`personalize`)
 METHODS = ("self-training", "scaler", "sgan")
@@ -75,7 +73,6 @@ def run_config(run_dir):
     Settings a newer or older package added are dropped with a fall-back to the defaults.
     """
     from .config import TrainConfig
-    from .train_lib import CHECKPOINTS_DIR, CONFIG_FILE
 
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINTS_DIR / CONFIG_FILE
@@ -236,11 +233,22 @@ def _windows_attributes(path: Path):
             "sample_rate_hz": float(attrs["sample_rate_hz"]), "reader": reader}
 
 
+def _check_run_windows(run_dir, windows_path: Path) -> None:
+    """Refuse a windows file that is not the one the run trained on (replaced since, or
+    another file): personalising recovers the run's labeled windows from it."""
+    from ..runs import check_windows_unchanged, load_run
+
+    if not (Path(run_dir) / PREPROCESSING_FILE).is_file():
+        return  # reported where the run is loaded, after the checks of the user's input
+    provenance = load_run(run_dir, load_classifier=False).preprocessing.provenance
+    check_windows_unchanged(run_dir, provenance, windows_path, require_same=True,
+                            fix="pass the file it was trained on (--windows FILE), or retrain "
+                                "the run on this one and personalise that")
+
+
 def _repoint(run_dir: Path, moves: dict[str, str]) -> None:
     """Rewrite the paths ``moves`` maps (old prefix -> new) in the run's JSON records."""
     from ..atomic import atomic_write_text
-    from ..runs import PREPROCESSING_FILE
-    from .train_lib import CHECKPOINTS_DIR, CONFIG_FILE, SPLIT_FILE
 
     def moved(value):
         if isinstance(value, str):
@@ -404,6 +412,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     if columns is not None and not isinstance(columns, ColumnSpec):
         raise ExermoteInputError("must be a ColumnSpec (exermote_sgan.data.readers.ColumnSpec)",
                                  option="columns")
+    _check_run_windows(run_dir, windows_path)
     attrs = _windows_attributes(windows_path)
     trained_features = training_features(config, attrs["features"])
     input_format = format
@@ -469,7 +478,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
         replace_directory(built, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    split = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    split = json.loads((out / SPLIT_FILE).read_text(encoding="utf-8"))
     return PersonalizeResult(train=replace(result, run_dir=out, split=split), run_dir=out,
                              n_windows=len(personal), recordings=files, method=method,
                              details=details)

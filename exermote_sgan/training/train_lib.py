@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import (atomic_write_text, disk_full_error, ensure_writable_dir, is_disk_full,
-                      replace_directory)
+from ..atomic import atomic_write_text, disk_full_error, ensure_writable_dir, is_disk_full
 from ..errors import DiskFullError, ExermoteInputError
-from ..runs import CLASSIFIER_FILE, METRICS_FILE, PREPROCESSING_FILE
+from ..runs import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE,
+                    PLOTS_DIR, SPLIT_FILE, TENSORBOARD_DIR, is_run_dir, publish, staging_dir)
 from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
                      MODELS, TrainConfig, command_line, rotation_degrees, training_features)
@@ -46,21 +46,21 @@ from .progress import MONITOR, keras_verbose, progress_callbacks
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
-           "staging_dir", "can_resume", "LabeledFractionWarning"]
-
-CHECKPOINTS_DIR = "checkpoints"
-BACKUP_DIR = "backup"
-BEST_WEIGHTS = "best.weights.h5"
-CONFIG_FILE = "train_config.json"
-HISTORY_FILE = "history.csv"
-SPLIT_FILE = "split.json"
-PLOTS_DIR = "plots"
-TENSORBOARD_DIR = "tensorboard"
-PARTIAL_SUFFIX = ".partial"
+           "staging_dir", "can_resume", "LabeledFractionWarning", "SingleRecordingWarning",
+           "TrainingDataWarning"]
 
 
-class LabeledFractionWarning(UserWarning):
+
+class TrainingDataWarning(UserWarning):
+    """Training data that trains, but not as asked or not as one might assume."""
+
+
+class LabeledFractionWarning(TrainingDataWarning):
     """The labeled windows are a very different share of the training windows than asked."""
+
+
+class SingleRecordingWarning(TrainingDataWarning):
+    """All training windows come from one recording, which therefore also validates."""
 
 
 @dataclass
@@ -99,6 +99,7 @@ def _split(window_set, config: TrainConfig):
     else:
         train_pool = np.arange(len(window_set))
         test_idx = np.array([], dtype=np.int64)
+    _check_training_pool(window_set, train_pool, config)
     fit_idx, val_idx = validation_split(window_set, train_pool,
                                         fraction=config.validation_fraction, seed=config.seed)
     labeled_idx, unlabeled_idx = select_labeled(window_set, fit_idx,
@@ -113,6 +114,32 @@ def _split(window_set, config: TrainConfig):
     adapt_idx, test_idx = _adaptation_split(window_set, np.asarray(test_idx), config)
     return (np.asarray(fit_idx), np.asarray(val_idx), test_idx, np.asarray(labeled_idx),
             np.concatenate([np.asarray(unlabeled_idx, dtype=np.int64), adapt_idx]), adapt_idx)
+
+
+def _check_training_pool(window_set, train_pool: np.ndarray, config: TrainConfig) -> None:
+    """Refuse training windows of a single class; warn when they are a single recording.
+
+    One class leaves nothing to tell apart (every figure would be perfect or meaningless).  One
+    recording (one subject, one session) is validated on its own tail (see
+    :func:`~exermote_sgan.data.splits.validation_split`), so the best epoch and the validation
+    figures describe the recording trained on, not a new one.
+    """
+    present = np.unique(window_set.labels[train_pool])
+    if len(present) < 2:
+        only = window_set.classes[int(present[0])] if len(present) else "none"
+        raise ExermoteInputError(
+            f"the training windows hold one class ({only}): a classifier needs at least two; "
+            "preprocess recordings that hold several exercises (or fewer test subjects)",
+            path=config.windows_path, column="labels")
+    sessions = np.unique(window_set.sessions[train_pool])
+    if len(sessions) == 1:
+        subject = int(window_set.subjects[train_pool][0])
+        warnings.warn(
+            f"every training window comes from one recording (subject {subject}, session "
+            f"{window_set.session_name(int(sessions[0]))!r}): validation is that recording's "
+            "tail, so the best epoch and validation figures describe the recording trained "
+            "on, not a new one; add recordings of other sessions or subjects",
+            SingleRecordingWarning, stacklevel=3)
 
 
 def _warn_about_labeled_share(config: TrainConfig, n_labeled: int, n_training: int) -> None:
@@ -372,19 +399,6 @@ def _validation_callback(windows, labels, num_classes: int, *, model: str, batch
 
 
 # -- the run directory -------------------------------------------------------------------------
-def staging_dir(out_dir) -> Path:
-    """Where the run for ``out_dir`` is built: the sibling folder ``<name>.partial``.
-
-    It replaces ``out_dir`` when the run is complete; until then it holds the backups that
-    ``resume`` continues from.
-    """
-    out = Path(out_dir).absolute()
-    if not out.name or out.name in (".", ".."):
-        raise ExermoteInputError("choose a named run directory (such as runs/baseline)",
-                                 path=out_dir, option="out_dir")
-    return out.with_name(out.name + PARTIAL_SUFFIX)
-
-
 def can_resume(out_dir) -> bool:
     """Whether an interrupted training of ``out_dir`` has a completed epoch to continue from."""
     from .backup import latest_backup
@@ -392,17 +406,6 @@ def can_resume(out_dir) -> bool:
     checkpoints = staging_dir(out_dir) / CHECKPOINTS_DIR
     return (checkpoints / CONFIG_FILE).is_file() and \
         latest_backup(checkpoints / BACKUP_DIR) is not None
-
-
-def _is_run_dir(path: Path) -> bool:
-    """An empty folder or one a training wrote: the only folders a new run may replace."""
-    try:
-        empty = not any(path.iterdir())
-    except OSError:
-        return False
-    return empty or any((path / name).exists() for name in (
-        PREPROCESSING_FILE, CLASSIFIER_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE,
-        f"{CHECKPOINTS_DIR}/{CONFIG_FILE}"))
 
 
 def _check_run_dir(config: TrainConfig) -> None:
@@ -419,7 +422,7 @@ def _check_run_dir(config: TrainConfig) -> None:
     if out.exists() and not out.is_dir():
         raise ExermoteInputError("is a file; choose a folder for the run directory", path=out,
                                  option="out_dir")
-    if out.is_dir() and not _is_run_dir(out):
+    if out.is_dir() and not is_run_dir(out):
         raise ExermoteInputError(
             "exists and is not a run directory (no preprocessing.json, classifier.keras, "
             "metrics.json or history.csv): a new run would replace everything in it; choose a "
@@ -453,13 +456,6 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
     ensure_writable_dir(staging / CHECKPOINTS_DIR)
     atomic_write_text(saved_config, json.dumps(config.to_dict(), indent=2) + "\n")
     return staging
-
-
-def _publish(staging: Path, out_dir) -> Path:
-    """Put the complete run in place of ``out_dir`` (one step on Linux); drop its backups."""
-    run_dir = replace_directory(staging, out_dir)
-    shutil.rmtree(run_dir / CHECKPOINTS_DIR / BACKUP_DIR, ignore_errors=True)
-    return run_dir
 
 
 def _set_determinism(seed: int) -> None:
@@ -498,8 +494,24 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         raise
 
 
+def _provenance(split: dict, rotation: float):
+    """The run's :class:`~exermote_sgan.runs.Provenance`, from its ``split.json``."""
+    from ..runs import Provenance
+
+    return Provenance(
+        windows_path=split["windows_path"], windows_sha256=split["windows_sha256"],
+        test_subjects=tuple(split["test_subjects"]),
+        training_subjects=tuple(split["training_subjects"]),
+        validation_subjects=tuple(split["validation_subjects"]),
+        labeled_fraction=split["labeled_fraction"], labeled_unit=split["labeled_unit"],
+        seed=split["seed"], augment_rotation=float(rotation),
+        labeled_sha256=split["labeled_sha256"],
+        adaptation_sessions=tuple(split["adaptation_sessions"]),
+        unlabeled_windows=split["unlabeled_windows"])
+
+
 def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
-    from ..data.windows_file import load_windows
+    from ..data.windows_file import content_sha256, load_windows
 
     window_set = load_windows(config.windows_path)
     if not window_source.rows_are_finite(window_set.row_windows):
@@ -522,6 +534,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     split["unlabeled_windows"] = (None if config.unlabeled_windows is None
                                   else str(Path(config.unlabeled_windows).resolve()))
     split["n_extra_unlabeled"] = int(len(extra))
+    split["windows_sha256"] = content_sha256(config.windows_path)
 
     import keras
     import pandas as pd
@@ -631,17 +644,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
         training_command=config.training_command or command_line(config),
         rest_class=window_set.rest_class, reader=window_set.reader,
-        extra={"windows_path": split["windows_path"],
-               "test_subjects": split["test_subjects"],
-               "training_subjects": split["training_subjects"],
-               "validation_subjects": split["validation_subjects"],
-               "labeled_fraction": split["labeled_fraction"],
-               "labeled_unit": split["labeled_unit"],
-               "seed": split["seed"],
-               "augment_rotation": rotation,
-               "labeled_sha256": split["labeled_sha256"],
-               "adaptation_sessions": split["adaptation_sessions"],
-               "unlabeled_windows": split["unlabeled_windows"]})
+        provenance=_provenance(split, rotation))
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
@@ -655,7 +658,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
 
     history = pd.read_csv(run_dir / HISTORY_FILE)
     _plot(run_dir, config, history, trained, window_set, scaled, fit_idx)
-    run_dir = _publish(run_dir, config.out_dir)  # the complete run replaces the old one
+    run_dir = publish(run_dir, config.out_dir)  # the complete run replaces the old one
     return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
                        n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split,
                        features=tuple(window_set.features), augment_rotation=rotation)

@@ -40,11 +40,11 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
 
     from ..atomic import atomic_write_text, ensure_writable_dir
     from ..data.windows_file import load_windows
-    from ..runs import Preprocessing, load_run, read_json_object, save_run
+    from ..runs import (CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE, SPLIT_FILE, Preprocessing,
+                        load_run, read_json_object, save_run)
     from . import adaptation, datasets, window_source
     from .config import rotation_degrees
-    from .train_lib import (CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE, SPLIT_FILE,
-                            LabeledFractionWarning, TrainResult, _set_determinism, _split,
+    from .train_lib import (TrainingDataWarning, TrainResult, _set_determinism, _split,
                             labeled_selection_hash)
 
     run = load_run(run_dir)
@@ -57,7 +57,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
             f"{list(preprocessing.classes)}; pass the run's own windows file",
             path=config.windows_path, option="windows")
     with warnings.catch_warnings():  # the run's training warned already
-        warnings.simplefilter("ignore", LabeledFractionWarning)
+        warnings.simplefilter("ignore", TrainingDataWarning)
         fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = _split(window_set, config)
     split_path = Path(run_dir) / SPLIT_FILE
     split = read_json_object(split_path) if split_path.is_file() else {}
@@ -129,9 +129,9 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
         sample_rate_hz=preprocessing.sample_rate_hz, scaler=scaler, model=preprocessing.model,
         training_command=config.training_command or preprocessing.training_command,
         rest_class=preprocessing.rest_class, reader=preprocessing.reader,
-        extra={**preprocessing.extra, "personalized": {
+        provenance=replace(preprocessing.provenance, personalized={
             "method": method, "from_run": str(Path(run_dir).resolve()),
-            "user_scaler": scaler is not preprocessing.scaler}})
+            "user_scaler": scaler is not preprocessing.scaler}))
     metrics = None
     if len(test_idx):
         from .evaluation import evaluate_classifier
