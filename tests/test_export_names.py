@@ -16,7 +16,7 @@ from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.export.naming import core_motion_names, describe_purpose, input_name
-from exermote_sgan.runs import Preprocessing, save_run
+from exermote_sgan.runs import Preprocessing, Provenance, save_run
 
 CLASSES = ("PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW")
 FEATURES = ("acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s", "gyro_z_rad_s")
@@ -69,7 +69,7 @@ def watch_run(watch_raw_dir, tmp_path_factory):
               "columns": {"mirror_when": "side=left",
                           "mirror_columns": ["acc_x_g", "gyro_y_rad_s", "gyro_z_rad_s"]}}
     prep = Preprocessing(CLASSES, FEATURES, T, 50, 50.0, scaler, reader=reader,
-                         extra={"windows_path": str(path), "test_subjects": [3]})
+                         provenance=Provenance(windows_path=str(path), test_subjects=(3,)))
     save_run(out / "run", classifier, prep)
     return out / "run"
 
