@@ -38,10 +38,11 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
+# paired_differences and wilcoxon_p stay importable from here, where they used to live
+from .statistics import (format_p, paired_difference, paired_differences,  # noqa: F401
+                         pm, wilcoxon_p)
 
 __all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
            "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
@@ -333,64 +334,6 @@ def summarize(results):
     return summary.reset_index()
 
 
-def paired_difference(results, *, better: str = "sgan", worse: str = "baseline"):
-    """Per fraction, ``better`` minus ``worse`` macro F1, paired by held-out fold and seed.
-
-    Columns: ``labeled_fraction``, ``mean``, ``std``, ``wins`` (pairs where ``better`` scored
-    higher), ``seeds`` (the number of pairs) and ``wilcoxon_p``, the two-sided p-value of
-    SciPy's Wilcoxon signed-rank test of the paired differences (NaN when every difference
-    is 0).  With few pairs the test cannot reach small p-values (3 pairs: at best 0.25).
-    """
-    import pandas as pd
-
-    columns = ["labeled_fraction", "mean", "std", "wins", "seeds", "wilcoxon_p"]
-    diff = paired_differences(results, better=better, worse=worse)
-    if diff is None:
-        return pd.DataFrame(columns=columns)
-    table = diff.groupby("labeled_fraction")["difference"].agg(
-        mean="mean", std="std", wins=lambda d: int(np.sum(d > 0)), seeds="count",
-        wilcoxon_p=wilcoxon_p)
-    return table.reset_index()[columns]
-
-
-def paired_differences(results, *, better: str = "sgan", worse: str = "baseline"):
-    """One row per held-out fold, fraction and seed with ``better`` and ``worse`` both run:
-    their macro-F1 ``difference``; ``None`` when one of the models is missing."""
-    frame = results.copy()
-    if "test_subjects" not in frame.columns:
-        frame["test_subjects"] = ""
-    wide = frame.pivot_table(index=["test_subjects", "labeled_fraction", "seed"],
-                             columns="model", values="macro_f1")
-    if better not in wide.columns or worse not in wide.columns:
-        return None
-    return (wide[better] - wide[worse]).dropna().rename("difference").reset_index()
-
-
-def wilcoxon_p(differences) -> float:
-    """Two-sided p-value of the Wilcoxon signed-rank test (SciPy); NaN if it is undefined."""
-    import warnings
-
-    from scipy.stats import wilcoxon
-
-    values = np.asarray(differences, dtype=np.float64)
-    if len(values) == 0 or not np.any(values != 0):
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns that small samples are inexact
-        return float(wilcoxon(values).pvalue)
-
-
-def format_p(p: float) -> str:
-    """A p-value as a table shows it."""
-    if not np.isfinite(p):
-        return "n/a"
-    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
-
-
-def _pm(mean, std) -> str:
-    return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
-
-
 def format_summary(results) -> str:
     """``summary.md``: the results as Markdown tables."""
     summary = summarize(results)
@@ -410,8 +353,8 @@ def format_summary(results) -> str:
                  "|---|---|---|---|---|---|"]
     for row in summary.itertuples(index=False):
         lines.append(f"| {row.labeled_fraction:g} | {row.model} | {row.n_labeled:.0f} | "
-                     f"{_pm(row.accuracy_mean, row.accuracy_std)} | "
-                     f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | "
+                     f"{pm(row.accuracy_mean, row.accuracy_std)} | "
+                     f"{pm(row.macro_f1_mean, row.macro_f1_std)} | "
                      f"{row.seeds if folds <= 1 else row.runs} |")
     difference = paired_difference(results)
     if len(difference):
@@ -421,7 +364,7 @@ def format_summary(results) -> str:
                   "| labeled fraction | difference | SGAN better in | Wilcoxon p |",
                   "|---|---|---|---|"]
         for row in difference.itertuples(index=False):
-            lines.append(f"| {row.labeled_fraction:g} | {_pm(row.mean, row.std)} | "
+            lines.append(f"| {row.labeled_fraction:g} | {pm(row.mean, row.std)} | "
                          f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
     if folds > 1:
         from .grid_report import format_subject_tables

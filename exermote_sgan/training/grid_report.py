@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import format_p, paired_differences, wilcoxon_p
+from .statistics import format_p, paired_differences, pm, wilcoxon_p
 
 __all__ = ["subject_table", "format_subject_tables", "plot_subjects"]
 
@@ -58,10 +58,6 @@ def subject_table(results, fraction: float):
     return pd.DataFrame(rows)
 
 
-def _pm(mean, std) -> str:
-    return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
-
-
 def _points(value) -> str:
     return f"{100 * value:+.1f}"
 
@@ -88,7 +84,7 @@ def format_subject_tables(results) -> str:
         for i, row in enumerate(table.to_dict("records")):
             cells = [row["held_out"]]
             for model in models:
-                text = _pm(row[f"{model}_mean"], row[f"{model}_std"])
+                text = pm(row[f"{model}_mean"], row[f"{model}_std"])
                 cells.append(f"**{text}**" if i == last and model == best else text)
             if paired and i < last:
                 cells += [", ".join(_points(d) for d in row["differences"]),
@@ -107,7 +103,7 @@ def format_subject_tables(results) -> str:
                          f"p = {format_p(wilcoxon_p(all_row['differences']))}.")
         at = results[np.isclose(results["labeled_fraction"].astype(float), fraction)]
         accuracy = ", ".join(
-            f"{_NAMES[m]} {_pm(at.loc[at['model'] == m, 'accuracy'].mean(), at.loc[at['model'] == m, 'accuracy'].std())}"  # noqa: E501
+            f"{_NAMES[m]} {pm(at.loc[at['model'] == m, 'accuracy'].mean(), at.loc[at['model'] == m, 'accuracy'].std())}"  # noqa: E501
             for m in models)
         lines += [f"Accuracy: {accuracy}.", ""]
     return "\n".join(lines)
