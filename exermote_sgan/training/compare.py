@@ -47,7 +47,8 @@ from .statistics import (format_p, paired_difference, paired_differences,  # noq
 __all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
            "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
 
-MODELS = ("baseline", "sgan")
+#: the networks, and the reference random forest (:mod:`.forest`) beside them
+MODELS = ("baseline", "sgan", "forest")
 RESULT_COLUMNS = ("test_subjects", "labeled_fraction", "seed", "model", "accuracy", "macro_f1",
                   "n_labeled", "labeled_hash", "run_dir")
 RESULTS_FILE = "results.csv"
@@ -161,8 +162,9 @@ def _check_train_options(windows_path, test_subjects, models, epochs, train_opti
     from . import train_lib
 
     for model in models:
-        try:
-            config = train_lib.TrainConfig(windows_path=Path(windows_path), model=model,
+        try:  # the forest takes the windows of a baseline with the same options
+            config = train_lib.TrainConfig(windows_path=Path(windows_path),
+                                           model="baseline" if model == "forest" else model,
                                            test_subjects=tuple(test_subjects), epochs=epochs,
                                            **train_options)
         except TypeError as exc:
@@ -331,7 +333,13 @@ def summarize(results):
         macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
         n_labeled=("n_labeled", "mean"), seeds=("seed", "nunique"),
         runs=("macro_f1", "count"))
-    return summary.reset_index()
+    summary = summary.reset_index()
+    # the networks first, then the forest that they are measured against
+    rank = {m: i for i, m in enumerate(MODELS)}
+    order = sorted(range(len(summary)), key=lambda i: (
+        summary["labeled_fraction"].iloc[i], rank.get(summary["model"].iloc[i], len(rank)),
+        str(summary["model"].iloc[i])))
+    return summary.iloc[order].reset_index(drop=True)
 
 
 def format_summary(results) -> str:
@@ -356,21 +364,35 @@ def format_summary(results) -> str:
                      f"{pm(row.accuracy_mean, row.accuracy_std)} | "
                      f"{pm(row.macro_f1_mean, row.macro_f1_std)} | "
                      f"{row.seeds if folds <= 1 else row.runs} |")
-    difference = paired_difference(results)
-    if len(difference):
-        paired_by = "seed" if folds <= 1 else "held-out subject and seed"
-        unit = "seeds" if folds <= 1 else "pairs"
-        lines += ["", f"## SGAN minus baseline, macro F1 (paired by {paired_by})", "",
-                  "| labeled fraction | difference | SGAN better in | Wilcoxon p |",
-                  "|---|---|---|---|"]
-        for row in difference.itertuples(index=False):
-            lines.append(f"| {row.labeled_fraction:g} | {pm(row.mean, row.std)} | "
-                         f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
+    if "forest" in set(results["model"]):
+        lines += ["", "The forest is the reference: 300 trees on each window's mean, sd, min and "
+                      "max per feature and per 3-axis magnitude, trained on the same labeled "
+                      "windows and scored on the same test subjects."]
+    names = {"sgan": "SGAN", "baseline": "baseline", "forest": "forest"}
+    for better, worse in (("sgan", "baseline"), ("baseline", "forest"), ("sgan", "forest")):
+        lines += _difference_lines(results, names[better], names[worse],
+                                   paired_difference(results, better=better, worse=worse),
+                                   folds)
     if folds > 1:
         from .grid_report import format_subject_tables
 
         lines += ["", format_subject_tables(results).rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def _difference_lines(results, better: str, worse: str, difference, folds: int) -> list[str]:
+    """The Markdown table of ``better`` minus ``worse`` macro F1 (none when either is absent)."""
+    if not len(difference):
+        return []
+    paired_by = "seed" if folds <= 1 else "held-out subject and seed"
+    unit = "seeds" if folds <= 1 else "pairs"
+    lines = ["", f"## {better} minus {worse}, macro F1 (paired by {paired_by})", "",
+             f"| labeled fraction | difference | {better} better in | Wilcoxon p |",
+             "|---|---|---|---|"]
+    for row in difference.itertuples(index=False):
+        lines.append(f"| {row.labeled_fraction:g} | {pm(row.mean, row.std)} | "
+                     f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
+    return lines
 
 
 def write_report(results, out_dir) -> dict[str, Path]:

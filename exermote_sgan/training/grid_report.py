@@ -17,7 +17,7 @@ from .statistics import format_p, paired_differences, pm, wilcoxon_p
 
 __all__ = ["subject_table", "format_subject_tables", "plot_subjects"]
 
-_NAMES = {"baseline": "baseline", "sgan": "SGAN"}
+_NAMES = {"baseline": "baseline", "sgan": "SGAN", "forest": "forest"}
 
 
 def _subject_order(folds) -> list[str]:
@@ -37,7 +37,7 @@ def subject_table(results, fraction: float):
     import pandas as pd
 
     at = results[np.isclose(results["labeled_fraction"].astype(float), float(fraction))]
-    models = [m for m in ("baseline", "sgan") if m in set(at["model"])]
+    models = [m for m in _NAMES if m in set(at["model"])]
     diffs = paired_differences(at)
     rows = []
     for fold in _subject_order(at["test_subjects"]) + [None]:
@@ -67,7 +67,7 @@ def format_subject_tables(results) -> str:
     lines = []
     for fraction in sorted(results["labeled_fraction"].astype(float).unique()):
         table = subject_table(results, fraction)
-        models = [m for m in ("baseline", "sgan") if f"{m}_mean" in table]
+        models = [m for m in _NAMES if f"{m}_mean" in table]
         paired = "differences" in table
         seeds = sorted(results["seed"].unique())
         lines += [f"## Each subject held out in turn, {fraction:g} labeled", "",
@@ -119,7 +119,7 @@ def plot_subjects(results, path):
     axes = np.atleast_1d(fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0])
     for axis, fraction in zip(axes, fractions):
         table = subject_table(results, fraction)
-        models = [m for m in ("baseline", "sgan") if f"{m}_mean" in table]
+        models = [m for m in _NAMES if f"{m}_mean" in table]
         x = np.arange(len(table))
         width = 0.8 / len(models)
         for k, model in enumerate(models):
