@@ -190,8 +190,13 @@ def verdict(table, order) -> str:
     if reference is None or scores.shape[1] < 2 or scores.isna().any(axis=None):
         return ("Verdict: needs every candidate scored on both datasets "
                 f"(have: {', '.join(scores.columns)}).")
+    partial = sorted({r.dataset for r in networks.itertuples()
+                      if r.folds < len(OUTER_FOLDS.get(r.dataset, ()))})
     lines = [f"Verdict against the reference `{reference}` (macro-F1 points, per dataset; a "
              "candidate wins only if it is better on both):", ""]
+    if partial:
+        lines[0] = (f"Not a choice: {', '.join(partial)} scored on only some inner folds "
+                    "(--outer-folds). " + lines[0])
     for candidate in [c for c in order if c in scores.index and c != reference]:
         gains = 100 * (scores.loc[candidate] - scores.loc[reference])
         both = bool((gains > 0).all())

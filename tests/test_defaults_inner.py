@@ -84,7 +84,20 @@ def test_a_setting_wins_only_if_it_wins_on_both_datasets():
     assert "| watch | w4s-stride0.2s | default | 2 | 1 | 0.900 ± 0.000 | 0.800 ± 0.000 | " \
            "-5.0 |" in text
     assert "| watch | w4s-stride0.2s | forest (reference) |" in text
+    assert "Not a choice" in text  # two inner folds of Exermote's four, of the watch's five
     # one dataset alone cannot decide
     only = results[results.dataset == "exermote"]
     assert "needs every candidate scored on both datasets" in defaults_inner.summary(
         only, ["default", "trunk=pool"])
+
+
+def test_every_inner_fold_scored_makes_a_choice():
+    results = _results({
+        ("exermote", "default", "baseline"): [0.7] * 4,
+        ("exermote", "pool", "baseline"): [0.8] * 4,
+        ("watch", "default", "baseline"): [0.7] * 5,
+        ("watch", "pool", "baseline"): [0.75] * 5,
+    })
+    text = defaults_inner.summary(results, ["default", "pool"])
+    assert "Not a choice" not in text
+    assert "- `pool`: exermote +10.0, watch +5.0 -- wins on both" in text
