@@ -70,7 +70,8 @@ def finished(run_dir) -> bool:
 def train_run(run: GridRun) -> str:
     """Train ``run`` (continuing it if it was interrupted); return its run directory.
 
-    A ``forest`` run trains the reference forest (:func:`~.forest.train_forest`).  This is the body of one Ray task as well as one step of the serial loop.
+    A ``forest`` run trains the reference forest (:func:`~.forest.train_forest`).  This is the
+    body of one Ray task as well as one step of the serial loop.
     """
     from . import train_lib
 
