@@ -51,12 +51,14 @@ FOLDS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10))
 CLASSES = "PEN,ABD,FEL,IR,ER,TRAP,ROW"
 
 
-def preprocess_command(raw, out, *, rate=10, window_seconds=4) -> list[str]:
+def preprocess_command(raw, out, *, rate=10, window_seconds=4,
+                       stride_seconds=0.2) -> list[str]:
     """The one command that turns the whole folder into a windows file."""
     return ["exermote-sgan", "preprocess", str(raw), "--out", str(out), "--format", "generic",
             "--columns-file", str(ROOT / "examples" / "watch" / "columns.toml"),
             "--classes", CLASSES, "--label-map", "", "--expected-rate", f"{rate:g}",
-            "--resample", "--window-seconds", f"{window_seconds:g}", "--stride-seconds", "0.2"]
+            "--resample", "--window-seconds", f"{window_seconds:g}", "--stride-seconds",
+            f"{stride_seconds:g}"]
 
 
 def summary(results) -> str:

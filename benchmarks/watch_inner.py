@@ -42,9 +42,26 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from watch import FOLDS, preprocess_command  # noqa: E402
 
 
-def inner_folds():
-    """``(outer test pair, inner validation pair)``: the next fold's subjects score a setting."""
-    return [(fold, FOLDS[(i + 1) % len(FOLDS)]) for i, fold in enumerate(FOLDS)]
+def inner_folds(folds=FOLDS):
+    """``(outer test subjects, inner validation subjects)``: the next fold's subjects score a
+    setting (``folds``: the watch's pairs by default; ``benchmarks/defaults_inner.py`` passes
+    the Exermote people too)."""
+    folds = tuple(tuple(fold) for fold in folds)
+    return [(fold, folds[(i + 1) % len(folds)]) for i, fold in enumerate(folds)]
+
+
+def without_outer(window_set, outer, fold_dir: Path) -> Path:
+    """``fold_dir/windows.h5``: the windows of every subject but the outer test ones (written
+    once), so nothing trained or scored on it can read an outer test subject."""
+    import numpy as np
+
+    from exermote_sgan.data.windows_file import save_windows
+
+    kept = Path(fold_dir) / "windows.h5"
+    if not kept.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        save_windows(kept, window_set.subset(~np.isin(window_set.subjects, list(outer))))
+    return kept
 
 
 def setting_name(overrides: dict, *, epochs: int = 60, steps_per_epoch: int = 100) -> str:
@@ -142,7 +159,7 @@ def main(argv=None) -> int:
         import numpy as np
         import pandas as pd
 
-        from exermote_sgan.data.windows_file import load_windows, save_windows
+        from exermote_sgan.data.windows_file import load_windows
         from sgan_vs_baseline import _parse_overrides, run_experiment
         from watch import add_ensembles
 
@@ -159,10 +176,7 @@ def main(argv=None) -> int:
             window_set = load_windows(windows)
             for outer, inner in inner_folds():
                 fold_dir = folder / f"outer{outer[0]}+{outer[1]}"
-                kept = fold_dir / "windows.h5"  # the outer test subjects are not in it
-                if not kept.is_file():
-                    fold_dir.mkdir(parents=True, exist_ok=True)
-                    save_windows(kept, window_set.subset(~np.isin(window_set.subjects, outer)))
+                kept = without_outer(window_set, outer, fold_dir)  # no outer test subject
                 run_experiment(kept, fold_dir / name, test_subjects=inner, seeds=args.seeds,
                                fractions=(1.0,), models=("baseline",), epochs=args.epochs,
                                overrides={"steps_per_epoch": args.steps_per_epoch, **extra})

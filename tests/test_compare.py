@@ -82,10 +82,10 @@ class FakeTrainer:
         ws = load_windows(config.windows_path)
         test = np.isin(ws.subjects, config.test_subjects)
         pool = np.flatnonzero(~test)
-        rng = np.random.default_rng(config.seed)  # the model does not enter the draw
-        n_labeled = max(len(CLASSES), int(round(config.labeled_fraction * len(pool))))
-        labeled = np.sort(rng.choice(pool, n_labeled, replace=False))
-        unlabeled = np.setdiff1d(pool, labeled)
+        # the training library's own draw of the labeled windows (the model does not enter
+        # it), as the reference forest makes it too
+        _, _, _, labeled, unlabeled, _ = train_lib._split(ws, config)
+        labeled = np.sort(labeled)
         scaler = MinMaxScaler().fit(ws.windows[pool])
         means = scaler.transform(ws.windows).mean(axis=1)
         centroids = np.stack([means[labeled][ws.labels[labeled] == k].mean(axis=0)
@@ -131,8 +131,9 @@ def fake(monkeypatch):
 
 
 def _run(windows_path, out_dir, **kwargs):
+    # the networks (the stand-in replaces their training); the forest has tests of its own
     options = dict(test_subjects=[3], labeled_fractions=[0.1, 1.0], seeds=[0, 1],
-                   out_dir=out_dir)
+                   out_dir=out_dir, models=("baseline", "sgan"))
     options.update(kwargs)
     return compare(windows_path, **options)
 
@@ -318,7 +319,7 @@ def test_cli(windows_path, tmp_path, fake, capsys):
 
 @pytest.mark.slow
 def test_end_to_end_with_real_training(tmp_path):
-    """Both real models, one fraction, one seed, a couple of tiny epochs."""
+    """Both real networks and the forest, one fraction, one seed, a couple of tiny epochs."""
     # TIMESTEPS=8 is too short for the generator's default layout; use 40-step windows
     ws = _window_set(per_class=3)
     long = WindowSet(windows=np.repeat(ws.windows, 5, axis=1), labels=ws.labels,
@@ -330,13 +331,14 @@ def test_end_to_end_with_real_training(tmp_path):
                       out_dir=tmp_path / "out", epochs=1,
                       train_options={"labeled_unit": "windows", "batch_size": 16,
                                      "verbose": 0, "steps_per_epoch": 2})
-    assert sorted(results.model) == ["baseline", "sgan"]
-    assert results.labeled_hash.nunique() == 1
+    assert sorted(results.model) == ["baseline", "forest", "sgan"]
+    assert results.labeled_hash.nunique() == 1  # the forest's too: the same labeled windows
     for row in results.itertuples():
         metrics = json.loads((tmp_path / "out" / "runs" / run_name(row.model, 0.5, 0)
                               / "metrics.json").read_text())
         assert metrics["n_windows"] == 24 and row.accuracy == metrics["accuracy"]
-    assert (tmp_path / "out" / "summary.md").read_text().count("| 0.5 |") == 3
+    # three models, and three paired differences (SGAN - baseline, each network - forest)
+    assert (tmp_path / "out" / "summary.md").read_text().count("| 0.5 |") == 6
 
 
 # -- leave each subject out --------------------------------------------------------------------
@@ -349,8 +351,9 @@ def test_leave_each_subject_out_holds_out_every_subject_and_reports_each(windows
 
     out = tmp_path / "loso"
     results = compare(windows_path, leave_each_subject_out=True, labeled_fractions=[0.25],
-                      seeds=[0, 1, 2], out_dir=out)
-    assert len(results) == 3 * 3 * 2 and len(fake.configs) == 18
+                      seeds=[0, 1, 2], out_dir=out)  # the networks and the forest, by default
+    assert len(results) == 3 * 3 * 3 and len(fake.configs) == 18
+    assert sorted(results.model.unique()) == ["baseline", "forest", "sgan"]
     assert sorted({c.test_subjects for c in fake.configs}) == [(1,), (2,), (3,)]
     for config in fake.configs:
         assert config.out_dir == out / "runs" / f"test{config.test_subjects[0]}" / run_name(
@@ -375,12 +378,15 @@ def test_leave_each_subject_out_holds_out_every_subject_and_reports_each(windows
     assert table.loc["all 9"].difference_mean == pytest.approx(every.mean())
 
     summary = (out / "summary.md").read_text()
-    assert "| held out | baseline | SGAN | SGAN - baseline, per seed | mean | SGAN wins |" \
-        in summary
+    assert ("| held out | baseline | SGAN | forest | SGAN - baseline, per seed | mean | "
+            "SGAN wins |") in summary
     line = [ln for ln in summary.splitlines() if ln.startswith("| 2 |")]
     diff2 = table.loc["2"]
+    forest2 = results.query("model == 'forest' and test_subjects == '2'")["macro_f1"]
+    assert diff2.forest_mean == pytest.approx(forest2.mean())
     assert line == [f"| 2 | {diff2.baseline_mean:.3f} ± {diff2.baseline_std:.3f} | "
                     f"{diff2.sgan_mean:.3f} ± {diff2.sgan_std:.3f} | "
+                    f"{forest2.mean():.3f} ± {forest2.std():.3f} | "
                     + ", ".join(f"{100 * d:+.1f}" for d in diff2.differences)
                     + f" | {100 * diff2.difference_mean:+.1f} | {diff2.wins} of 3 |"]
     assert f"**{100 * every.mean():+.1f} ± {100 * every.std():.1f}**" in summary

@@ -139,3 +139,91 @@ def test_importing_the_package_the_cli_and_preprocessing_loads_no_tensorflow(cod
         capture_output=True, text=True, timeout=120, cwd=PACKAGE.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# -- import cycles -----------------------------------------------------------------------------
+def _module_names() -> set[str]:
+    return {name for _, name, _, _ in _modules()}
+
+
+def _module_edges(path: Path, package: tuple[str, ...], names: set[str]):
+    """``(imported module, line)`` for every import of a package module in ``path``, at module
+    level or inside a function: ``from .x import y`` names ``x.y`` when that is a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            candidates = [[".".join(alias.name.split(".")[1:])] for alias in node.names
+                          if alias.name.split(".")[0] == "exermote_sgan"]
+        elif isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".") if node.module else []
+            if node.level:  # relative: against the module's package
+                module = list(package)[:len(package) - (node.level - 1)] + parts
+            elif parts and parts[0] == "exermote_sgan":
+                module = parts[1:]
+            else:
+                continue
+            candidates = [[".".join(module + [a.name]), ".".join(module)] for a in node.names]
+        else:
+            continue
+        for options in candidates:
+            found = [name or "__init__" for name in options if (name or "__init__") in names]
+            if found:
+                yield found[0], node.lineno
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (or a module importing itself),
+    by Tarjan's algorithm; each group as a sorted list."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in graph.get(node, ()):
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    names = _module_names()
+    graph: dict[str, set[str]] = {}
+    for path, name, _unit, package in _modules():
+        graph[name] = {target for target, _ in _module_edges(path, package, names)}
+    return graph
+
+
+def test_no_import_cycle_anywhere_in_the_package():
+    # module-level and function-level imports alike: a cycle means two modules that each need
+    # the other, which the layers (and lazy imports) only hide
+    cycles = _cycles(_import_graph())
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    # the checker itself, on a made-up graph and on real source: a function-level import counts
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+    source = tmp_path / "report.py"
+    source.write_text("def f():\n    from .compare import pm\n    from . import grid\n")
+    names = {"training.compare", "training.grid", "training.report"}
+    assert list(_module_edges(source, ("training",), names)) == [
+        ("training.compare", 2), ("training.grid", 3)]

@@ -252,3 +252,30 @@ def test_a_run_interrupted_before_a_setting_existed_resumes_at_its_default(tmp_p
     path.write_text(json.dumps({**saved, "seed": 7}))
     with pytest.raises(ExermoteInputError, match="seed was 7, now 0"):
         _prepare_run_dir(config)
+
+
+def test_the_data_budget_and_early_stopping_resume_like_the_unbroken_run(windows_path,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    """No epochs and no steps per epoch given: the epoch is the data's budget (here made 3
+    batches by a smaller sample budget), the cap is the default, and early stopping ends the
+    run; resumed twice it still equals the unbroken run and ends for the same reason."""
+    from exermote_sgan.data.windows_file import load_windows
+    from exermote_sgan.training import config as config_module
+
+    timesteps = load_windows(windows_path).timesteps
+    monkeypatch.setattr(config_module, "EPOCH_SAMPLES", 3 * 16 * timesteps + 5)
+    options = {**TINY, "steps_per_epoch": None, "patience": 1}
+    unbroken = TrainConfig(windows_path=windows_path, model="baseline", out_dir=tmp_path / "a",
+                           **options)
+    assert config_module.epoch_steps(unbroken, 10_000, timesteps) == 3
+    first = train(unbroken)
+    assert first.stop_reason.startswith("converged at epoch ")
+    assert len(first.history) < config_module.DEFAULT_EPOCHS["baseline"]
+
+    config = TrainConfig(**{**unbroken.__dict__, "out_dir": tmp_path / "b"})
+    with pytest.raises(Interrupted):
+        train(config, callbacks=[InterruptAfter(0)])
+    resumed = train(TrainConfig(**{**config.__dict__, "resume": True}))
+    _assert_same_run(tmp_path / "a", tmp_path / "b")
+    assert resumed.stop_reason == first.stop_reason

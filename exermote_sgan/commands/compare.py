@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..training.config import LABELED_UNITS, MODELS
+from ..training.compare import MODELS
+from ..training.config import LABELED_UNITS
 from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
                     parse_rotation, show_package_warnings)
 
@@ -15,11 +16,11 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compare",
-        help="compare SGAN and baseline over labeled fractions and seeds",
-        description="Train the supervised baseline and the semi-supervised GAN on the same "
-                    "labeled windows for every labeled fraction and seed, evaluate them on "
-                    "held-out test subjects and write results.csv, summary.md and "
-                    "compare.png.  With --leave-each-subject-out every subject is held out "
+        help="compare SGAN, baseline and a random forest over labeled fractions and seeds",
+        description="Train the supervised baseline, the semi-supervised GAN and a reference "
+                    "random forest on the same labeled windows for every labeled fraction "
+                    "and seed, evaluate them on held-out test subjects and write "
+                    "results.csv, summary.md and compare.png.  With --leave-each-subject-out every subject is held out "
                     "in turn (a per-subject table, a paired Wilcoxon test and subjects.png). "
                     "Runs already finished in OUT/runs are reused, so an interrupted "
                     "comparison resumes.  --backend ray runs each training run as a Ray task, "
@@ -46,7 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="training epochs per run (default: the training default)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
                         metavar="MODEL",
-                        help="models to train: baseline, sgan or both (default: both)")
+                        help="models to train: the networks baseline and sgan, and forest, "
+                             "a random forest on window statistics as the reference "
+                             "(default: all three)")
     parser.add_argument("--labeled-unit", default=DEFAULTS["labeled_unit"], choices=LABELED_UNITS,
                         help="what a labeled fraction counts: whole exercise sets or single "
                              f"windows (default: {DEFAULTS['labeled_unit']})")

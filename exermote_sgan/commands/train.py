@@ -11,8 +11,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..training.config import (FAKE_LOGITS, GENERATOR_ARCHITECTURES, GENERATOR_LOSSES,
-                               LABELED_UNITS, MODELS, TRUNKS, TrainConfig)
+from ..training.config import (DEFAULT_EPOCHS, EPOCH_SAMPLES, FAKE_LOGITS,
+                               GENERATOR_ARCHITECTURES, GENERATOR_LOSSES, LABELED_UNITS, MODELS,
+                               TRUNKS, TrainConfig)
 from ..training.distribute import DISTRIBUTE_MODES
 
 #: every option's default, taken from TrainConfig (which imports no TensorFlow, so ``--help``
@@ -106,9 +107,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              f"(optimistic with overlapping windows) (default: "
                              f"{d['labeled_unit']})")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
-                        help="maximum epochs, one epoch being one pass over the training "
-                             "windows (default: 30 for both models; early stopping usually "
-                             "ends sooner)")
+                        help="cap on the epochs, one epoch being one pass over the "
+                             f"training windows (at most {EPOCH_SAMPLES:,} samples); early "
+                             "stopping on the validation macro-F1 ends training before it "
+                             f"(default: {DEFAULT_EPOCHS['sgan']} for both models)")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="B",
                         help=f"windows per batch (default: {d['batch_size']})")
     parser.add_argument("--seed", type=int, default=d["seed"],
@@ -132,7 +134,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "(default: 8 for the baseline, 10 for the SGAN)")
     tuning.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                         help="cap on the batches per epoch (default: one pass over the "
-                             "training windows)")
+                             f"training windows, at most {EPOCH_SAMPLES:,} samples)")
     tuning.add_argument("--scaler-quantile", type=float, default=d["scaler_quantile"],
                         metavar="Q", help="map the training rows' Q and 1-Q quantiles onto the "
                                           "network's input range instead of their min and max, "
@@ -277,6 +279,8 @@ def training_summary(model: str, result) -> str:
     if kept is not None:
         lines.append(f"kept epoch {kept[0]} of {len(result.history)} (the best validation "
                      f"macro-F1, {kept[1]:.3f}): classifier.keras holds its weights")
+    if getattr(result, "stop_reason", ""):
+        lines.append(result.stop_reason)
     return "\n".join(lines)
 
 

@@ -38,16 +38,18 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from ..runs import METRICS_FILE, SPLIT_FILE
+# paired_differences and wilcoxon_p stay importable from here, where they used to live
+from .statistics import (format_p, paired_difference, paired_differences,  # noqa: F401
+                         pm, wilcoxon_p)
 
 __all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
            "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
 
-MODELS = ("baseline", "sgan")
+#: the networks, and the reference random forest (:mod:`.forest`) beside them
+MODELS = ("baseline", "sgan", "forest")
 RESULT_COLUMNS = ("test_subjects", "labeled_fraction", "seed", "model", "accuracy", "macro_f1",
                   "n_labeled", "labeled_hash", "run_dir")
 RESULTS_FILE = "results.csv"
@@ -183,8 +185,9 @@ def _check_train_options(windows_path, test_subjects, models, epochs, train_opti
     from . import train_lib
 
     for model in models:
-        try:
-            config = train_lib.TrainConfig(windows_path=Path(windows_path), model=model,
+        try:  # the forest takes the windows of a baseline with the same options
+            config = train_lib.TrainConfig(windows_path=Path(windows_path),
+                                           model="baseline" if model == "forest" else model,
                                            test_subjects=tuple(test_subjects), epochs=epochs,
                                            **train_options)
         except TypeError as exc:
@@ -363,65 +366,13 @@ def summarize(results):
         macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
         n_labeled=("n_labeled", "mean"), seeds=("seed", "nunique"),
         runs=("macro_f1", "count"))
-    return summary.reset_index()
-
-
-def paired_difference(results, *, better: str = "sgan", worse: str = "baseline"):
-    """Per fraction, ``better`` minus ``worse`` macro F1, paired by held-out fold and seed.
-
-    Columns: ``labeled_fraction``, ``mean``, ``std``, ``wins`` (pairs where ``better`` scored
-    higher), ``seeds`` (the number of pairs) and ``wilcoxon_p``, the two-sided p-value of
-    SciPy's Wilcoxon signed-rank test of the paired differences (NaN when every difference
-    is 0).  With few pairs the test cannot reach small p-values (3 pairs: at best 0.25).
-    """
-    import pandas as pd
-
-    columns = ["labeled_fraction", "mean", "std", "wins", "seeds", "wilcoxon_p"]
-    diff = paired_differences(results, better=better, worse=worse)
-    if diff is None:
-        return pd.DataFrame(columns=columns)
-    table = diff.groupby("labeled_fraction")["difference"].agg(
-        mean="mean", std="std", wins=lambda d: int(np.sum(d > 0)), seeds="count",
-        wilcoxon_p=wilcoxon_p)
-    return table.reset_index()[columns]
-
-
-def paired_differences(results, *, better: str = "sgan", worse: str = "baseline"):
-    """One row per held-out fold, fraction and seed with ``better`` and ``worse`` both run:
-    their macro-F1 ``difference``; ``None`` when one of the models is missing."""
-    frame = results.copy()
-    if "test_subjects" not in frame.columns:
-        frame["test_subjects"] = ""
-    wide = frame.pivot_table(index=["test_subjects", "labeled_fraction", "seed"],
-                             columns="model", values="macro_f1")
-    if better not in wide.columns or worse not in wide.columns:
-        return None
-    return (wide[better] - wide[worse]).dropna().rename("difference").reset_index()
-
-
-def wilcoxon_p(differences) -> float:
-    """Two-sided p-value of the Wilcoxon signed-rank test (SciPy); NaN if it is undefined."""
-    import warnings
-
-    from scipy.stats import wilcoxon
-
-    values = np.asarray(differences, dtype=np.float64)
-    if len(values) == 0 or not np.any(values != 0):
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns that small samples are inexact
-        return float(wilcoxon(values).pvalue)
-
-
-def format_p(p: float) -> str:
-    """A p-value as a table shows it."""
-    if not np.isfinite(p):
-        return "n/a"
-    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
-
-
-def _pm(mean, std) -> str:
-    return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
+    summary = summary.reset_index()
+    # the networks first, then the forest that they are measured against
+    rank = {m: i for i, m in enumerate(MODELS)}
+    order = sorted(range(len(summary)), key=lambda i: (
+        summary["labeled_fraction"].iloc[i], rank.get(summary["model"].iloc[i], len(rank)),
+        str(summary["model"].iloc[i])))
+    return summary.iloc[order].reset_index(drop=True)
 
 
 def format_summary(results) -> str:
@@ -443,24 +394,38 @@ def format_summary(results) -> str:
                  "|---|---|---|---|---|---|"]
     for row in summary.itertuples(index=False):
         lines.append(f"| {row.labeled_fraction:g} | {row.model} | {row.n_labeled:.0f} | "
-                     f"{_pm(row.accuracy_mean, row.accuracy_std)} | "
-                     f"{_pm(row.macro_f1_mean, row.macro_f1_std)} | "
+                     f"{pm(row.accuracy_mean, row.accuracy_std)} | "
+                     f"{pm(row.macro_f1_mean, row.macro_f1_std)} | "
                      f"{row.seeds if folds <= 1 else row.runs} |")
-    difference = paired_difference(results)
-    if len(difference):
-        paired_by = "seed" if folds <= 1 else "held-out subject and seed"
-        unit = "seeds" if folds <= 1 else "pairs"
-        lines += ["", f"## SGAN minus baseline, macro F1 (paired by {paired_by})", "",
-                  "| labeled fraction | difference | SGAN better in | Wilcoxon p |",
-                  "|---|---|---|---|"]
-        for row in difference.itertuples(index=False):
-            lines.append(f"| {row.labeled_fraction:g} | {_pm(row.mean, row.std)} | "
-                         f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
+    if "forest" in set(results["model"]):
+        lines += ["", "The forest is the reference: 300 trees on each window's mean, sd, min and "
+                      "max per feature and per 3-axis magnitude, trained on the same labeled "
+                      "windows and scored on the same test subjects."]
+    names = {"sgan": "SGAN", "baseline": "baseline", "forest": "forest"}
+    for better, worse in (("sgan", "baseline"), ("baseline", "forest"), ("sgan", "forest")):
+        lines += _difference_lines(results, names[better], names[worse],
+                                   paired_difference(results, better=better, worse=worse),
+                                   folds)
     if folds > 1:
         from .grid_report import format_subject_tables
 
         lines += ["", format_subject_tables(results).rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def _difference_lines(results, better: str, worse: str, difference, folds: int) -> list[str]:
+    """The Markdown table of ``better`` minus ``worse`` macro F1 (none when either is absent)."""
+    if not len(difference):
+        return []
+    paired_by = "seed" if folds <= 1 else "held-out subject and seed"
+    unit = "seeds" if folds <= 1 else "pairs"
+    lines = ["", f"## {better} minus {worse}, macro F1 (paired by {paired_by})", "",
+             f"| labeled fraction | difference | {better} better in | Wilcoxon p |",
+             "|---|---|---|---|"]
+    for row in difference.itertuples(index=False):
+        lines.append(f"| {row.labeled_fraction:g} | {pm(row.mean, row.std)} | "
+                     f"{row.wins} of {row.seeds} {unit} | {format_p(row.wilcoxon_p)} |")
+    return lines
 
 
 def write_report(results, out_dir) -> dict[str, Path]:

@@ -17,6 +17,7 @@ from . import datasets
 
 __all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
            "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE",
+           "EPOCH_SAMPLES", "epoch_steps",
            "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features",
            "rotation_degrees", "is_core_motion"]
 
@@ -28,10 +29,22 @@ GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
 #: the discriminator's fake-class logit: fixed at 0 (Salimans et al.) or a learned output
 FAKE_LOGITS = ("zero", "learned")
 GENERATOR_ARCHITECTURES = ("conv", "lstm")
-#: recommended number of epochs (one epoch = one pass over the training windows) per model
-DEFAULT_EPOCHS = {"baseline": 30, "sgan": 30}
+#: the cap on epochs per model: a safety net, not the budget.  Training ends when the
+#: validation macro-F1 has not improved for the patience below (the best epoch's weights are
+#: kept); the cap is set far above where the runs measured converged, so that on ordinary data
+#: it never binds (``train`` says which of the two ended a run).  It was 30, which the
+#: smartwatch data hit while still improving.
+DEFAULT_EPOCHS = {"baseline": 150, "sgan": 150}
 #: epochs without a better validation macro-F1 before training stops, per model
 DEFAULT_PATIENCE = {"baseline": 8, "sgan": 10}
+#: samples (window steps) one epoch reads at most, unless ``steps_per_epoch`` says otherwise:
+#: an epoch is one pass over the training windows, but no more than this many windows x
+#: timesteps.  1.2 million is 300 batches of 100 Exermote windows of 40 steps (a pass over its
+#: training windows at stride 2 is 297 batches, so its epochs are unchanged); 100 Hz windows
+#: of one second read at most 120 batches, so an epoch's time stays bounded however many
+#: windows (stride) or samples per window (rate) a file has, and early stopping is checked as
+#: often on a large file as on a small one.
+EPOCH_SAMPLES = 1_200_000
 #: ``TrainConfig.features`` besides a list of names: the 3-axis vectors when there are any
 #: ("auto", the default), or every feature of the windows file ("all")
 FEATURE_CHOICES = ("auto", "all")
@@ -225,6 +238,19 @@ class TrainConfig:
             state["features"] = list(self.features)
         state["generator_filters"] = list(self.generator_filters)
         return state
+
+
+def epoch_steps(config: TrainConfig, n_windows: int, timesteps: int) -> int:
+    """Batches per epoch for ``n_windows`` training windows of ``timesteps`` steps.
+
+    One pass over the windows, at most :data:`EPOCH_SAMPLES` samples (at least one batch); an
+    explicit ``config.steps_per_epoch`` caps the pass instead.  The budget thus follows the
+    data: its windows (how many, at what stride) and its rate (steps per window).
+    """
+    limit = config.steps_per_epoch
+    if limit is None:
+        limit = max(1, EPOCH_SAMPLES // (int(config.batch_size) * max(1, int(timesteps))))
+    return datasets.steps_per_epoch(n_windows, config.batch_size, limit=limit)
 
 
 def command_line(config: TrainConfig) -> str:

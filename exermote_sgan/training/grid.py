@@ -24,6 +24,9 @@ from ..errors import ExermoteInputError
 __all__ = ["GridRun", "GridFailed", "BACKENDS", "train_run", "finished", "run_grid"]
 
 BACKENDS = ("serial", "ray")
+#: the model name of the reference random forest (:mod:`.forest`), trained like a baseline's
+#: windows but without Keras
+FOREST = "forest"
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,26 @@ def finished(run_dir) -> bool:
 def train_run(run: GridRun) -> str:
     """Train ``run`` (continuing it if it was interrupted); return its run directory.
 
-    This is the body of one Ray task as well as one step of the serial loop.
+    A ``forest`` run trains the reference forest (:func:`~.forest.train_forest`).  This is the
+    body of one Ray task as well as one step of the serial loop.
     """
     from . import train_lib
 
-    interrupted = train_lib.can_resume(run.run_dir)
+    forest = run.model == FOREST
+    interrupted = not forest and train_lib.can_resume(run.run_dir)
+    # the forest takes the windows a baseline of the same settings would get
     config = train_lib.TrainConfig(
-        windows_path=Path(run.windows_path), model=run.model, out_dir=Path(run.run_dir),
-        test_subjects=tuple(run.test_subjects), labeled_fraction=float(run.labeled_fraction),
+        windows_path=Path(run.windows_path), model="baseline" if forest else run.model,
+        out_dir=Path(run.run_dir), test_subjects=tuple(run.test_subjects),
+        labeled_fraction=float(run.labeled_fraction),
         epochs=None if run.epochs is None else int(run.epochs), seed=int(run.seed),
         resume=interrupted, **run.train_options)
-    train_lib.train(config)
+    if forest:
+        from .forest import train_forest
+
+        train_forest(config)
+    else:
+        train_lib.train(config)
     return str(run.run_dir)
 
 

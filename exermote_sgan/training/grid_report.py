@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import format_p, paired_differences, wilcoxon_p
+from .statistics import format_p, paired_differences, pm, wilcoxon_p
 
 __all__ = ["subject_table", "format_subject_tables", "plot_subjects"]
 
-_NAMES = {"baseline": "baseline", "sgan": "SGAN"}
+_NAMES = {"baseline": "baseline", "sgan": "SGAN", "forest": "forest"}
 
 
 def _subject_order(folds) -> list[str]:
@@ -37,7 +37,7 @@ def subject_table(results, fraction: float):
     import pandas as pd
 
     at = results[np.isclose(results["labeled_fraction"].astype(float), float(fraction))]
-    models = [m for m in ("baseline", "sgan") if m in set(at["model"])]
+    models = [m for m in _NAMES if m in set(at["model"])]
     diffs = paired_differences(at)
     rows = []
     for fold in _subject_order(at["test_subjects"]) + [None]:
@@ -58,10 +58,6 @@ def subject_table(results, fraction: float):
     return pd.DataFrame(rows)
 
 
-def _pm(mean, std) -> str:
-    return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
-
-
 def _points(value) -> str:
     return f"{100 * value:+.1f}"
 
@@ -71,7 +67,7 @@ def format_subject_tables(results) -> str:
     lines = []
     for fraction in sorted(results["labeled_fraction"].astype(float).unique()):
         table = subject_table(results, fraction)
-        models = [m for m in ("baseline", "sgan") if f"{m}_mean" in table]
+        models = [m for m in _NAMES if f"{m}_mean" in table]
         paired = "differences" in table
         seeds = sorted(results["seed"].unique())
         lines += [f"## Each subject held out in turn, {fraction:g} labeled", "",
@@ -88,7 +84,7 @@ def format_subject_tables(results) -> str:
         for i, row in enumerate(table.to_dict("records")):
             cells = [row["held_out"]]
             for model in models:
-                text = _pm(row[f"{model}_mean"], row[f"{model}_std"])
+                text = pm(row[f"{model}_mean"], row[f"{model}_std"])
                 cells.append(f"**{text}**" if i == last and model == best else text)
             if paired and i < last:
                 cells += [", ".join(_points(d) for d in row["differences"]),
@@ -107,7 +103,7 @@ def format_subject_tables(results) -> str:
                          f"p = {format_p(wilcoxon_p(all_row['differences']))}.")
         at = results[np.isclose(results["labeled_fraction"].astype(float), fraction)]
         accuracy = ", ".join(
-            f"{_NAMES[m]} {_pm(at.loc[at['model'] == m, 'accuracy'].mean(), at.loc[at['model'] == m, 'accuracy'].std())}"  # noqa: E501
+            f"{_NAMES[m]} {pm(at.loc[at['model'] == m, 'accuracy'].mean(), at.loc[at['model'] == m, 'accuracy'].std())}"  # noqa: E501
             for m in models)
         lines += [f"Accuracy: {accuracy}.", ""]
     return "\n".join(lines)
@@ -123,7 +119,7 @@ def plot_subjects(results, path):
     axes = np.atleast_1d(fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0])
     for axis, fraction in zip(axes, fractions):
         table = subject_table(results, fraction)
-        models = [m for m in ("baseline", "sgan") if f"{m}_mean" in table]
+        models = [m for m in _NAMES if f"{m}_mean" in table]
         x = np.arange(len(table))
         width = 0.8 / len(models)
         for k, model in enumerate(models):

@@ -43,6 +43,24 @@ def selected_epoch(history, monitor: str = MONITOR) -> tuple[int, float] | None:
     return epoch, float(values.loc[row])
 
 
+def stop_reason(history, *, cap: int, patience: int, monitor: str = MONITOR) -> str:
+    """Why a run's training ended, in one line: it converged (``patience`` epochs without a
+    better ``monitor`` after the kept one) or it reached the cap of ``cap`` epochs.  ``history``
+    is as in ``history.csv`` (its rows are the epochs trained, a resumed run's included)."""
+    kept = selected_epoch(history, monitor)
+    ran = 0 if history is None else len(history)
+    if kept is None:
+        return f"trained {ran} of at most {cap} epochs; no epoch had a finite {monitor}"
+    since = ran - kept[0]
+    if since >= patience:
+        return (f"converged at epoch {kept[0]}: {monitor} did not improve in the {since} "
+                f"epochs after it (patience {patience}); stopped at epoch {ran} of at most {cap}")
+    still = (" and was still improving in its last epoch" if kept[0] == ran else
+             f", {since} epochs after the kept epoch {kept[0]}")
+    return (f"reached the cap of {cap} epochs{still} (patience {patience}): it may not have "
+            "converged; raise --epochs")
+
+
 def format_epoch_line(epoch: int, epochs: int, seconds: float, logs: dict, *,
                       best: bool) -> str:
     """``epoch  3/30   4.1 s  d_loss 1.234  g_loss 0.012  val_macro_f1 0.812  best so far``."""

@@ -40,8 +40,9 @@ from ..runs import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, CONFIG_FILE, HIST
                     PLOTS_DIR, SPLIT_FILE, TENSORBOARD_DIR, is_run_dir, publish, staging_dir)
 from . import datasets, distribute, window_source
 from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
-                     MODELS, TrainConfig, command_line, rotation_degrees, training_features)
-from .progress import MONITOR, keras_verbose, progress_callbacks
+                     MODELS, TrainConfig, command_line, epoch_steps, rotation_degrees,
+                     training_features)
+from .progress import MONITOR, keras_verbose, progress_callbacks, stop_reason
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
@@ -75,6 +76,7 @@ class TrainResult:
     split: dict = field(default_factory=dict)
     features: tuple[str, ...] = ()       # the features trained on
     augment_rotation: float = 0.0        # the rotation augmentation's largest angle (degrees)
+    stop_reason: str = ""                # converged at epoch k, or reached the epoch cap
 
 
 # -- settings that must not change when a run is resumed --------------------------------------
@@ -560,8 +562,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
 
     class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
     weights = class_weights[labels[labeled_idx]]
-    steps = datasets.steps_per_epoch(len(fit_idx), config.batch_size,
-                                     limit=config.steps_per_epoch)
+    steps = epoch_steps(config, len(fit_idx), window_set.timesteps)  # the data's budget
     augment = datasets.chain_augmenters(
         datasets.amplitude_augmenter(scaler.offset_, scale=config.augment_scale,
                                      seed=config.seed),
@@ -661,7 +662,9 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     run_dir = publish(run_dir, config.out_dir)  # the complete run replaces the old one
     return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
                        n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split,
-                       features=tuple(window_set.features), augment_rotation=rotation)
+                       features=tuple(window_set.features), augment_rotation=rotation,
+                       stop_reason=stop_reason(history, cap=config.resolved_epochs,
+                                               patience=config.resolved_patience))
 
 
 def _plot(run_dir: Path, config: TrainConfig, history, trained, window_set, scaled,
