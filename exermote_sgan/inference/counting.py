@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
-           "HysteresisCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
+           "HysteresisCounter", "PeriodCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
            "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options",
            "APP_STEPS_UNTIL_SET_BREAK", "APP_20S_STEPS_UNTIL_SET_BREAK"]
 
@@ -115,8 +115,9 @@ class RepetitionCounter(ABC):
         self._held: list[Event] = []  # events of a set not yet long enough to report
 
     @abstractmethod
-    def update(self, time: float, scores) -> list[Event]:
-        """Take one prediction; return the events it completes."""
+    def update(self, time: float, scores, signal=None) -> list[Event]:
+        """Take one prediction (and the scaled feature row it describes, which only the
+        ``period`` counter reads); return the events it completes."""
 
     @abstractmethod
     def finish(self) -> list[Event]:
@@ -175,7 +176,7 @@ class AppRuleCounter(RepetitionCounter):
         self._extending = False  # the class run of the last counted repetition goes on
         self._last_time = 0.0
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         self._pending.append((float(time), int(np.argmax(scores))))
         return self._evaluate(final=False)
 
@@ -261,7 +262,7 @@ class HysteresisCounter(RepetitionCounter):
         self._set_votes: dict[str, float] = {}
         self._last_time = 0.0
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         scores = np.asarray(scores, dtype=np.float64)
         self._window.append(scores)
         self._times.append(float(time))
@@ -327,6 +328,117 @@ class HysteresisCounter(RepetitionCounter):
         return max(votes, key=votes.get) if votes else None
 
 
+class PeriodCounter(RepetitionCounter):
+    """The classifier finds the sets, the signal counts them: one repetition per period.
+
+    A :class:`HysteresisCounter` on the scores (``set_options`` are its options) decides
+    where each set is and its exercise; its own repetition count is not used.  The scaled
+    feature rows passed with each prediction are buffered, and the repetitions of the open set
+    are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
+    with ``profile``, default the shipped one).  Online, every ``refresh_s`` the peaks so far
+    are found again and each new one emits a ``repetition`` (a peak counts once the movement
+    has turned, half a shortest period later); when the set closes the count is settled on the
+    whole span: missing repetitions are emitted then, and ``set_finished`` carries the settled
+    count.  A set whose signal shows no period keeps the classifier's count.
+    """
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
+                 profile=None, refresh_s: float = 0.5, **set_options):
+        super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
+        from .periods import PeriodProfile, default_profile
+
+        if profile is None:
+            profile = default_profile()
+        elif isinstance(profile, (str, bytes)) or hasattr(profile, "__fspath__"):
+            profile = PeriodProfile.load(profile)
+        elif isinstance(profile, dict):
+            profile = PeriodProfile.from_dict(profile)
+        if not isinstance(profile, PeriodProfile):
+            raise ValueError(f"PeriodCounter: profile must be a PeriodProfile, a dict or a "
+                             f"path, got {type(profile).__name__}")
+        if not refresh_s > 0:
+            raise ValueError(f"PeriodCounter: refresh_s must be positive, got {refresh_s}")
+        self.profile = profile
+        self.refresh_steps = max(1, int(round(refresh_s * self.sample_rate_hz)))
+        self._sets = HysteresisCounter(classes, sample_rate_hz=sample_rate_hz,
+                                       break_class=break_class, **set_options)
+        self._times: list[float] = []
+        self._rows: list = []
+        self._set_start: float | None = None
+        self._exercise: str | None = None
+        self._steps = 0
+
+    def update(self, time: float, scores, signal=None) -> list[Event]:
+        if signal is None:
+            raise ValueError("PeriodCounter: each prediction needs the feature row it "
+                             "describes (signal)")
+        self._steps += 1
+        self._times.append(float(time))
+        self._rows.append(np.asarray(signal, dtype=np.float64))
+        events = self._follow(self._sets.update(time, scores))
+        if self._set_start is not None and self._steps % self.refresh_steps == 0:
+            events += self._online(float(time))
+        if self._steps % self.refresh_steps == 0:
+            self._trim()
+        return events
+
+    def finish(self) -> list[Event]:
+        return self._follow(self._sets.finish())
+
+    def _follow(self, inner: list[Event]) -> list[Event]:
+        events = []
+        for event in inner:
+            if event.kind == "exercise_started":
+                self._set_start, self._exercise = event.start, event.exercise
+            elif event.kind == "set_finished":
+                events += self._settle(event)
+        return events
+
+    def _peaks(self, start: float, end: float, exercise: str, until=None) -> np.ndarray:
+        from .periods import count_periods
+
+        return count_periods(np.asarray(self._rows), np.asarray(self._times), start, end,
+                             exercise, self.profile, rate_hz=self.sample_rate_hz, until=until)
+
+    def _emit(self, exercise: str, peaks, upto: int, time: float) -> list[Event]:
+        events = []
+        done = self._open.repetitions if self._open is not None else 0
+        for k in range(done, upto):
+            begin = self._set_start if k == 0 else float(peaks[k - 1])
+            at = float(peaks[k]) if k < len(peaks) else time
+            events += self._repetition(exercise, time, begin, at)
+        return events
+
+    def _online(self, now: float) -> list[Event]:
+        peaks = self._peaks(self._set_start, now, self._exercise, until=now)
+        return self._emit(self._exercise, peaks, len(peaks), now)
+
+    def _settle(self, finished: Event) -> list[Event]:
+        peaks = self._peaks(finished.start, finished.end, finished.exercise)
+        total = len(peaks) if len(peaks) else int(finished.repetitions)
+        shown = self._open.exercise if self._open is not None else finished.exercise
+        events = self._emit(shown, peaks, total, finished.time)
+        current = self._open
+        current.repetitions = total  # settled on the whole span
+        del current.repetition_times[total:]
+        current.start, current.end = finished.start, finished.end
+        self._set_start = self._exercise = None
+        return events + self._close_set(finished.time, exercise=finished.exercise)
+
+    def _trim(self):
+        """Forget rows no open or coming set can need."""
+        inner = self._sets
+        if inner._open is not None:
+            keep_from = inner._open.start
+        elif inner._segment is not None:
+            keep_from = inner._segment[0]
+        else:
+            keep_from = self._times[-1]
+        cut = np.searchsorted(self._times, keep_from - self.profile.context_s - 1.0)
+        if cut > 0:
+            del self._times[:cut], self._rows[:cut]
+
+
 class RunCounter(RepetitionCounter):
     """Sets without a rest class: runs of one smoothed predicted class; no repetitions.
 
@@ -350,7 +462,7 @@ class RunCounter(RepetitionCounter):
         self._start = self._last = 0.0
         self._challenger: tuple[int, float, int] | None = None  # class, since, steps
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         self._window.append(np.asarray(scores, dtype=np.float64))
         self._times.append(float(time))
         label = int(np.argmax(np.mean(self._window, axis=0)))
@@ -389,7 +501,7 @@ class RunCounter(RepetitionCounter):
                 Event("set_finished", exercise, end, repetitions=0, start=self._start, end=end)]
 
 
-COUNTING_METHODS = ("hysteresis", "app", "app-20s")
+COUNTING_METHODS = ("hysteresis", "period", "app", "app-20s")
 
 
 def rest_options(preprocessing, options: dict | None = None) -> dict:
@@ -412,6 +524,8 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
         return RunCounter(classes, sample_rate_hz=sample_rate_hz, **run_options)
     if method == "hysteresis":
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+    if method == "period":
+        return PeriodCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app":
         return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app-20s":
@@ -422,12 +536,15 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
 
 
 def count_repetitions(times, scores, classes, *, method: str = "hysteresis",
-                      sample_rate_hz: float = 10.0,
+                      sample_rate_hz: float = 10.0, signals=None,
                       **options) -> tuple[list[Event], list[DetectedSet]]:
-    """Run a counter over a whole score sequence ``(n, K)``; return its events and sets."""
+    """Run a counter over a whole score sequence ``(n, K)``; return its events and sets.
+    ``signals``: the ``(n, features)`` scaled rows the predictions describe (``period``)."""
     counter = make_counter(method, classes, sample_rate_hz=sample_rate_hz, **options)
     events = []
-    for time, row in zip(np.asarray(times, dtype=np.float64), np.asarray(scores)):
-        events += counter.update(time, row)
+    scores = np.asarray(scores)
+    signals = [None] * len(scores) if signals is None else np.asarray(signals)
+    for time, row, signal in zip(np.asarray(times, dtype=np.float64), scores, signals):
+        events += counter.update(time, row, signal)
     events += counter.finish()
     return events, counter.sets
