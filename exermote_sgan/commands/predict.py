@@ -30,10 +30,11 @@ def add_parser(subparsers):
     parser.add_argument("--out", metavar="CSV", default=None,
                         help="write per-row predictions (recording, row, time, label, one "
                              "score per class) to this CSV file (default: none)")
-    parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
+    parser.add_argument("--counting", choices=("hysteresis", "period", "app", "app-20s"),
                         default="hysteresis",
                         help="repetition counting method: 'hysteresis' (smoothed scores "
-                             "with two thresholds, default), 'app' (the Exermote app's "
+                             "with two thresholds, default), 'period' (the classifier's "
+                             "sets, repetitions from the signal's periods), 'app' (the app's "
                              "consecutive-prediction rule, its current constants) or "
                              "'app-20s' (the same with its first 20 s set break)")
     parser.add_argument("--mirror", choices=("auto", "yes", "no"), default="auto",
