@@ -137,17 +137,18 @@ def runs(args) -> dict:
     by_seed = defaultdict(lambda: defaultdict(list))
     for run_dir in args.run_dirs:
         prep, classifier = load_recognizer_parts(run_dir)
+        facts = json.loads((Path(run_dir) / "preprocessing.json").read_text())
         recordings = read_people(args.raw, prep.features)
-        train = [r for r in recordings if r.subject in prep.training_subjects]
-        test = [r.path for r in recordings if r.subject in prep.test_subjects]
+        train = [r for r in recordings if r.subject in facts["training_subjects"]]
+        test = [r.path for r in recordings if r.subject in facts["test_subjects"]]
         profile = learn_profile(scaled_sets(train, prep.scaler), features=prep.features)
         report = evaluate_recordings(test, prep, classifier, counting="period",
                                      counting_options={"profile": profile},
                                      methods=("hysteresis", "period", "app", "app-20s"))
-        seed = json.loads((Path(run_dir) / "preprocessing.json").read_text()).get("seed")
+        seed = facts.get("seed")
         for method, part in report["counters"].items():
             by_seed[method][seed] += part["sets"]
-        print(f"{run_dir}: test {prep.test_subjects}, seed {seed}", flush=True)
+        print(f"{run_dir}: test {facts['test_subjects']}, seed {seed}", flush=True)
     out = {}
     for method, seeds in by_seed.items():
         per_seed = {seed: summary(rows) for seed, rows in seeds.items()}

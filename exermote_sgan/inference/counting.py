@@ -337,13 +337,16 @@ class PeriodCounter(RepetitionCounter):
     are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
     with ``profile``, default the shipped one).  Online, every ``refresh_s`` the peaks so far
     are found again and each new one emits a ``repetition`` (a peak counts once the movement
-    has turned, half a shortest period later); when the set closes the count is settled on the
-    whole span: missing repetitions are emitted then, and ``set_finished`` carries the settled
-    count.  A set whose signal shows no period keeps the classifier's count.
+    has turned, half a shortest period later, and a period has completed once the next peak
+    is known, so online the count runs one behind); when the set closes the count is settled
+    on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
+    carries the settled count (never less than the repetitions already shown, so the event
+    grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
+    whose signal shows no period keeps the classifier's count.
     """
 
     def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
-                 profile=None, refresh_s: float = 0.5, **set_options):
+                 profile=None, refresh_s: float = 0.5, features=None, **set_options):
         super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
         from .periods import PeriodProfile, default_profile
 
@@ -359,6 +362,7 @@ class PeriodCounter(RepetitionCounter):
         if not refresh_s > 0:
             raise ValueError(f"PeriodCounter: refresh_s must be positive, got {refresh_s}")
         self.profile = profile
+        self._columns = _profile_columns(profile, features)
         self.refresh_steps = max(1, int(round(refresh_s * self.sample_rate_hz)))
         self._sets = HysteresisCounter(classes, sample_rate_hz=sample_rate_hz,
                                        break_class=break_class, **set_options)
@@ -367,6 +371,7 @@ class PeriodCounter(RepetitionCounter):
         self._set_start: float | None = None
         self._exercise: str | None = None
         self._steps = 0
+        self.overshoots = 0  # sets whose online count exceeded the count on the whole span
 
     def update(self, time: float, scores, signal=None) -> list[Event]:
         if signal is None:
@@ -374,7 +379,8 @@ class PeriodCounter(RepetitionCounter):
                              "describes (signal)")
         self._steps += 1
         self._times.append(float(time))
-        self._rows.append(np.asarray(signal, dtype=np.float64))
+        row = np.asarray(signal, dtype=np.float64).reshape(-1)
+        self._rows.append(row if self._columns is None else row[self._columns])
         events = self._follow(self._sets.update(time, scores))
         if self._set_start is not None and self._steps % self.refresh_steps == 0:
             events += self._online(float(time))
@@ -410,8 +416,10 @@ class PeriodCounter(RepetitionCounter):
         return events
 
     def _online(self, now: float) -> list[Event]:
+        # a period has completed when the next one has begun: a repetition per peak but the
+        # last, so that the count settled on the whole set rarely falls below what was shown
         peaks = self._peaks(self._set_start, now, self._exercise, until=now)
-        return self._emit(self._exercise, peaks, len(peaks), now)
+        return self._emit(self._exercise, peaks, len(peaks) - 1, now)
 
     def _settle(self, finished: Event) -> list[Event]:
         peaks = self._peaks(finished.start, finished.end, finished.exercise)
@@ -419,8 +427,8 @@ class PeriodCounter(RepetitionCounter):
         shown = self._open.exercise if self._open is not None else finished.exercise
         events = self._emit(shown, peaks, total, finished.time)
         current = self._open
-        current.repetitions = total  # settled on the whole span
-        del current.repetition_times[total:]
+        if current.repetitions > total:
+            self.overshoots += 1  # shown online already: the events stand, and so does the count
         current.start, current.end = finished.start, finished.end
         self._set_start = self._exercise = None
         return events + self._close_set(finished.time, exercise=finished.exercise)
@@ -437,6 +445,17 @@ class PeriodCounter(RepetitionCounter):
         cut = np.searchsorted(self._times, keep_from - self.profile.context_s - 1.0)
         if cut > 0:
             del self._times[:cut], self._rows[:cut]
+
+
+def _profile_columns(profile, features):
+    """The columns of the rows (named ``features``) the profile was learned on, in its order;
+    None: the rows as they are (names unknown, or the profile's not all among them)."""
+    if features is None or profile.features is None:
+        return None
+    features = list(features)
+    if not set(profile.features) <= set(features):
+        return None
+    return [features.index(f) for f in profile.features]
 
 
 class RunCounter(RepetitionCounter):
@@ -506,9 +525,9 @@ COUNTING_METHODS = ("hysteresis", "period", "app", "app-20s")
 
 def rest_options(preprocessing, options: dict | None = None) -> dict:
     """Counter options for a run: its rest class (None: no rest class) unless ``options``
-    names one."""
+    names one, and its feature names (which the ``period`` counter maps its profile onto)."""
     rest = getattr(preprocessing, "rest_class", "Break")
-    return {"break_class": rest, **(options or {})}
+    return {"break_class": rest, "features": tuple(preprocessing.features), **(options or {})}
 
 
 def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
@@ -518,6 +537,7 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
     if method not in COUNTING_METHODS:
         raise ValueError(f"unknown counting method {method!r}; expected one of "
                          f"{', '.join(COUNTING_METHODS)}")
+    features = options.pop("features", None)  # names of the rows: the period counter's
     if "break_class" in options and options["break_class"] is None:
         run_options = {k: v for k, v in options.items()
                        if k in ("smoothing_s", "switch_s", "min_set_s")}
@@ -525,7 +545,8 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
     if method == "hysteresis":
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "period":
-        return PeriodCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+        return PeriodCounter(classes, sample_rate_hz=sample_rate_hz, features=features,
+                             **options)
     if method == "app":
         return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app-20s":
