@@ -141,6 +141,20 @@ def test_recording_without_sub_labels_cannot_be_evaluated(run_dir, tmp_path, cap
     assert "exerciseSubType" in capsys.readouterr().err
 
 
+def test_recording_whose_sub_labels_are_all_unknown_is_a_one_line_error(run_dir, tmp_path,
+                                                                         capsys):
+    import pandas as pd
+
+    frame = pd.read_csv(sorted(SAMPLE.glob("*.csv"))[0])
+    frame["exerciseSubType"] = "up"
+    path = tmp_path / "unknown_sub.csv"
+    frame.to_csv(path, index=False)
+    assert main(["evaluate-reps", str(run_dir), str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown_sub.csv" in err and "unknown exerciseSubType 'up'" in err
+
+
 def test_missing_run_directory_is_a_one_line_error(tmp_path, capsys):
     path = sorted(SAMPLE.glob("*.csv"))[0]
     assert main(["predict", str(tmp_path / "missing"), str(path)]) == 2

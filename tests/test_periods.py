@@ -162,3 +162,12 @@ def test_the_shipped_profile_covers_the_exermote_exercises():
     profile = default_profile()
     assert set(profile.exercises) == {"Burpee", "Situp", "Squat"}
     assert profile.trained_on == (1, 2, 3, 4) and len(profile.features) == 9
+
+
+def test_an_exercise_without_a_learned_rhythm_keeps_the_classifier_count():
+    times, rows, scores, _ = made_set(squat_set(4))
+    burpee_only = PeriodProfile({"Burpee": ExerciseRhythm(3.0, 8.0, tuple(AXIS), 1)})
+    by_period = count(times, rows, scores, profile=burpee_only)[1]
+    by_hysteresis = count(times, rows, scores, method="hysteresis")[1]
+    assert [(s.exercise, s.repetitions, s.start, s.end) for s in by_period] == \
+        [(s.exercise, s.repetitions, s.start, s.end) for s in by_hysteresis]

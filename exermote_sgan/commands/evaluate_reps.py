@@ -19,8 +19,9 @@ def add_parser(subparsers):
                     "(missed sets count their true repetitions, false sets their detected "
                     "ones), the fraction of sets counted exactly and within one; for every "
                     "counting method on the same predictions, the chosen one first.  A "
-                    "label the run does not know is refused.  Without a rest class the true sets are runs "
-                    "of one label and repetitions are not counted (MAE and exact: '-').")
+                    "label the run does not know is refused.  Without a rest class the true "
+                    "sets are runs of one label and repetitions are not counted (MAE and "
+                    "exact: '-').")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by "
                         "'exermote-sgan train'")
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",

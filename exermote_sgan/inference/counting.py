@@ -12,7 +12,7 @@ final exercise, count and span, at the time the counter decided that the set is 
 Times are whatever the caller passes with each step; the streaming recogniser passes the
 time a prediction *describes* (see :mod:`exermote_sgan.inference.streaming`).
 
-Two methods:
+Four methods:
 
 ``app``
     The rule of the Exermote iOS app (``PredictionManager.swift``): a change of the
@@ -41,8 +41,17 @@ Two methods:
     segments, so one misclassified repetition neither splits nor mislabels a set.  The
     defaults were tuned on leave-one-subject-out predictions of individuals 1-3.
 
+``period``
+    The classifier decides the set (its span and exercise, as ``hysteresis`` finds them), the
+    signal decides how many: one repetition per period of the movement inside the set (the
+    peaks of the set's band-passed principal axis, with each exercise's period range, axis and
+    polarity learned from the training people's labelled repetitions;
+    :mod:`~exermote_sgan.inference.periods`).  It needs the scaled feature row each prediction
+    describes (``update(time, scores, signal)``), which the recognisers pass.  It counts online
+    and settles the count when the set closes (:class:`PeriodCounter`).
+
 Without a rest class (``break_class=None``: recordings with no pauses labelled, such as one
-exercise per file) repetitions cannot be told apart by a pause between them, so either method
+exercise per file) repetitions cannot be told apart by a pause between them, so every method
 becomes :class:`RunCounter`: a set is a run of one (smoothed) predicted class lasting at least
 ``min_set_s``, and its repetitions are not counted (0).
 """
@@ -342,7 +351,8 @@ class PeriodCounter(RepetitionCounter):
     on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
     carries the settled count (never less than the repetitions already shown, so the event
     grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
-    whose signal shows no period keeps the classifier's count.
+    whose signal shows no period, or of an exercise the profile has no rhythm for, keeps the
+    classifier's (hysteresis) count.
     """
 
     def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
@@ -403,6 +413,8 @@ class PeriodCounter(RepetitionCounter):
     def _peaks(self, start: float, end: float, exercise: str, until=None) -> np.ndarray:
         from .periods import count_periods
 
+        if exercise not in self.profile.exercises:
+            return np.zeros(0)  # no rhythm learned for it: the classifier's count stands
         return count_periods(np.asarray(self._rows), np.asarray(self._times), start, end,
                              exercise, self.profile, rate_hz=self.sample_rate_hz, until=until)
 

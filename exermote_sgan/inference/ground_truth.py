@@ -64,7 +64,7 @@ def _check_sub_labels(recording) -> None:
     if len(unknown):
         i = int(unknown[0])
         raise ExermoteInputError(
-            f"unknown exerciseSubType {sub[i]!r} ({len(unknown)} row(s)); repetitions are "
+            f"unknown exerciseSubType {str(sub[i])!r} ({len(unknown)} row(s)); repetitions are "
             f"read from {', '.join(KNOWN_SUB_LABELS)}: fix the column, or evaluate recordings "
             f"labelled that way", path=recording.path, row=int(recording.file_rows[i]),
             column="exerciseSubType")
