@@ -422,7 +422,8 @@ class PeriodCounter(RepetitionCounter):
         events = []
         done = self._open.repetitions if self._open is not None else 0
         for k in range(done, upto):
-            begin = self._set_start if k == 0 else float(peaks[k - 1])
+            begin = (float(peaks[min(k, len(peaks)) - 1]) if k > 0 and len(peaks)
+                     else self._set_start)
             at = float(peaks[k]) if k < len(peaks) else time
             events += self._repetition(exercise, time, begin, at)
         return events
