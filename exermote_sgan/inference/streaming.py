@@ -11,6 +11,9 @@ Time convention: in training, a window ending at row ``t`` is labelled by row
 set spans) is the time of that described row, i.e. ``label_offset / sample_rate_hz``
 seconds (2 s for the original model) before the moment the prediction could be made.
 
+A pause in the rows' times longer than :func:`gap_seconds` splits the stream: the counter
+closes the open set there and the next window starts after the pause.
+
 Rows holding NaN are skipped with a :class:`SkippedRowWarning` (rows before the first valid
 one, such as the empty first row of every Exermote file, silently): they never enter a
 window, so no prediction or repetition comes from garbage.  A row with the wrong number of
@@ -87,7 +90,12 @@ class StreamingRecognizer:
     """Fed one raw row at a time with :meth:`push`; returns the events each row completes.
 
     Build it with :meth:`from_run`.  ``counting`` names the counting method
-    (``hysteresis`` or ``app``) and ``counting_options`` are passed to its counter.
+    (``hysteresis``, ``period``, ``app`` or ``app-20s``) and ``counting_options`` are passed
+    to its counter, which also gets the scaled feature row each prediction describes.  A
+    value beyond the run's absurd-value limit (its reader's ``max_abs_value``, default 1e6) is
+    refused as the command line refuses it (or, with ``out_of_range="missing"``, skips the
+    row); a pause in the row times longer than :func:`gap_seconds` closes the open set and
+    starts the windows afresh, as ``preprocess`` splits a recording there.
     """
 
     def __init__(self, preprocessing, classifier, *, counting: str = "hysteresis",
