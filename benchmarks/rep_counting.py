@@ -71,26 +71,19 @@ def fit_scaler(recordings):
 
 
 def summary(rows) -> dict:
-    """exact, within +-1, MAE, missed, false per exercise and overall, from matches."""
+    """exact, within +-1, MAE, missed, false per exercise and overall (``evaluate-reps``'
+    figures, :func:`~exermote_sgan.inference.rep_evaluation.summarize_matches`) of rows
+    holding exercise, true_repetitions and detected_repetitions."""
+    from exermote_sgan.inference.rep_evaluation import SetMatch, summarize_matches
+
+    matches = [SetMatch(r["exercise"], r["true_repetitions"], r["detected_repetitions"])
+               for r in rows]
+    figures = summarize_matches(matches)
     out = {}
-    groups = defaultdict(list)
-    for row in rows:
-        groups[row["exercise"]].append(row)
-        groups["all"].append(row)
-    for name, items in sorted(groups.items()):
-        true = [r for r in items if r["true_repetitions"] is not None]
-        errors = [abs((r["detected_repetitions"] or 0) - (r["true_repetitions"] or 0))
-                  for r in items]
-        found = [r for r in true if r["detected_repetitions"] is not None]
-        out[name] = {"sets": len(true),
-                     "exact": float(np.mean([r["detected_repetitions"] == r["true_repetitions"]
-                                             for r in true])) if true else None,
-                     "within1": float(np.mean([r["detected_repetitions"] is not None and abs(
-                         r["detected_repetitions"] - r["true_repetitions"]) <= 1
-                         for r in true])) if true else None,
-                     "mae": float(np.sum(errors)) / len(true) if true else None,
-                     "missed": len(true) - len(found),
-                     "false": len(items) - len(true)}
+    for name, f in [*figures["per_exercise"].items(), ("all", figures["overall"])]:
+        out[name] = {"sets": f["sets_true"], "exact": f["exact_fraction"],
+                     "within1": f["within_one_fraction"], "mae": f["rep_mae"],
+                     "missed": f["sets_missed"], "false": f["false_sets"]}
     return out
 
 
@@ -152,7 +145,10 @@ def runs(args) -> dict:
     out = {}
     for method, seeds in by_seed.items():
         per_seed = {seed: summary(rows) for seed, rows in seeds.items()}
-        out[method] = per_seed
+        out[method] = {"per_seed": per_seed, "sets": dict(seeds)}
+        found = [r for rows in seeds.values() for r in rows
+                 if r["true_repetitions"] is not None and r["detected_repetitions"] is not None]
+        exact_found = np.mean([r["error"] == 0 for r in found]) if found else float("nan")
         names = next(iter(per_seed.values())).keys()
         lines = [f"### {method}: classifier sets, mean +- sd over seeds {sorted(per_seed)}", "",
                  "| | sets | exact | within +-1 | MAE | missed | false |",
@@ -164,6 +160,8 @@ def runs(args) -> dict:
                 cells.append(f"{values.mean():.2f} +- {values.std():.2f}")
             sets = next(iter(per_seed.values()))[name]["sets"]
             lines.append(f"| {name} | {sets} | " + " | ".join(cells) + " |")
+        lines.append(f"\nSets the classifier found (all seeds): {len(found)}, counted "
+                     f"exactly {exact_found:.2f}.")
         print("\n".join(lines) + "\n")
     return out
 
