@@ -110,7 +110,8 @@ def spans(args) -> dict:
         chosen[person] = {"prominence": profile.prominence, "context_s": profile.context_s,
                           "tolerance_s": profile.tolerance_s,
                           "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2),
-                                          v.polarity] for k, v in profile.exercises.items()}}
+                                          v.polarity, v.edge_ratio]
+                                      for k, v in profile.exercises.items()}}
         for s in scaled_sets(test, scaler):
             n = len(count_periods(s.values, s.times, s.start, s.end, s.exercise, profile))
             rows.append({"exercise": s.exercise, "true_repetitions": s.repetitions,

@@ -171,3 +171,16 @@ def test_an_exercise_without_a_learned_rhythm_keeps_the_classifier_count():
     by_hysteresis = count(times, rows, scores, method="hysteresis")[1]
     assert [(s.exercise, s.repetitions, s.start, s.end) for s in by_period] == \
         [(s.exercise, s.repetitions, s.start, s.end) for s in by_hysteresis]
+
+
+def test_small_movements_a_found_set_runs_on_into_are_left_out_by_the_edge_ratio():
+    times, rows, _, peaks = made_set(squat_set(5))
+    after = int(round((peaks[-1] + 4.0) * RATE))  # stepping away: a bump a fifth as large
+    bump = (1 - np.cos(2 * np.pi * (np.arange(30) + 0.5) / 30)) / 2
+    rows[after:after + 30] += 0.2 * np.outer(bump, AXIS)
+    start, end = peaks[0] - 1.5, peaks[-1] + 7.0  # the set's span runs on past the bump
+    plain = PROFILE
+    trimming = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.5)})
+    assert len(count_periods(rows, times, start, end, "Squat", plain)) == 6
+    found = count_periods(rows, times, start, end, "Squat", trimming)
+    np.testing.assert_allclose(found, peaks, atol=0.25)

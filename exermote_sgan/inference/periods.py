@@ -18,7 +18,11 @@ repetitions (a repetition = a ``firstHalf`` run, see
 - per exercise, the reference axis (the principal axis of all its band-passed sets) and
   whether a repetition shows as a peak or a trough along it;
 - the prominence, the context around a set the filter sees, and the tolerance by which a peak
-  may lie outside the set's span, chosen on a small grid by exact counts on those people.
+  may lie outside the set's span, chosen on a small grid by exact counts on those people;
+- per exercise, the edge ratio: first or last peaks less prominent than this share of the set's median
+  peak are left out (the smaller movements before or after a set that a found set's span
+  takes in), chosen by exact counts on the labelled spans and on spans running
+  ``SPAN_OVERRUN_S`` past the last repetition.
 
 A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`); the package ships one
 learned from individuals 1-4 (``rep_periods.json``), which :func:`default_profile` loads.
@@ -43,7 +47,7 @@ PERIOD_SLACK = 0.2
 """The learned period range is widened by this fraction on both sides."""
 
 GRID = {"prominence": (0.1, 0.15, 0.2, 0.3), "context_s": (1.0, 3.0),
-        "tolerance_s": (0.0, 0.5, 1.0)}
+        "tolerance_s": (0.0, 0.5, 1.0), "edge_ratio": (0.0, 0.3, 0.5, 0.7)}
 """The settings :func:`learn_profile` chooses from (exact counts on the training people)."""
 
 
@@ -55,6 +59,7 @@ class ExerciseRhythm:
     period_max_s: float
     axis: tuple[float, ...] | None = None
     polarity: int = 1  # +1: a repetition is a peak along the axis, -1: a trough
+    edge_ratio: float = 0.0  # see _trim_edges
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ class PeriodProfile:
             exercises = {str(k): ExerciseRhythm(
                 float(v["period_min_s"]), float(v["period_max_s"]),
                 None if v.get("axis") is None else tuple(float(a) for a in v["axis"]),
-                int(v.get("polarity", 1))) for k, v in dict(data["exercises"]).items()}
+                int(v.get("polarity", 1)), float(v.get("edge_ratio", 0.0)))
+                for k, v in dict(data["exercises"]).items()}
             features = data.get("features")
             profile = cls(exercises, None if features is None else tuple(features),
                           float(data.get("prominence", 0.15)),
@@ -173,12 +179,27 @@ def count_periods(values, times, start: float, end: float, exercise: str,
     from scipy.signal import find_peaks
 
     pc = _projection(x, rate_hz, rhythm)
-    peaks, _ = find_peaks(pc, distance=shortest, prominence=profile.prominence)
+    peaks, found = find_peaks(pc, distance=shortest, prominence=profile.prominence)
     at = t[peaks]
     keep = (at >= start - profile.tolerance_s) & (at <= end + profile.tolerance_s)
     if until is not None:
         keep &= at <= until - 0.5 * rhythm.period_min_s
-    return at[keep]
+    return _trim_edges(at[keep], found["prominences"][keep], rhythm.edge_ratio)
+
+
+def _trim_edges(at: np.ndarray, prominence: np.ndarray, ratio: float) -> np.ndarray:
+    """The peaks without first or last ones whose prominence is below ``ratio`` x the median
+    of the others: the smaller movements before or after a set that its span takes in."""
+    lo, hi = 0, len(at)
+    while ratio > 0 and hi - lo > 1:
+        typical = np.median(prominence[lo:hi])
+        if prominence[lo] < ratio * typical:
+            lo += 1
+        elif prominence[hi - 1] < ratio * typical:
+            hi -= 1
+        else:
+            break
+    return at[lo:hi]
 
 
 @dataclass(frozen=True)
@@ -219,8 +240,13 @@ def _rhythms(sets, rate_hz: float, context_s: float) -> dict:
     return out
 
 
-def _exact(sets, profile, rate_hz) -> float:
-    hits = [len(count_periods(s.values, s.times, s.start, s.end, s.exercise, profile,
+SPAN_OVERRUN_S = 5.0
+"""How far past its last repetition a found set may run into the rest (seconds): the edge
+ratio is chosen on the labelled spans and on these longer ones."""
+
+
+def _exact(sets, profile, rate_hz, overrun: float = 0.0) -> float:
+    hits = [len(count_periods(s.values, s.times, s.start, s.end + overrun, s.exercise, profile,
                               rate_hz=rate_hz)) == s.repetitions for s in sets]
     return float(np.mean(hits))
 
@@ -249,6 +275,13 @@ def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfil
             score = _exact(sets, profile, rate_hz)
             if score > best_score:
                 best, best_score = profile, score
+    # a found set may run on past its last repetition: drop the small edge peaks it takes in
+    for exercise in best.exercises:
+        mine = [s for s in sets if s.exercise == exercise]
+        options = [replace(best, exercises={**best.exercises, exercise: replace(
+            best.exercises[exercise], edge_ratio=r)}) for r in GRID["edge_ratio"]]
+        best = max(options, key=lambda p: (_exact(mine, p, rate_hz) + _exact(
+            mine, p, rate_hz, SPAN_OVERRUN_S)) / 2)
     return best
 
 
