@@ -105,7 +105,11 @@ def test_evaluate_reps_reports_both_methods(run_dir, real_recordings, tmp_path, 
         assert set(per) == {"Burpee", "Situp", "Squat"}
         assert sum(v["sets_true"] for v in per.values()) == len(truth)
         assert sum(v["false_sets"] for v in per.values()) == overall["false_sets"]
-    assert report["counting"] == "hysteresis" and report["app_rule"]["counting"] == "app"
+    assert report["counting"] == "period" and report["app_rule"]["counting"] == "app"
+    assert set(report["counters"]) == {"period", "hysteresis", "app", "app-20s"}
+    for method, part in report["counters"].items():
+        assert part["overall"]["sets_true"] == report["overall"]["sets_true"], method
+        assert 0 <= part["overall"]["within_one_fraction"] <= 1
 
 
 def test_evaluate_reps_on_the_synthetic_sample(run_dir, capsys):

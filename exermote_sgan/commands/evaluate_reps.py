@@ -27,8 +27,8 @@ def add_parser(subparsers):
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
                         help="labelled raw recording CSV file(s) in the run's format (for "
                              "Exermote with exerciseSubType), or folders of them")
-    parser.add_argument("--counting", choices=COUNTING_METHODS, default="hysteresis",
-                        help="counting method listed first (default: hysteresis); every "
+    parser.add_argument("--counting", choices=COUNTING_METHODS, default="period",
+                        help="counting method listed first (default: period); every "
                              "other method is reported after it on the same predictions")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the figures (overall, per_exercise, sets for the "

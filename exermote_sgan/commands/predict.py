@@ -31,10 +31,10 @@ def add_parser(subparsers):
                         help="write per-row predictions (recording, row, time, label, one "
                              "score per class) to this CSV file (default: none)")
     parser.add_argument("--counting", choices=("hysteresis", "period", "app", "app-20s"),
-                        default="hysteresis",
-                        help="repetition counting method: 'hysteresis' (smoothed scores "
-                             "with two thresholds, default), 'period' (the classifier's "
-                             "sets, repetitions from the signal's periods), 'app' (the app's "
+                        default="period",
+                        help="repetition counting method: 'period' (the classifier's sets, "
+                             "repetitions from the signal's periods, default), 'hysteresis' "
+                             "(smoothed scores with two thresholds), 'app' (the app's "
                              "consecutive-prediction rule, its current constants) or "
                              "'app-20s' (the same with its first 20 s set break)")
     parser.add_argument("--mirror", choices=("auto", "yes", "no"), default="auto",

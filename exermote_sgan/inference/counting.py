@@ -28,7 +28,7 @@ Four methods:
     ``Constants.swift`` from commit e92fcbc (2017-06-09) until 6d3fcdc (2017-07-31), which
     set ``5*10``; kept because a set that ends after 20 s of rest is what the recordings'
     25 s set breaks describe.
-``hysteresis`` (default)
+``hysteresis``
     Smooths the scores with a trailing mean, tracks "exercising" with two thresholds on the
     smoothed probability of not being in Break (enter above ``enter``, leave below
     ``exit``), counts an exercise segment as a repetition when it lasts ``min_rep_s``, and
@@ -41,7 +41,7 @@ Four methods:
     segments, so one misclassified repetition neither splits nor mislabels a set.  The
     defaults were tuned on leave-one-subject-out predictions of individuals 1-3.
 
-``period``
+``period`` (the default of the recognisers and commands)
     The classifier decides the set (its span and exercise, as ``hysteresis`` finds them), the
     signal decides how many: one repetition per period of the movement inside the set (the
     peaks of the set's band-passed principal axis, with each exercise's period range, axis and

@@ -121,7 +121,7 @@ def summarize_matches(matches, *, exercises=None, counted: bool = True) -> dict:
                              for e in exercises}}
 
 
-def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "hysteresis",
+def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "period",
                         counting_options: dict | None = None, methods=None) -> dict:
     """Detected vs labelled sets on labelled recordings, for every counter.
 

@@ -98,7 +98,7 @@ class StreamingRecognizer:
     starts the windows afresh, as ``preprocess`` splits a recording there.
     """
 
-    def __init__(self, preprocessing, classifier, *, counting: str = "hysteresis",
+    def __init__(self, preprocessing, classifier, *, counting: str = "period",
                  counting_options: dict | None = None, source=None):
         self.preprocessing = preprocessing
         self.classes = tuple(preprocessing.classes)
@@ -132,7 +132,7 @@ class StreamingRecognizer:
         self.skipped_rows: list[int] = []
 
     @classmethod
-    def from_run(cls, run_dir, *, counting: str = "hysteresis",
+    def from_run(cls, run_dir, *, counting: str = "period",
                  counting_options: dict | None = None) -> "StreamingRecognizer":
         preprocessing, classifier = load_recognizer_parts(run_dir)
         return cls(preprocessing, classifier, counting=counting,
@@ -237,7 +237,7 @@ def gap_seconds(preprocessing) -> float:
 
 
 def recognize_recording(preprocessing, classifier, values, *, times=None,
-                        counting: str = "hysteresis", counting_options: dict | None = None,
+                        counting: str = "period", counting_options: dict | None = None,
                         path=None) -> RecognitionResult:
     """Batch mode: the result :class:`StreamingRecognizer` gives for the same rows, at once.
 
