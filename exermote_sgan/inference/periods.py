@@ -19,9 +19,9 @@ repetitions (a repetition = a ``firstHalf`` run, see
   whether a repetition shows as a peak or a trough along it;
 - the prominence, the context around a set the filter sees, and the tolerance by which a peak
   may lie outside the set's span, chosen on a small grid by exact counts on those people;
-- per exercise, the edge ratio: first or last peaks less prominent than this share of the set's median
-  peak are left out (the smaller movements before or after a set that a found set's span
-  takes in), chosen by exact counts on the labelled spans and on spans running
+- per exercise, the edge ratio: first or last peaks less prominent than this share of the
+  set's median peak are left out (the smaller movements before or after a set that a found
+  set's span takes in), chosen by exact counts on the labelled spans and on spans running
   ``SPAN_OVERRUN_S`` past the last repetition.
 
 A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`); the package ships one
