@@ -239,3 +239,22 @@ def test_matching_prefers_the_largest_total_overlap():
     assert all(m.exact for m in matches) and len(matches) == 2
     assert {m.true_span: m.detected_span for m in matches} == {(0, 10): (0, 8),
                                                                (12, 22): (9, 21)}
+
+
+def test_unknown_or_missing_sub_labels_are_refused_not_zero_true_sets():
+    from dataclasses import replace
+
+    from exermote_sgan.data.readers import read_exermote_csv
+    from exermote_sgan.errors import ExermoteInputError
+
+    recording = read_exermote_csv(sorted((REPO / "data" / "sample").glob("*.csv"))[0])
+    assert len(true_sets(recording)) == 3
+    unknown = replace(recording, sub_labels=np.full(len(recording), "rep", dtype=object))
+    with pytest.raises(ExermoteInputError, match="unknown exerciseSubType 'rep' "
+                                                 rf"\({len(recording)} row\(s\)\)"):
+        true_sets(unknown)
+    breaks_only = replace(recording, sub_labels=np.where(
+        np.isin(recording.sub_labels, ("firstHalf", "secondHalf")), "Break",
+        recording.sub_labels))
+    with pytest.raises(ExermoteInputError, match="exercise row.* but no firstHalf/secondHalf"):
+        true_sets(breaks_only)

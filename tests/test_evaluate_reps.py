@@ -105,7 +105,11 @@ def test_evaluate_reps_reports_both_methods(run_dir, real_recordings, tmp_path, 
         assert set(per) == {"Burpee", "Situp", "Squat"}
         assert sum(v["sets_true"] for v in per.values()) == len(truth)
         assert sum(v["false_sets"] for v in per.values()) == overall["false_sets"]
-    assert report["counting"] == "hysteresis" and report["app_rule"]["counting"] == "app"
+    assert report["counting"] == "period" and report["app_rule"]["counting"] == "app"
+    assert set(report["counters"]) == {"period", "hysteresis", "app", "app-20s"}
+    for method, part in report["counters"].items():
+        assert part["overall"]["sets_true"] == report["overall"]["sets_true"], method
+        assert 0 <= part["overall"]["within_one_fraction"] <= 1
 
 
 def test_evaluate_reps_on_the_synthetic_sample(run_dir, capsys):
@@ -139,6 +143,20 @@ def test_recording_without_sub_labels_cannot_be_evaluated(run_dir, tmp_path, cap
     frame.drop(columns=["exerciseSubType"]).to_csv(path, index=False)
     assert main(["evaluate-reps", str(run_dir), str(path)]) == 2
     assert "exerciseSubType" in capsys.readouterr().err
+
+
+def test_recording_whose_sub_labels_are_all_unknown_is_a_one_line_error(run_dir, tmp_path,
+                                                                         capsys):
+    import pandas as pd
+
+    frame = pd.read_csv(sorted(SAMPLE.glob("*.csv"))[0])
+    frame["exerciseSubType"] = "up"
+    path = tmp_path / "unknown_sub.csv"
+    frame.to_csv(path, index=False)
+    assert main(["evaluate-reps", str(run_dir), str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown_sub.csv" in err and "unknown exerciseSubType 'up'" in err
 
 
 def test_missing_run_directory_is_a_one_line_error(tmp_path, capsys):

@@ -20,7 +20,7 @@ import pytest
 
 from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
-from exermote_sgan.data.windows_file import content_sha256, load_windows, save_windows
+from exermote_sgan.data.windows_file import content_sha256, load_windows
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.runs import (PREPROCESSING_FILE, Preprocessing, Provenance,
                                 check_windows_unchanged, load_run, windows_status)

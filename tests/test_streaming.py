@@ -73,7 +73,7 @@ def stream(recognizer, recording, values=None):
 # ----------------------------------------------------------------------------- oracle
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("method", ["hysteresis", "app"])
+@pytest.mark.parametrize("method", ["hysteresis", "period", "app"])
 def test_oracle_counts_every_real_set_of_a_recording(real_recordings, method):
     recording = read_exermote_csv(real_recordings[21])  # an individual 4 recording
     prep = preprocessing_for(recording.values, recording.features)
@@ -82,13 +82,19 @@ def test_oracle_counts_every_real_set_of_a_recording(real_recordings, method):
     events = stream(recognizer, recording)
     truth = true_sets(recording)
     found = recognizer.sets
-    assert [(s.exercise, s.repetitions) for s in found] == \
-        [(s.exercise, s.repetitions) for s in truth]
+    assert [s.exercise for s in found] == [s.exercise for s in truth]
+    errors = [f.repetitions - t.repetitions for f, t in zip(found, truth)]
+    if method == "period":
+        # the signal counts: individual 4 was among the people the shipped profile learned
+        # from, yet a repetition's movement is not always one clean peak (docs/results.md)
+        assert all(abs(e) <= 1 for e in errors) and errors.count(0) >= 0.6 * len(truth)
+    else:
+        assert errors == [0] * len(truth)
     # times are those of the described rows: spans line up with the labelled ones
     for f, t in zip(found, truth):
         assert abs(f.start - t.start) < 1.0, (f, t)
         assert abs(f.end - t.end) < 2.0, (f, t)
-    assert [e.kind for e in events].count("repetition") == sum(s.repetitions for s in truth)
+    assert [e.kind for e in events].count("repetition") == sum(s.repetitions for s in found)
     # one forward pass per row once the window is full (the first row has no values)
     assert oracle.calls == len(recording) - 1 - (prep.timesteps - 1)
 
@@ -98,7 +104,7 @@ def test_oracle_counts_the_synthetic_sample_exactly():
         recording = read_exermote_csv(path)
         prep = preprocessing_for(recording.values, recording.features)
         result = recognize_recording(prep, LabelOracle(recording, prep), recording.values,
-                                     times=recording.timestamps)
+                                     times=recording.timestamps, counting="hysteresis")
         assert [(s.exercise, s.repetitions) for s in result.sets] == \
             [(s.exercise, s.repetitions) for s in true_sets(recording)], path.name
 
@@ -200,13 +206,15 @@ def test_numpy_forward_pass_matches_keras_on_real_windows(tiny_run, real_recordi
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_batch_and_streaming_agree_on_a_real_recording(tiny_run, real_recordings):
-    recognizer = StreamingRecognizer.from_run(tiny_run, counting="hysteresis")
+@pytest.mark.parametrize("method", ["hysteresis", "period"])
+def test_batch_and_streaming_agree_on_a_real_recording(tiny_run, real_recordings, method):
+    recognizer = StreamingRecognizer.from_run(tiny_run, counting=method)
     recording = read_exermote_csv(real_recordings[23])
     events = stream(recognizer, recording)
     streamed = recognizer.result(events)
     batch = recognize_recording(recognizer.preprocessing, recognizer._classifier,
-                                recording.values, times=recording.timestamps)
+                                recording.values, times=recording.timestamps,
+                                counting=method)
     assert len(set(batch.labels)) >= 2  # the model predicts more than one class
     assert streamed.labels == batch.labels
     np.testing.assert_array_equal(streamed.rows, batch.rows)
@@ -242,3 +250,50 @@ def test_recording_shorter_than_one_window_is_rejected():
 def test_from_run_rejects_a_missing_run(tmp_path):
     with pytest.raises(ExermoteInputError, match="run directory not found"):
         StreamingRecognizer.from_run(tmp_path / "nope")
+
+
+def test_a_value_beyond_the_absurd_limit_is_refused_as_the_command_line_does():
+    prep = preprocessing_for(np.random.default_rng(0).normal(size=(100, 12)),
+                             [f"f{i}" for i in range(12)])
+    recognizer = StreamingRecognizer(prep, lambda w: np.full(4, 0.25))
+    recognizer.push(np.zeros(12))
+    row = np.zeros(12)
+    row[5] = 1e30
+    with pytest.raises(ExermoteInputError, match=r"sample 1, feature 'f5': value 1e\+30 is "
+                                                 r"beyond \+-1e\+06"):
+        recognizer.push(row)
+    prep.reader = {"out_of_range": "missing", "max_abs_value": 1e6}
+    lenient = StreamingRecognizer(prep, lambda w: np.full(4, 0.25))
+    lenient.push(np.zeros(12))
+    with pytest.warns(SkippedRowWarning):
+        assert lenient.push(row) == []
+    assert lenient.skipped_rows == [1]
+
+
+@pytest.mark.parametrize("method", ["hysteresis", "period"])
+def test_a_long_pause_in_the_timestamps_closes_the_set(method):
+    """A 5-hour pause inside a set: no set spans it, in batch and stream alike."""
+    path = sorted(SAMPLE.glob("*.csv"))[0]
+    recording = read_exermote_csv(path)
+    prep = preprocessing_for(recording.values, recording.features)
+    truth = true_sets(recording)
+    middle = (truth[1].start + truth[1].end) / 2  # inside the squat set
+    cut = int(np.searchsorted(recording.timestamps, middle))
+    times = recording.timestamps.copy()
+    times[cut:] += 5 * 3600.0
+    gap = (times[cut - 1], times[cut])
+    oracle = LabelOracle(recording, prep)
+    batch = recognize_recording(prep, oracle, recording.values, times=times, counting=method)
+    recognizer = StreamingRecognizer(prep, oracle, counting=method)
+    events = []
+    for row, time in zip(recording.values, times):
+        events += recognizer.push(row, time=time)
+    events += recognizer.finish()
+    assert events == batch.events
+    spans = [(s.start, s.end) for s in batch.sets]
+    assert spans == [(s.start, s.end) for s in recognizer.sets]
+    assert len(spans) >= 2 and not any(a < gap[1] and b > gap[0] for a, b in spans)
+    assert any(b <= gap[0] for a, b in spans) and any(a >= gap[1] for a, b in spans)
+    # no window spans the pause: the first prediction after it waits for a full window
+    after = batch.rows[batch.rows >= cut]
+    assert after[0] == cut + prep.timesteps - 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..inference.counting import COUNTING_METHODS
+
 __all__ = ["add_parser", "run", "format_table"]
 
 
@@ -15,26 +17,27 @@ def add_parser(subparsers):
                     "time, largest total overlap) and report per exercise and overall: "
                     "sets found vs true, false sets, repetition-count MAE per true set "
                     "(missed sets count their true repetitions, false sets their detected "
-                    "ones) and the fraction of sets counted exactly; for the chosen method "
-                    "and, on the same predictions, the Exermote app's rule.  A label the run "
-                    "does not know is refused.  Without a rest class the true sets are runs "
-                    "of one label and repetitions are not counted (MAE and exact: '-').")
+                    "ones), the fraction of sets counted exactly and within one; for every "
+                    "counting method on the same predictions, the chosen one first.  A "
+                    "label the run does not know is refused.  Without a rest class the true "
+                    "sets are runs of one label and repetitions are not counted (MAE and "
+                    "exact: '-').")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by "
                         "'exermote-sgan train'")
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
                         help="labelled raw recording CSV file(s) in the run's format (for "
                              "Exermote with exerciseSubType), or folders of them")
-    parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
-                        default="hysteresis",
-                        help="counting method to evaluate beside the app's rule "
-                             "(default: hysteresis)")
+    parser.add_argument("--counting", choices=COUNTING_METHODS, default="period",
+                        help="counting method listed first (default: period); every "
+                             "other method is reported after it on the same predictions")
     parser.add_argument("--columns-file", metavar="FILE", default=None,
                         help="read the recordings in the generic format with this JSON/TOML "
                              "columns file (e.g. written by 'inspect') instead of the columns "
                              "the run was trained with")
     parser.add_argument("--json", metavar="FILE", default=None,
-                        help="also write the figures (overall, per_exercise, sets, and the "
-                             "same under app_rule) to this JSON file")
+                        help="also write the figures (overall, per_exercise, sets for the "
+                             "chosen method, the same under app_rule and, per method, under "
+                             "counters) to this JSON file")
     parser.set_defaults(run=run)
     return parser
 
@@ -64,32 +67,38 @@ def run(args) -> int:
 
 
 def _cells(summary: dict) -> str:
+    def share(key):
+        return "-" if summary[key] is None else f"{summary[key]:.2f}"
+
     mae = "-" if summary["rep_mae"] is None else f"{summary['rep_mae']:.2f}"
-    exact = "-" if summary["exact_fraction"] is None else f"{summary['exact_fraction']:.2f}"
-    return (f"{summary['sets_found']:>5} {summary['false_sets']:>5} {mae:>7} {exact:>5}")
+    return (f"{summary['sets_found']:>5} {summary['sets_missed']:>6} {summary['false_sets']:>5} "
+            f"{mae:>6} {share('exact_fraction'):>5} {share('within_one_fraction'):>5}")
+
+
+def _title(method: str, chosen: str) -> str:
+    notes = [n for n, yes in (("chosen", method == chosen), ("the app rule", method == "app"))
+             if yes]
+    return method + (f" ({', '.join(notes)})" if notes else "")
 
 
 def format_table(report: dict) -> str:
-    """The report as a fixed-width table: the chosen method and the app's rule side by side."""
-    left, right = report["counting"], "app rule"
-    head = f"{'':<9} {'true':>4} {'reps':>5} | {left:^25} | {right:^25}"
-    sub = (f"{'exercise':<9} {'sets':>4} {'true':>5} | "
-           + " | ".join([f"{'found':>5} {'false':>5} {'MAE':>7} {'exact':>5}"] * 2))
-    lines = [head, sub, "-" * len(sub)]
-    names = list(report["per_exercise"]) + ["overall"]
+    """The report as fixed-width tables, one per counter, the chosen one first."""
+    counters = report.get("counters") or {report["counting"]: report,
+                                          "app": report["app_rule"]}
+    sub = (f"{'exercise':<9} {'sets':>4} {'reps':>5} | {'found':>5} {'missed':>6} "
+           f"{'false':>5} {'MAE':>6} {'exact':>5} {'+-1':>5}")
     counted = report.get("rest_class", "Break") is not None
-    for name in names:
-        mine = report["overall"] if name == "overall" else report["per_exercise"][name]
-        app = (report["app_rule"]["overall"] if name == "overall"
-               else report["app_rule"]["per_exercise"][name])
-        if name == "overall":
-            lines.append("-" * len(sub))
-        reps = mine["reps_true"] if counted else "-"
-        lines.append(f"{name:<9} {mine['sets_true']:>4} {reps:>5} | "
-                     f"{_cells(mine)} | {_cells(app)}")
+    lines = []
+    for method, part in counters.items():
+        lines += [_title(method, report["counting"]), sub, "-" * len(sub)]
+        for name in list(part["per_exercise"]) + ["overall"]:
+            mine = part["overall"] if name == "overall" else part["per_exercise"][name]
+            reps = mine["reps_true"] if counted else "-"
+            lines.append(f"{name:<9} {mine['sets_true']:>4} {reps:>5} | {_cells(mine)}")
+        lines.append("")
     lines.append("MAE: mean |detected - true| repetitions per true set (missed sets count "
-                 "their true reps, false sets their detected reps); exact: share of true "
-                 "sets counted exactly.")
+                 "their true reps, false sets their detected reps); exact, +-1: share of true "
+                 "sets counted exactly, within one.")
     if not counted:
         lines.append("No rest class: a set is a run of one label, and repetitions are not "
                      "counted.")

@@ -40,10 +40,11 @@ def add_parser(subparsers):
     parser.add_argument("--min-set-seconds", type=float, default=None, metavar="S",
                         help="runs without a rest class: a run of one predicted class lasting "
                              "at least S seconds is a set (default: 5)")
-    parser.add_argument("--counting", choices=("hysteresis", "app", "app-20s"),
-                        default="hysteresis",
-                        help="repetition counting method: 'hysteresis' (smoothed scores "
-                             "with two thresholds, default), 'app' (the Exermote app's "
+    parser.add_argument("--counting", choices=("hysteresis", "period", "app", "app-20s"),
+                        default="period",
+                        help="repetition counting method: 'period' (the classifier's sets, "
+                             "repetitions from the signal's periods, default), 'hysteresis' "
+                             "(smoothed scores with two thresholds), 'app' (the app's "
                              "consecutive-prediction rule, its current constants) or "
                              "'app-20s' (the same with its first 20 s set break)")
     parser.add_argument("--mirror", choices=("auto", "yes", "no"), default="auto",

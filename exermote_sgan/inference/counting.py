@@ -12,7 +12,7 @@ final exercise, count and span, at the time the counter decided that the set is 
 Times are whatever the caller passes with each step; the streaming recogniser passes the
 time a prediction *describes* (see :mod:`exermote_sgan.inference.streaming`).
 
-Two methods:
+Four methods:
 
 ``app``
     The rule of the Exermote iOS app (``PredictionManager.swift``): a change of the
@@ -28,7 +28,7 @@ Two methods:
     ``Constants.swift`` from commit e92fcbc (2017-06-09) until 6d3fcdc (2017-07-31), which
     set ``5*10``; kept because a set that ends after 20 s of rest is what the recordings'
     25 s set breaks describe.
-``hysteresis`` (default)
+``hysteresis``
     Smooths the scores with a trailing mean, tracks "exercising" with two thresholds on the
     smoothed probability of not being in Break (enter above ``enter``, leave below
     ``exit``), counts an exercise segment as a repetition when it lasts ``min_rep_s``, and
@@ -41,8 +41,17 @@ Two methods:
     segments, so one misclassified repetition neither splits nor mislabels a set.  The
     defaults were tuned on leave-one-subject-out predictions of individuals 1-3.
 
+``period`` (the default of the recognisers and commands)
+    The classifier decides the set (its span and exercise, as ``hysteresis`` finds them), the
+    signal decides how many: one repetition per period of the movement inside the set (the
+    peaks of the set's band-passed principal axis, with each exercise's period range, axis and
+    polarity learned from the training people's labelled repetitions;
+    :mod:`~exermote_sgan.inference.periods`).  It needs the scaled feature row each prediction
+    describes (``update(time, scores, signal)``), which the recognisers pass.  It counts online
+    and settles the count when the set closes (:class:`PeriodCounter`).
+
 Without a rest class (``break_class=None``: recordings with no pauses labelled, such as one
-exercise per file) repetitions cannot be told apart by a pause between them, so either method
+exercise per file) repetitions cannot be told apart by a pause between them, so every method
 becomes :class:`RunCounter`: a set is a run of one (smoothed) predicted class lasting at least
 ``min_set_s``, and its repetitions are not counted (0).
 """
@@ -56,7 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
-           "HysteresisCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
+           "HysteresisCounter", "PeriodCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
            "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options",
            "APP_STEPS_UNTIL_SET_BREAK", "APP_20S_STEPS_UNTIL_SET_BREAK"]
 
@@ -115,8 +124,9 @@ class RepetitionCounter(ABC):
         self._held: list[Event] = []  # events of a set not yet long enough to report
 
     @abstractmethod
-    def update(self, time: float, scores) -> list[Event]:
-        """Take one prediction; return the events it completes."""
+    def update(self, time: float, scores, signal=None) -> list[Event]:
+        """Take one prediction (and the scaled feature row it describes, which only the
+        ``period`` counter reads); return the events it completes."""
 
     @abstractmethod
     def finish(self) -> list[Event]:
@@ -175,7 +185,7 @@ class AppRuleCounter(RepetitionCounter):
         self._extending = False  # the class run of the last counted repetition goes on
         self._last_time = 0.0
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         self._pending.append((float(time), int(np.argmax(scores))))
         return self._evaluate(final=False)
 
@@ -261,7 +271,7 @@ class HysteresisCounter(RepetitionCounter):
         self._set_votes: dict[str, float] = {}
         self._last_time = 0.0
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         scores = np.asarray(scores, dtype=np.float64)
         self._window.append(scores)
         self._times.append(float(time))
@@ -327,6 +337,140 @@ class HysteresisCounter(RepetitionCounter):
         return max(votes, key=votes.get) if votes else None
 
 
+class PeriodCounter(RepetitionCounter):
+    """The classifier finds the sets, the signal counts them: one repetition per period.
+
+    A :class:`HysteresisCounter` on the scores (``set_options`` are its options) decides
+    where each set is and its exercise; its own repetition count is not used.  The scaled
+    feature rows passed with each prediction are buffered, and the repetitions of the open set
+    are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
+    with ``profile``, default the shipped one).  Online, every ``refresh_s`` the peaks so far
+    are found again and each new one emits a ``repetition`` (a peak counts once the movement
+    has turned, half a shortest period later, and a period has completed once the next peak
+    is known, so online the count runs one behind); when the set closes the count is settled
+    on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
+    carries the settled count (never less than the repetitions already shown, so the event
+    grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
+    whose signal shows no period, or of an exercise the profile has no rhythm for, keeps the
+    classifier's (hysteresis) count.
+    """
+
+    def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
+                 profile=None, refresh_s: float = 0.5, features=None, **set_options):
+        super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
+        from .periods import PeriodProfile, default_profile
+
+        if profile is None:
+            profile = default_profile()
+        elif isinstance(profile, (str, bytes)) or hasattr(profile, "__fspath__"):
+            profile = PeriodProfile.load(profile)
+        elif isinstance(profile, dict):
+            profile = PeriodProfile.from_dict(profile)
+        if not isinstance(profile, PeriodProfile):
+            raise ValueError(f"PeriodCounter: profile must be a PeriodProfile, a dict or a "
+                             f"path, got {type(profile).__name__}")
+        if not refresh_s > 0:
+            raise ValueError(f"PeriodCounter: refresh_s must be positive, got {refresh_s}")
+        self.profile = profile
+        self._columns = _profile_columns(profile, features)
+        self.refresh_steps = max(1, int(round(refresh_s * self.sample_rate_hz)))
+        self._sets = HysteresisCounter(classes, sample_rate_hz=sample_rate_hz,
+                                       break_class=break_class, **set_options)
+        self._times: list[float] = []
+        self._rows: list = []
+        self._set_start: float | None = None
+        self._exercise: str | None = None
+        self._steps = 0
+        self.overshoots = 0  # sets whose online count exceeded the count on the whole span
+
+    def update(self, time: float, scores, signal=None) -> list[Event]:
+        if signal is None:
+            raise ValueError("PeriodCounter: each prediction needs the feature row it "
+                             "describes (signal)")
+        self._steps += 1
+        self._times.append(float(time))
+        row = np.asarray(signal, dtype=np.float64).reshape(-1)
+        self._rows.append(row if self._columns is None else row[self._columns])
+        events = self._follow(self._sets.update(time, scores))
+        if self._set_start is not None and self._steps % self.refresh_steps == 0:
+            events += self._online(float(time))
+        if self._steps % self.refresh_steps == 0:
+            self._trim()
+        return events
+
+    def finish(self) -> list[Event]:
+        return self._follow(self._sets.finish())
+
+    def _follow(self, inner: list[Event]) -> list[Event]:
+        events = []
+        for event in inner:
+            if event.kind == "exercise_started":
+                self._set_start, self._exercise = event.start, event.exercise
+            elif event.kind == "set_finished":
+                events += self._settle(event)
+        return events
+
+    def _peaks(self, start: float, end: float, exercise: str, until=None) -> np.ndarray:
+        from .periods import count_periods
+
+        if exercise not in self.profile.exercises:
+            return np.zeros(0)  # no rhythm learned for it: the classifier's count stands
+        return count_periods(np.asarray(self._rows), np.asarray(self._times), start, end,
+                             exercise, self.profile, rate_hz=self.sample_rate_hz, until=until)
+
+    def _emit(self, exercise: str, peaks, upto: int, time: float) -> list[Event]:
+        events = []
+        done = self._open.repetitions if self._open is not None else 0
+        for k in range(done, upto):
+            begin = (float(peaks[min(k, len(peaks)) - 1]) if k > 0 and len(peaks)
+                     else self._set_start)
+            at = float(peaks[k]) if k < len(peaks) else time
+            events += self._repetition(exercise, time, begin, at)
+        return events
+
+    def _online(self, now: float) -> list[Event]:
+        # a period has completed when the next one has begun: a repetition per peak but the
+        # last, so that the count settled on the whole set rarely falls below what was shown
+        peaks = self._peaks(self._set_start, now, self._exercise, until=now)
+        return self._emit(self._exercise, peaks, len(peaks) - 1, now)
+
+    def _settle(self, finished: Event) -> list[Event]:
+        peaks = self._peaks(finished.start, finished.end, finished.exercise)
+        total = len(peaks) if len(peaks) else int(finished.repetitions)
+        shown = self._open.exercise if self._open is not None else finished.exercise
+        events = self._emit(shown, peaks, total, finished.time)
+        current = self._open
+        if current.repetitions > total:
+            self.overshoots += 1  # shown online already: the events stand, and so does the count
+        current.start, current.end = finished.start, finished.end
+        self._set_start = self._exercise = None
+        return events + self._close_set(finished.time, exercise=finished.exercise)
+
+    def _trim(self):
+        """Forget rows no open or coming set can need."""
+        inner = self._sets
+        if inner._open is not None:
+            keep_from = inner._open.start
+        elif inner._segment is not None:
+            keep_from = inner._segment[0]
+        else:
+            keep_from = self._times[-1]
+        cut = np.searchsorted(self._times, keep_from - self.profile.context_s - 1.0)
+        if cut > 0:
+            del self._times[:cut], self._rows[:cut]
+
+
+def _profile_columns(profile, features):
+    """The columns of the rows (named ``features``) the profile was learned on, in its order;
+    None: the rows as they are (names unknown, or the profile's not all among them)."""
+    if features is None or profile.features is None:
+        return None
+    features = list(features)
+    if not set(profile.features) <= set(features):
+        return None
+    return [features.index(f) for f in profile.features]
+
+
 class RunCounter(RepetitionCounter):
     """Sets without a rest class: runs of one smoothed predicted class; no repetitions.
 
@@ -350,7 +494,7 @@ class RunCounter(RepetitionCounter):
         self._start = self._last = 0.0
         self._challenger: tuple[int, float, int] | None = None  # class, since, steps
 
-    def update(self, time: float, scores) -> list[Event]:
+    def update(self, time: float, scores, signal=None) -> list[Event]:
         self._window.append(np.asarray(scores, dtype=np.float64))
         self._times.append(float(time))
         label = int(np.argmax(np.mean(self._window, axis=0)))
@@ -389,14 +533,14 @@ class RunCounter(RepetitionCounter):
                 Event("set_finished", exercise, end, repetitions=0, start=self._start, end=end)]
 
 
-COUNTING_METHODS = ("hysteresis", "app", "app-20s")
+COUNTING_METHODS = ("hysteresis", "period", "app", "app-20s")
 
 
 def rest_options(preprocessing, options: dict | None = None) -> dict:
     """Counter options for a run: its rest class (None: no rest class) unless ``options``
-    names one."""
+    names one, and its feature names (which the ``period`` counter maps its profile onto)."""
     rest = getattr(preprocessing, "rest_class", "Break")
-    return {"break_class": rest, **(options or {})}
+    return {"break_class": rest, "features": tuple(preprocessing.features), **(options or {})}
 
 
 def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
@@ -406,12 +550,16 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
     if method not in COUNTING_METHODS:
         raise ValueError(f"unknown counting method {method!r}; expected one of "
                          f"{', '.join(COUNTING_METHODS)}")
+    features = options.pop("features", None)  # names of the rows: the period counter's
     if "break_class" in options and options["break_class"] is None:
         run_options = {k: v for k, v in options.items()
                        if k in ("smoothing_s", "switch_s", "min_set_s")}
         return RunCounter(classes, sample_rate_hz=sample_rate_hz, **run_options)
     if method == "hysteresis":
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
+    if method == "period":
+        return PeriodCounter(classes, sample_rate_hz=sample_rate_hz, features=features,
+                             **options)
     if method == "app":
         return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app-20s":
@@ -422,12 +570,15 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
 
 
 def count_repetitions(times, scores, classes, *, method: str = "hysteresis",
-                      sample_rate_hz: float = 10.0,
+                      sample_rate_hz: float = 10.0, signals=None,
                       **options) -> tuple[list[Event], list[DetectedSet]]:
-    """Run a counter over a whole score sequence ``(n, K)``; return its events and sets."""
+    """Run a counter over a whole score sequence ``(n, K)``; return its events and sets.
+    ``signals``: the ``(n, features)`` scaled rows the predictions describe (``period``)."""
     counter = make_counter(method, classes, sample_rate_hz=sample_rate_hz, **options)
     events = []
-    for time, row in zip(np.asarray(times, dtype=np.float64), np.asarray(scores)):
-        events += counter.update(time, row)
+    scores = np.asarray(scores)
+    signals = [None] * len(scores) if signals is None else np.asarray(signals)
+    for time, row, signal in zip(np.asarray(times, dtype=np.float64), scores, signals):
+        events += counter.update(time, row, signal)
     events += counter.finish()
     return events, counter.sets

@@ -48,8 +48,35 @@ def true_sets(recording) -> list[TrueSet]:
         raise ExermoteInputError("has no exerciseSubType column, which repetition counting "
                                  "needs as ground truth", path=recording.path,
                                  column="exerciseSubType")
+    _check_sub_labels(recording)
     return true_sets_from_labels(recording.labels, recording.sub_labels, recording.timestamps,
                                  path=recording.path)
+
+
+KNOWN_SUB_LABELS = (FIRST_HALF, SECOND_HALF, "Break", SET_BREAK)
+
+
+def _check_sub_labels(recording) -> None:
+    """Refuse sub-labels the Exermote format does not know, and exercise rows without any
+    repetition sub-label: either would silently give fewer (or no) true sets."""
+    sub = np.asarray(recording.sub_labels).astype(str)
+    unknown = np.flatnonzero(~np.isin(sub, KNOWN_SUB_LABELS) & (sub != ""))
+    if len(unknown):
+        i = int(unknown[0])
+        raise ExermoteInputError(
+            f"unknown exerciseSubType {str(sub[i])!r} ({len(unknown)} row(s)); repetitions are "
+            f"read from {', '.join(KNOWN_SUB_LABELS)}: fix the column, or evaluate recordings "
+            f"labelled that way", path=recording.path, row=int(recording.file_rows[i]),
+            column="exerciseSubType")
+    labels = np.asarray(recording.labels).astype(str)
+    exercise = np.flatnonzero(~np.isin(labels, ("Break", SET_BREAK, "")))
+    if len(exercise) and not np.isin(sub, (FIRST_HALF, SECOND_HALF)).any():
+        i = int(exercise[0])
+        raise ExermoteInputError(
+            f"has {len(exercise)} exercise row(s) but no {FIRST_HALF}/{SECOND_HALF} "
+            f"exerciseSubType, so no repetition can be counted as ground truth; label the "
+            f"repetitions' halves", path=recording.path, row=int(recording.file_rows[i]),
+            column="exerciseSubType")
 
 
 def true_sets_from_labels(labels, sub_labels, times, *, path=None) -> list[TrueSet]:

@@ -137,7 +137,7 @@ def training_range_warning(recording, values: np.ndarray, preprocessing) -> str 
             f"recordings like these")
 
 
-def predict_path(path, preprocessing, classifier, *, counting: str = "hysteresis",
+def predict_path(path, preprocessing, classifier, *, counting: str = "period",
                  counting_options: dict | None = None, mirror: bool | None = None,
                  columns=None) -> list[RecordingPrediction]:
     """Read a file as the run's training files were and recognise each of its recordings in
@@ -160,7 +160,7 @@ def predict_path(path, preprocessing, classifier, *, counting: str = "hysteresis
     return predictions
 
 
-def predict_file(path, preprocessing, classifier, *, counting: str = "hysteresis",
+def predict_file(path, preprocessing, classifier, *, counting: str = "period",
                  counting_options: dict | None = None) -> RecordingPrediction:
     """:func:`predict_path` for a file holding one recording (the first when it holds more)."""
     return predict_path(path, preprocessing, classifier, counting=counting,

@@ -104,6 +104,8 @@ def _summary(matches, counted: bool = True) -> dict:
                           if found and counted else None),
         "exact_fraction": ((sum(m.exact for m in true) / len(true)) if true and counted
                            else None),
+        "within_one_fraction": ((sum(m.detected_repetitions is not None and m.error <= 1
+                                     for m in true) / len(true)) if true and counted else None),
     }
 
 
@@ -119,55 +121,83 @@ def summarize_matches(matches, *, exercises=None, counted: bool = True) -> dict:
                              for e in exercises}}
 
 
-def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "hysteresis",
-                        counting_options: dict | None = None) -> dict:
-    """Detected vs labelled sets on labelled recordings, for ``counting`` and the app's rule.
+def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "period",
+                        counting_options: dict | None = None, methods=None) -> dict:
+    """Detected vs labelled sets on labelled recordings, for every counter.
 
     Files are read as the run's training files were.  A label the run does not know (not a
     class, not mapped to one) is refused.  With a rest class, true sets come from the Exermote
     labels (:func:`~exermote_sgan.inference.ground_truth.true_sets`); without one they are the
     runs of one label, detected sets are runs of one predicted class, and repetitions are not
-    counted (their figures are None).  Both methods count on the same predictions.  Returns
-    ``overall``, ``per_exercise`` and ``sets`` (one row per match) for ``counting``, the same
-    under ``app_rule``, and the recordings and method names.
+    counted (their figures are None).  All counters count on the same predictions.  Returns
+    ``overall``, ``per_exercise`` and ``sets`` (one row per match) for ``counting`` (with
+    ``counting_options``), the same under ``app_rule``, the same for each of ``methods``
+    (default: every counting method) under ``counters``, and the recordings and method names.
     """
-    from .counting import count_repetitions, rest_options
+    from .counting import COUNTING_METHODS
     from .ground_truth import check_labels, true_runs, true_sets
-    from .recordings import predict_path
+    from .recordings import align_features, predict_path
 
+    methods = list(COUNTING_METHODS if methods is None else methods)
+    methods = [counting] + [m for m in methods if m != counting]
+    if "app" not in methods:
+        methods.append("app")
     rest = getattr(preprocessing, "rest_class", "Break")
     reader = getattr(preprocessing, "reader", None) or {}
     label_map = reader.get("label_map", {"setBreak": "Break"})
     label_column = ((reader.get("columns") or {}).get("label") or "label"
                     if reader.get("format") == "generic" else "exerciseType")
-    mine, app, names = [], [], []
+    matches, names = {m: [] for m in methods}, []
     for path in paths:
         for item in predict_path(path, preprocessing, classifier, counting=counting,
                                  counting_options=counting_options):
             mapped = check_labels(item.recording, classes=preprocessing.classes,
                                   label_map=label_map, column=label_column)
-            if rest is None:
-                truth = true_runs(mapped, item.recording.timestamps)
-            else:
-                truth = true_sets(item.recording)
+            truth = (true_runs(mapped, item.recording.timestamps) if rest is None
+                     else true_sets(item.recording))
             name = item.recording.session_name
             names.append(name)
-            mine += match_sets(truth, item.result.sets, recording=name)
-            _, app_sets = count_repetitions(item.result.times, item.result.scores,
-                                            preprocessing.classes, method="app",
-                                            sample_rate_hz=preprocessing.sample_rate_hz,
-                                            **rest_options(preprocessing))
-            app += match_sets(truth, app_sets, recording=name)
+            values = align_features(item.recording, preprocessing)
+            for method in methods:
+                found = item.result.sets if method == counting else _recount(
+                    preprocessing, item, values, method)
+                matches[method] += match_sets(truth, found, recording=name)
     counted = rest is not None
     exercises = [c for c in preprocessing.classes if c != rest]
-    exercises += sorted({m.exercise for m in mine + app} - set(exercises))
+    exercises += sorted({m.exercise for ms in matches.values() for m in ms} - set(exercises))
+    counters = {m: {"counting": m, **summarize_matches(ms, exercises=exercises,
+                                                       counted=counted), "sets": _rows(ms)}
+                for m, ms in matches.items()}
     report = {"counting": counting, "recordings": names, "rest_class": rest,
-              **summarize_matches(mine, exercises=exercises, counted=counted),
-              "sets": _rows(mine)}
-    report["app_rule"] = {"counting": "app",
-                          **summarize_matches(app, exercises=exercises, counted=counted),
-                          "sets": _rows(app)}
+              **{k: v for k, v in counters[counting].items() if k != "counting"}}
+    report["app_rule"] = counters["app"]
+    report["counters"] = counters
     return report
+
+
+class _Replay:
+    """Stands in for the classifier: the scores already computed, in order."""
+
+    def __init__(self, scores):
+        self.scores, self.at = scores, 0
+
+    def __call__(self, windows):
+        out = self.scores[self.at:self.at + len(windows)]
+        self.at += len(windows)
+        return out
+
+
+def _recount(preprocessing, item, values, method: str) -> list:
+    """The sets ``method`` (with its defaults) finds on the predictions already made."""
+    import warnings
+
+    from .streaming import SkippedRowWarning, recognize_recording
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRowWarning)
+        result = recognize_recording(preprocessing, _Replay(item.result.scores), values,
+                                     times=item.recording.timestamps, counting=method)
+    return result.sets
 
 
 def _rows(matches) -> list[dict]:

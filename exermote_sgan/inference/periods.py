@@ -1,0 +1,301 @@
+"""Repetitions as periods of the movement: the signal, not the classifier, says how many.
+
+Inside a set (its exercise and span decided by the classifier), the rows' feature values are
+band-passed to the exercise's plausible repetition rates, projected on their principal axis
+(the direction in which the set moves most, its sign fixed by the exercise's reference axis),
+and one repetition is counted per peak of that projection: peaks at least
+``min_distance x`` the shortest plausible period apart and standing out from their
+surroundings by ``prominence`` of the projection's 5-95% range.  A classifier flicker inside a
+repetition changes neither the span nor the peaks, and two repetitions without a pause between
+them are still two periods.
+
+What is learned, on the training people only (:func:`learn_profile`), from their labelled
+repetitions (a repetition = a ``firstHalf`` run, see
+:mod:`~exermote_sgan.inference.ground_truth`):
+
+- per exercise, the plausible period range: the 2nd to 98th percentile of the time between
+  the starts of consecutive repetitions, widened by ``PERIOD_SLACK``;
+- per exercise, the reference axis (the principal axis of all its band-passed sets) and
+  whether a repetition shows as a peak or a trough along it;
+- the prominence, the context around a set the filter sees, and the tolerance by which a peak
+  may lie outside the set's span, chosen on a small grid by exact counts on those people;
+- per exercise, the edge ratio: first or last peaks less prominent than this share of the
+  set's median peak are left out (the smaller movements before or after a set that a found
+  set's span takes in), chosen by exact counts on the labelled spans and on spans running
+  ``SPAN_OVERRUN_S`` past the last repetition.
+
+A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`); the package ships one
+learned from individuals 1-4 (``rep_periods.json``), which :func:`default_profile` loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExermoteInputError
+
+__all__ = ["ExerciseRhythm", "PeriodProfile", "default_profile", "count_periods",
+           "learn_profile", "LabelledSet", "DEFAULT_PROFILE_PATH", "PERIOD_SLACK"]
+
+DEFAULT_PROFILE_PATH = Path(__file__).with_name("rep_periods.json")
+PERIOD_SLACK = 0.2
+"""The learned period range is widened by this fraction on both sides."""
+
+GRID = {"prominence": (0.1, 0.15, 0.2, 0.3), "context_s": (1.0, 3.0),
+        "tolerance_s": (0.0, 0.5, 1.0), "edge_ratio": (0.0, 0.3, 0.5, 0.7)}
+"""The settings :func:`learn_profile` chooses from (exact counts on the training people)."""
+
+
+@dataclass(frozen=True)
+class ExerciseRhythm:
+    """One exercise's plausible period range (seconds), reference axis and peak polarity."""
+
+    period_min_s: float
+    period_max_s: float
+    axis: tuple[float, ...] | None = None
+    polarity: int = 1  # +1: a repetition is a peak along the axis, -1: a trough
+    edge_ratio: float = 0.0  # see _trim_edges
+
+
+@dataclass(frozen=True)
+class PeriodProfile:
+    """Everything the period counter learned; see the module docstring."""
+
+    exercises: dict = field(default_factory=dict)  # name -> ExerciseRhythm
+    features: tuple[str, ...] | None = None
+    prominence: float = 0.15
+    context_s: float = 3.0
+    tolerance_s: float = 0.0
+    min_distance: float = 0.6
+    trained_on: tuple[int, ...] = ()
+
+    def rhythm(self, exercise: str) -> ExerciseRhythm:
+        if exercise not in self.exercises:
+            raise ExermoteInputError(f"the period profile knows no exercise {exercise!r} (it "
+                                     f"knows {', '.join(self.exercises)}); learn a profile "
+                                     f"from recordings of it (learn_profile)")
+        return self.exercises[exercise]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["exercises"] = {k: asdict(v) for k, v in self.exercises.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, *, path=None) -> "PeriodProfile":
+        try:
+            exercises = {str(k): ExerciseRhythm(
+                float(v["period_min_s"]), float(v["period_max_s"]),
+                None if v.get("axis") is None else tuple(float(a) for a in v["axis"]),
+                int(v.get("polarity", 1)), float(v.get("edge_ratio", 0.0)))
+                for k, v in dict(data["exercises"]).items()}
+            features = data.get("features")
+            profile = cls(exercises, None if features is None else tuple(features),
+                          float(data.get("prominence", 0.15)),
+                          float(data.get("context_s", 3.0)),
+                          float(data.get("tolerance_s", 0.0)),
+                          float(data.get("min_distance", 0.6)),
+                          tuple(int(s) for s in data.get("trained_on", ())))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ExermoteInputError(f"is not a period profile ({error}); write one with "
+                                     f"PeriodProfile.save", path=path) from None
+        for name, r in profile.exercises.items():
+            if not (0 < r.period_min_s < r.period_max_s < np.inf) or r.polarity not in (1, -1):
+                raise ExermoteInputError(f"exercise {name!r} needs 0 < period_min_s < "
+                                         f"period_max_s and polarity +-1", path=path)
+        return profile
+
+    def save(self, path) -> Path:
+        from ..atomic import atomic_write_text
+
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "PeriodProfile":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise ExermoteInputError(f"cannot be read as a period profile ({error})",
+                                     path=path) from None
+        return cls.from_dict(data, path=path)
+
+
+def default_profile() -> PeriodProfile:
+    """The profile learned from individuals 1-4 that ships with the package."""
+    return PeriodProfile.load(DEFAULT_PROFILE_PATH)
+
+
+def _band_passed(values: np.ndarray, rate_hz: float, rhythm: ExerciseRhythm) -> np.ndarray:
+    """Each column minus its mean, band-passed (zero phase) to the rhythm's rates."""
+    from scipy.signal import butter, sosfiltfilt
+
+    x = values - values.mean(axis=0)
+    high = min(0.45 * rate_hz, 2.5 / rhythm.period_min_s)
+    low = 1.0 / (1.5 * rhythm.period_max_s)
+    sos = butter(2, [low, high], btype="band", fs=rate_hz, output="sos")
+    return sosfiltfilt(sos, x, axis=0, padlen=min(len(x) - 1, int(3 * rate_hz)))
+
+
+def _projection(values, rate_hz, rhythm) -> np.ndarray:
+    """The band-passed rows along their principal axis, signed by the reference axis and
+    polarity, scaled to a 5-95% range of 1."""
+    y = _band_passed(values, rate_hz, rhythm)
+    _, _, vt = np.linalg.svd(y, full_matrices=False)
+    axis = vt[0]
+    if rhythm.axis is not None and len(rhythm.axis) == len(axis) \
+            and axis @ np.asarray(rhythm.axis) < 0:
+        axis = -axis
+    pc = y @ axis * rhythm.polarity
+    spread = np.percentile(pc, 95) - np.percentile(pc, 5)
+    return pc / spread if spread > 0 else pc
+
+
+def count_periods(values, times, start: float, end: float, exercise: str,
+                  profile: PeriodProfile, *, rate_hz: float = 10.0,
+                  until: float | None = None) -> np.ndarray:
+    """The times of the repetitions (peaks, see the module docstring) of the set of
+    ``exercise`` spanning ``start``-``end`` seconds.
+
+    ``values`` ``(n, features)`` and ``times`` are rows around the set (rows within
+    ``profile.context_s`` of it are used; non-finite rows are left out).  ``until``: only
+    peaks at least half the shortest period before this time count (online, a peak is known
+    once the movement has turned).
+    """
+    rhythm = profile.rhythm(exercise)
+    values = np.asarray(values, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    stop = end if until is None else min(end, until)
+    use = ((times >= start - profile.context_s) & (times <= stop + profile.context_s)
+           & np.all(np.isfinite(values), axis=1))
+    x, t = values[use], times[use]
+    shortest = max(1, int(profile.min_distance * rhythm.period_min_s * rate_hz))
+    if len(x) < max(8, 2 * shortest):
+        return np.zeros(0)
+    from scipy.signal import find_peaks
+
+    pc = _projection(x, rate_hz, rhythm)
+    peaks, found = find_peaks(pc, distance=shortest, prominence=profile.prominence)
+    at = t[peaks]
+    keep = (at >= start - profile.tolerance_s) & (at <= end + profile.tolerance_s)
+    if until is not None:
+        keep &= at <= until - 0.5 * rhythm.period_min_s
+    return _trim_edges(at[keep], found["prominences"][keep], rhythm.edge_ratio)
+
+
+def _trim_edges(at: np.ndarray, prominence: np.ndarray, ratio: float) -> np.ndarray:
+    """The peaks without first or last ones whose prominence is below ``ratio`` x the median
+    of the others: the smaller movements before or after a set that its span takes in."""
+    lo, hi = 0, len(at)
+    while ratio > 0 and hi - lo > 1:
+        typical = np.median(prominence[lo:hi])
+        if prominence[lo] < ratio * typical:
+            lo += 1
+        elif prominence[hi - 1] < ratio * typical:
+            hi -= 1
+        else:
+            break
+    return at[lo:hi]
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """A labelled set with the (scaled) rows around it, for :func:`learn_profile`."""
+
+    subject: int
+    exercise: str
+    repetitions: int
+    start: float
+    end: float
+    repetition_starts: tuple[float, ...]
+    values: np.ndarray
+    times: np.ndarray
+
+
+def _rhythms(sets, rate_hz: float, context_s: float) -> dict:
+    """Period range, reference axis and (provisional +1) polarity per exercise."""
+    out = {}
+    for exercise in sorted({s.exercise for s in sets}):
+        mine = [s for s in sets if s.exercise == exercise]
+        gaps = np.concatenate([np.diff(s.repetition_starts) for s in mine] + [np.zeros(0)])
+        if len(gaps) < 2:
+            raise ExermoteInputError(f"too few labelled {exercise} repetitions to learn its "
+                                     f"period ({len(gaps)} periods); give more sets of it")
+        low, high = np.percentile(gaps, [2, 98])
+        rhythm = ExerciseRhythm(float(low * (1 - PERIOD_SLACK)), float(high * (1 + PERIOD_SLACK)))
+        cov = 0.0
+        for s in mine:
+            near = (s.times >= s.start - context_s) & (s.times <= s.end + context_s)
+            x = s.values[near]
+            x = x[np.all(np.isfinite(x), axis=1)]
+            if len(x) > 8:
+                y = _band_passed(x, rate_hz, rhythm)
+                cov = cov + y.T @ y / len(y)
+        axis = np.linalg.eigh(cov)[1][:, -1]
+        out[exercise] = replace(rhythm, axis=tuple(float(a) for a in axis))
+    return out
+
+
+SPAN_OVERRUN_S = 5.0
+"""How far past its last repetition a found set may run into the rest (seconds): the edge
+ratio is chosen on the labelled spans and on these longer ones."""
+
+
+def _exact(sets, profile, rate_hz, overrun: float = 0.0) -> float:
+    hits = [len(count_periods(s.values, s.times, s.start, s.end + overrun, s.exercise, profile,
+                              rate_hz=rate_hz)) == s.repetitions for s in sets]
+    return float(np.mean(hits))
+
+
+def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfile:
+    """A :class:`PeriodProfile` learned from labelled sets (:class:`LabelledSet`) of the
+    training people: period ranges and axes, then polarity per exercise and the settings in
+    :data:`GRID`, each chosen by the share of those sets counted exactly."""
+    sets = list(sets)
+    if not sets:
+        raise ExermoteInputError("no labelled sets to learn repetition periods from")
+    subjects = tuple(sorted({int(s.subject) for s in sets}))
+    best, best_score = None, -1.0
+    for context in GRID["context_s"]:
+        rhythms = _rhythms(sets, rate_hz, context)
+        for prominence, tolerance in itertools.product(GRID["prominence"],
+                                                       GRID["tolerance_s"]):
+            profile = PeriodProfile(dict(rhythms), None if features is None
+                                    else tuple(features), prominence, context, tolerance,
+                                    trained_on=subjects)
+            for exercise in rhythms:  # polarity per exercise, on its own sets
+                mine = [s for s in sets if s.exercise == exercise]
+                options = [replace(profile, exercises={**profile.exercises, exercise: replace(
+                    profile.exercises[exercise], polarity=p)}) for p in (1, -1)]
+                profile = max(options, key=lambda p: _exact(mine, p, rate_hz))
+            score = _exact(sets, profile, rate_hz)
+            if score > best_score:
+                best, best_score = profile, score
+    # a found set may run on past its last repetition: drop the small edge peaks it takes in
+    for exercise in best.exercises:
+        mine = [s for s in sets if s.exercise == exercise]
+        options = [replace(best, exercises={**best.exercises, exercise: replace(
+            best.exercises[exercise], edge_ratio=r)}) for r in GRID["edge_ratio"]]
+        best = max(options, key=lambda p: (_exact(mine, p, rate_hz) + _exact(
+            mine, p, rate_hz, SPAN_OVERRUN_S)) / 2)
+    return best
+
+
+def labelled_sets(recordings, *, scale=None, offset=None) -> list[LabelledSet]:
+    """The labelled sets of Exermote recordings with their rows (``values * scale + offset``
+    when given: the space a run's counter sees), for :func:`learn_profile`."""
+    from .ground_truth import true_sets
+
+    out = []
+    for recording in recordings:
+        values = np.asarray(recording.values, dtype=np.float64)
+        if scale is not None:
+            values = values * np.asarray(scale) + np.asarray(offset)
+        for s in true_sets(recording):
+            out.append(LabelledSet(int(recording.subject), s.exercise, s.repetitions, s.start,
+                                   s.end, s.repetition_starts, values, recording.timestamps))
+    return out

@@ -1,0 +1,186 @@
+"""The period counter: repetitions counted as periods of made signals with known periods, the
+online events, the learned profile, and a real recording with the true sets as the classifier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exermote_sgan.errors import ExermoteInputError
+from exermote_sgan.inference.counting import PeriodCounter, count_repetitions
+from exermote_sgan.inference.periods import (ExerciseRhythm, LabelledSet, PeriodProfile,
+                                             count_periods, default_profile, learn_profile)
+
+CLASSES = ("Break", "Burpee", "Situp", "Squat")
+AXIS = np.array([0.8, 0.5, 0.3])
+RATE = 10.0
+PROFILE = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1),
+                         "Burpee": ExerciseRhythm(3.0, 8.0, tuple(AXIS), 1)},
+                        prominence=0.15, context_s=3.0, tolerance_s=0.0)
+
+
+def made_set(plan, *, seed=0, sign=1.0):
+    """Rows of a made movement and the classifier's scores for it.
+
+    ``plan`` is a list of (what, seconds): ``"rep"`` is one period of the movement (a smooth
+    bump along AXIS, times ``sign``) that the classifier calls Squat, ``"pause"`` stillness it
+    calls Break.  Returns times, rows, scores and the repetitions' peak times.
+    """
+    rng = np.random.default_rng(seed)
+    level, labels, peaks = [], [], []
+    for what, seconds in plan:
+        n = int(round(seconds * RATE))
+        if what == "pause":
+            level += [0.0] * n
+            labels += [0] * n
+        else:
+            u = (np.arange(n) + 0.5) / n
+            level += list((1 - np.cos(2 * np.pi * u)) / 2)
+            labels += [3] * n
+            peaks.append((len(level) - n / 2) / RATE)
+    times = np.arange(len(level)) / RATE
+    rows = sign * np.outer(level, AXIS) + rng.normal(0, 0.02, (len(level), 3)) + 0.5
+    scores = np.full((len(labels), 4), 0.03)
+    scores[np.arange(len(labels)), labels] = 0.91
+    return times, rows, scores, np.array(peaks)
+
+
+def squat_set(reps, *, rep_s=3.0, pause_s=1.0, merged=(), lead_s=8.0):
+    """``reps`` repetitions with pauses; no pause after the repetitions in ``merged``."""
+    plan = [("pause", lead_s)]
+    for k in range(reps):
+        plan.append(("rep", rep_s + 0.3 * (k % 3)))  # periods vary from repetition to repetition
+        if k not in merged and k < reps - 1:
+            plan.append(("pause", pause_s))
+    return plan + [("pause", lead_s)]
+
+
+def count(times, rows, scores, method="period", profile=PROFILE):
+    options = {"profile": profile} if method == "period" else {}
+    return count_repetitions(times, scores, CLASSES, method=method, signals=rows, **options)
+
+
+def test_count_periods_finds_each_period_of_a_made_signal():
+    times, rows, _, peaks = made_set(squat_set(6))
+    start, end = peaks[0] - 1.5, peaks[-1] + 1.5
+    found = count_periods(rows, times, start, end, "Squat", PROFILE)
+    assert len(found) == 6
+    np.testing.assert_allclose(found, peaks, atol=0.25)
+    # online: a peak counts only once the movement has turned
+    assert len(count_periods(rows, times, start, end, "Squat", PROFILE,
+                             until=peaks[3] + 0.2)) == 3
+
+
+def test_two_repetitions_without_a_pause_are_two():
+    times, rows, scores, peaks = made_set(squat_set(5, merged=(1, 3)))
+    events, sets = count(times, rows, scores)
+    assert [(s.exercise, s.repetitions) for s in sets] == [("Squat", 5)]
+    assert [e.kind for e in events].count("repetition") == 5
+
+
+def test_a_classifier_flicker_inside_a_repetition_adds_nothing():
+    times, rows, scores, peaks = made_set(squat_set(5))
+    middle = int(round(peaks[2] * RATE))  # the classifier calls 0.6 s of repetition 3 Break
+    scores[middle - 3:middle + 3] = [0.91, 0.03, 0.03, 0.03]
+    hysteresis = count(times, rows, scores, method="hysteresis")[1]
+    assert [s.repetitions for s in hysteresis] == [6]  # the old counter: one too many
+    events, sets = count(times, rows, scores)
+    assert [(s.exercise, s.repetitions) for s in sets] == [("Squat", 5)]
+
+
+def test_a_trough_polarity_and_sign_of_the_axis():
+    """A movement along -AXIS is the same movement: the reference axis fixes the sign."""
+    times, rows, scores, peaks = made_set(squat_set(4), sign=-1.0)
+    troughs = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), -1)})
+    assert [s.repetitions for s in count(times, rows, scores, profile=troughs)[1]] == [4]
+
+
+def test_online_repetitions_come_before_the_set_closes_and_the_grammar_holds():
+    plan = squat_set(6) + squat_set(3, rep_s=2.5, lead_s=20.0)
+    times, rows, scores, _ = made_set(plan)
+    counter = PeriodCounter(CLASSES, profile=PROFILE)
+    events = []
+    for t, s, x in zip(times, scores, rows):
+        for event in counter.update(t, s, x):
+            events.append((t, event))
+    events += [(times[-1], e) for e in counter.finish()]
+    kinds = [e.kind for _, e in events]
+    one_set = ["exercise_started"], ["exercise_ended", "set_finished"]
+    assert kinds == (one_set[0] + ["repetition"] * 6 + one_set[1]
+                     + one_set[0] + ["repetition"] * 3 + one_set[1])
+    assert [e.repetitions for _, e in events if e.kind == "repetition"] == \
+        [1, 2, 3, 4, 5, 6, 1, 2, 3]
+    finished_at = [t for t, e in events if e.kind == "set_finished"][0]
+    online = [t for t, e in events if e.kind == "repetition"][:6]
+    assert sum(t < finished_at for t in online) >= 4  # counted while the set goes on
+    assert counter.overshoots == 0
+
+
+def test_the_period_counter_needs_the_rows():
+    with pytest.raises(ValueError, match="needs the feature row"):
+        PeriodCounter(CLASSES, profile=PROFILE).update(0.0, np.full(4, 0.25))
+
+
+def labelled(plan, subject, *, sign=1.0, seed=0):
+    times, rows, _, peaks = made_set(plan, seed=seed, sign=sign)
+    rep_s = [s for w, s in plan if w == "rep"]
+    starts = tuple(p - r / 2 for p, r in zip(peaks, rep_s))
+    return LabelledSet(subject, "Squat", len(peaks), starts[0], peaks[-1] + rep_s[-1] / 2,
+                       starts, rows, times)
+
+
+def test_learn_profile_recovers_period_range_and_polarity(tmp_path):
+    sets = [labelled(squat_set(n, rep_s=r), subject, sign=-1.0, seed=n)
+            for subject, (n, r) in enumerate([(4, 2.5), (6, 3.0), (5, 3.5), (7, 2.8)])]
+    profile = learn_profile(sets, features=("a", "b", "c"))
+    rhythm = profile.rhythm("Squat")
+    periods = np.concatenate([np.diff(s.repetition_starts) for s in sets])
+    assert rhythm.period_min_s < periods.min() and periods.max() < rhythm.period_max_s
+    assert abs(abs(np.dot(rhythm.axis, AXIS)) - 1) < 0.05
+    assert profile.trained_on == (0, 1, 2, 3)
+    for s in sets:
+        assert len(count_periods(s.values, s.times, s.start, s.end, "Squat", profile)) == \
+            s.repetitions
+    path = profile.save(tmp_path / "periods.json")
+    assert PeriodProfile.load(path) == profile
+    with pytest.raises(ExermoteInputError, match="knows no exercise 'Situp'"):
+        profile.rhythm("Situp")
+
+
+def test_a_broken_profile_file_is_one_error(tmp_path):
+    path = tmp_path / "periods.json"
+    path.write_text('{"exercises": {"Squat": {"period_min_s": 5, "period_max_s": 2}}}')
+    with pytest.raises(ExermoteInputError, match="period_min_s < period_max_s"):
+        PeriodProfile.load(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ExermoteInputError, match="is not a period profile"):
+        PeriodProfile.load(path)
+
+
+def test_the_shipped_profile_covers_the_exermote_exercises():
+    profile = default_profile()
+    assert set(profile.exercises) == {"Burpee", "Situp", "Squat"}
+    assert profile.trained_on == (1, 2, 3, 4) and len(profile.features) == 9
+
+
+def test_an_exercise_without_a_learned_rhythm_keeps_the_classifier_count():
+    times, rows, scores, _ = made_set(squat_set(4))
+    burpee_only = PeriodProfile({"Burpee": ExerciseRhythm(3.0, 8.0, tuple(AXIS), 1)})
+    by_period = count(times, rows, scores, profile=burpee_only)[1]
+    by_hysteresis = count(times, rows, scores, method="hysteresis")[1]
+    assert [(s.exercise, s.repetitions, s.start, s.end) for s in by_period] == \
+        [(s.exercise, s.repetitions, s.start, s.end) for s in by_hysteresis]
+
+
+def test_small_movements_a_found_set_runs_on_into_are_left_out_by_the_edge_ratio():
+    times, rows, _, peaks = made_set(squat_set(5))
+    after = int(round((peaks[-1] + 4.0) * RATE))  # stepping away: a bump a fifth as large
+    bump = (1 - np.cos(2 * np.pi * (np.arange(30) + 0.5) / 30)) / 2
+    rows[after:after + 30] += 0.2 * np.outer(bump, AXIS)
+    start, end = peaks[0] - 1.5, peaks[-1] + 7.0  # the set's span runs on past the bump
+    plain = PROFILE
+    trimming = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.5)})
+    assert len(count_periods(rows, times, start, end, "Squat", plain)) == 6
+    found = count_periods(rows, times, start, end, "Squat", trimming)
+    np.testing.assert_allclose(found, peaks, atol=0.25)
