@@ -20,7 +20,8 @@ learned on the other three people's labelled sets only, and scored on the held-o
   (``evaluate-reps``' figures); per counter, the mean +- sd over the runs' seeds of the pooled
   folds.
 - ``profile`` learns the profile on all four people (the default 9 features, min-max scaled on
-  their rows) and writes it: this is the shipped ``exermote_sgan/inference/rep_periods.json``.
+  their rows) and writes it to ``--out`` (outside the repository: nothing learned from the
+  recordings is committed; a run learns its own with ``exermote-sgan learn-reps``).
 
 The figures are printed as markdown tables (exact share of sets, within +-1, MAE per true set,
 missed and false sets, per exercise).

@@ -27,6 +27,7 @@ COMMANDS = (
     ("export", "export"),
     ("predict", "predict"),
     ("evaluate-reps", "evaluate_reps"),
+    ("learn-reps", "learn_reps"),
     ("personalize", "personalize"),
 )
 

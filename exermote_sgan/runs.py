@@ -57,6 +57,8 @@ BEST_WEIGHTS = "best.weights.h5"
 BACKUP_DIR = "backup"
 #: a personalised run's record of what was adapted, and the user's windows
 PERSONALIZE_FILE = "personalize.json"
+#: the period counter's profile, learned on the run's training people (``learn-reps``)
+PERIOD_PROFILE_FILE = "rep_periods.json"
 PERSONAL_WINDOWS_FILE = "personal_windows.h5"
 #: the run is built in the sibling folder ``<RUN_DIR>.partial``
 PARTIAL_SUFFIX = ".partial"

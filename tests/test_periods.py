@@ -4,15 +4,20 @@ online events, the learned profile, and a real recording with the true sets as t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.inference.counting import PeriodCounter, count_repetitions
 from exermote_sgan.inference.periods import (ExerciseRhythm, LabelledSet, PeriodProfile,
-                                             count_periods, default_profile, learn_profile)
+                                             count_periods, learn_profile, run_profile,
+                                             with_run_profile)
+from exermote_sgan.inference.rep_learning import learn_run_profile
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 AXIS = np.array([0.8, 0.5, 0.3])
 RATE = 10.0
 PROFILE = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1),
@@ -158,10 +163,33 @@ def test_a_broken_profile_file_is_one_error(tmp_path):
         PeriodProfile.load(path)
 
 
-def test_the_shipped_profile_covers_the_exermote_exercises():
-    profile = default_profile()
+def test_a_run_learns_its_profile_from_its_training_people_only(tmp_path):
+    import json
+
+    from exermote_sgan.cli import main
+    from exermote_sgan.data.readers import read_exermote_csv
+    from exermote_sgan.data.scaler import MinMaxScaler
+    from exermote_sgan.runs import PREPROCESSING_FILE, Preprocessing, Provenance
+
+    sample = sorted(SAMPLE.glob("*.csv"))
+    first = read_exermote_csv(sample[0])
+    prep = Preprocessing(("Break", "Burpee", "Situp", "Squat"), tuple(first.features), 40, 20,
+                         10.0, MinMaxScaler().fit(first.values[1:]),
+                         provenance=Provenance(test_subjects=(4,)))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / PREPROCESSING_FILE).write_text(json.dumps(prep.to_dict()))
+    assert run_profile(run_dir) is None and with_run_profile(run_dir, {"x": 1}) == {"x": 1}
+    with pytest.raises(ExermoteInputError, match="test subject of the run"):
+        learn_run_profile(run_dir, sample)  # the last file is subject 4's
+    assert main(["learn-reps", str(run_dir), str(sample[-1])]) == 2
+    assert run_profile(run_dir) is None  # nothing written
+    assert main(["learn-reps", str(run_dir), *map(str, sample[:3])]) == 0
+    profile = run_profile(run_dir)
+    assert profile.trained_on == (1, 2, 3) and profile.features == tuple(first.features)
     assert set(profile.exercises) == {"Burpee", "Situp", "Squat"}
-    assert profile.trained_on == (1, 2, 3, 4) and len(profile.features) == 9
+    assert learn_run_profile(run_dir, sample[:3]) == profile  # deterministic
+    assert with_run_profile(run_dir)["profile"] == profile
 
 
 def test_an_exercise_without_a_learned_rhythm_keeps_the_classifier_count():

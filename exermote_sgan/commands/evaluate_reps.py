@@ -47,6 +47,7 @@ def run(args) -> int:
 
     from ..atomic import atomic_write_text
     from ..data.readers import find_csv_files
+    from ..inference.periods import with_run_profile
     from ..inference.rep_evaluation import evaluate_recordings
     from ..inference.streaming import load_recognizer_parts
 
@@ -57,7 +58,8 @@ def run(args) -> int:
         from ..inference.recordings import reading_columns
 
         preprocessing = reading_columns(preprocessing, load_column_spec(args.columns_file))
-    report = evaluate_recordings(paths, preprocessing, classifier, counting=args.counting)
+    report = evaluate_recordings(paths, preprocessing, classifier, counting=args.counting,
+                                 counting_options=with_run_profile(args.run_dir))
     report["run_dir"] = str(args.run_dir)
     print(format_table(report))
     if args.json:

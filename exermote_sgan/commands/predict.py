@@ -63,13 +63,14 @@ def add_parser(subparsers):
 def run(args) -> int:
     from ..atomic import atomic_output
     from ..data.readers import find_csv_files, load_column_spec
+    from ..inference.periods import with_run_profile
     from ..inference.recordings import predict_path
     from ..inference.streaming import load_recognizer_parts
 
     columns = load_column_spec(args.columns_file) if args.columns_file else None
     paths = find_csv_files(args.recordings)
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
-    options = _counting_options(args, preprocessing)
+    options = with_run_profile(args.run_dir, _counting_options(args, preprocessing))
     mirror = {"auto": None, "yes": True, "no": False}[args.mirror]
     predictions = []
     for path in paths:

@@ -344,7 +344,7 @@ class PeriodCounter(RepetitionCounter):
     where each set is and its exercise; its own repetition count is not used.  The scaled
     feature rows passed with each prediction are buffered, and the repetitions of the open set
     are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
-    with ``profile``, default the shipped one).  Online, every ``refresh_s`` the peaks so far
+    with ``profile``: the run's learned one; none: every set keeps the hysteresis count).  Online, every ``refresh_s`` the peaks so far
     are found again and each new one emits a ``repetition`` (a peak counts once the movement
     has turned, half a shortest period later, and a period has completed once the next peak
     is known, so online the count runs one behind); when the set closes the count is settled
@@ -358,10 +358,10 @@ class PeriodCounter(RepetitionCounter):
     def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
                  profile=None, refresh_s: float = 0.5, features=None, **set_options):
         super().__init__(classes, sample_rate_hz=sample_rate_hz, break_class=break_class)
-        from .periods import PeriodProfile, default_profile
+        from .periods import PeriodProfile
 
-        if profile is None:
-            profile = default_profile()
+        if profile is None:  # nothing learned: every exercise keeps the classifier's count
+            profile = PeriodProfile()
         elif isinstance(profile, (str, bytes)) or hasattr(profile, "__fspath__"):
             profile = PeriodProfile.load(profile)
         elif isinstance(profile, dict):
@@ -551,6 +551,7 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
         raise ValueError(f"unknown counting method {method!r}; expected one of "
                          f"{', '.join(COUNTING_METHODS)}")
     features = options.pop("features", None)  # names of the rows: the period counter's
+    profile = options.pop("profile", None)  # the period counter's learned profile
     if "break_class" in options and options["break_class"] is None:
         run_options = {k: v for k, v in options.items()
                        if k in ("smoothing_s", "switch_s", "min_set_s")}
@@ -559,7 +560,7 @@ def make_counter(method: str, classes, *, sample_rate_hz: float = 10.0,
         return HysteresisCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "period":
         return PeriodCounter(classes, sample_rate_hz=sample_rate_hz, features=features,
-                             **options)
+                             profile=profile, **options)
     if method == "app":
         return AppRuleCounter(classes, sample_rate_hz=sample_rate_hz, **options)
     if method == "app-20s":

@@ -24,8 +24,12 @@ repetitions (a repetition = a ``firstHalf`` run, see
   set's span takes in), chosen by exact counts on the labelled spans and on spans running
   ``SPAN_OVERRUN_S`` past the last repetition.
 
-A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`); the package ships one
-learned from individuals 1-4 (``rep_periods.json``), which :func:`default_profile` loads.
+A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`) in the run directory
+(``rep_periods.json``), learned by :func:`~exermote_sgan.inference.rep_learning.learn_run_profile`
+(``exermote-sgan learn-reps``) from
+labelled recordings of the run's training people only.  The package ships no profile: one
+learned from anyone's recordings belongs with the run whose scaler and people it was learned
+on.  A run without one counts with the classifier's (hysteresis) count.
 """
 
 from __future__ import annotations
@@ -39,10 +43,9 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["ExerciseRhythm", "PeriodProfile", "default_profile", "count_periods",
-           "learn_profile", "LabelledSet", "DEFAULT_PROFILE_PATH", "PERIOD_SLACK"]
+__all__ = ["ExerciseRhythm", "PeriodProfile", "run_profile", "with_run_profile",
+           "count_periods", "learn_profile", "LabelledSet", "PERIOD_SLACK"]
 
-DEFAULT_PROFILE_PATH = Path(__file__).with_name("rep_periods.json")
 PERIOD_SLACK = 0.2
 """The learned period range is widened by this fraction on both sides."""
 
@@ -125,9 +128,20 @@ class PeriodProfile:
         return cls.from_dict(data, path=path)
 
 
-def default_profile() -> PeriodProfile:
-    """The profile learned from individuals 1-4 that ships with the package."""
-    return PeriodProfile.load(DEFAULT_PROFILE_PATH)
+def run_profile(run_dir) -> PeriodProfile | None:
+    """The run's learned profile (``rep_periods.json``), or None when it has none."""
+    from ..runs import PERIOD_PROFILE_FILE
+
+    path = Path(run_dir) / PERIOD_PROFILE_FILE
+    return PeriodProfile.load(path) if path.is_file() else None
+
+
+def with_run_profile(run_dir, options: dict | None = None) -> dict | None:
+    """Counting ``options`` with the run's learned profile added, unless they name one."""
+    if options and "profile" in options:
+        return options
+    profile = run_profile(run_dir)
+    return options if profile is None else {**(options or {}), "profile": profile}
 
 
 def _band_passed(values: np.ndarray, rate_hz: float, rhythm: ExerciseRhythm) -> np.ndarray:

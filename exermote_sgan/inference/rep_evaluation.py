@@ -148,6 +148,7 @@ def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "pe
     label_column = ((reader.get("columns") or {}).get("label") or "label"
                     if reader.get("format") == "generic" else "exerciseType")
     matches, names = {m: [] for m in methods}, []
+    profile = (counting_options or {}).get("profile")  # the period counter's, for recounts
     for path in paths:
         for item in predict_path(path, preprocessing, classifier, counting=counting,
                                  counting_options=counting_options):
@@ -160,7 +161,7 @@ def evaluate_recordings(paths, preprocessing, classifier, *, counting: str = "pe
             values = align_features(item.recording, preprocessing)
             for method in methods:
                 found = item.result.sets if method == counting else _recount(
-                    preprocessing, item, values, method)
+                    preprocessing, item, values, method, profile)
                 matches[method] += match_sets(truth, found, recording=name)
     counted = rest is not None
     exercises = [c for c in preprocessing.classes if c != rest]
@@ -187,8 +188,9 @@ class _Replay:
         return out
 
 
-def _recount(preprocessing, item, values, method: str) -> list:
-    """The sets ``method`` (with its defaults) finds on the predictions already made."""
+def _recount(preprocessing, item, values, method: str, profile=None) -> list:
+    """The sets ``method`` (with its defaults and the period ``profile``) finds on the
+    predictions already made."""
     import warnings
 
     from .streaming import SkippedRowWarning, recognize_recording
@@ -196,7 +198,8 @@ def _recount(preprocessing, item, values, method: str) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRowWarning)
         result = recognize_recording(preprocessing, _Replay(item.result.scores), values,
-                                     times=item.recording.timestamps, counting=method)
+                                     times=item.recording.timestamps, counting=method,
+                                     counting_options={"profile": profile} if profile else None)
     return result.sets
 
 

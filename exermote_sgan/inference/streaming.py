@@ -134,9 +134,12 @@ class StreamingRecognizer:
     @classmethod
     def from_run(cls, run_dir, *, counting: str = "period",
                  counting_options: dict | None = None) -> "StreamingRecognizer":
+        from .periods import with_run_profile
+
         preprocessing, classifier = load_recognizer_parts(run_dir)
         return cls(preprocessing, classifier, counting=counting,
-                   counting_options=counting_options, source=Path(run_dir))
+                   counting_options=with_run_profile(run_dir, counting_options),
+                   source=Path(run_dir))
 
     @property
     def sets(self) -> list[DetectedSet]:

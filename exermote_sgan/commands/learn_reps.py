@@ -1,0 +1,41 @@
+"""``exermote-sgan learn-reps``: the period counter's profile, learned for one run."""
+
+from __future__ import annotations
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "learn-reps",
+        help="learn how each exercise's repetitions look, for the run's period counter",
+        description="Learn the period counter's profile (each exercise's plausible period "
+                    "range, axis and polarity; the peak prominence and context) from labelled "
+                    "recordings (Exermote files with exerciseSubType) of the run's TRAINING "
+                    "people, in the run's scaled features, and write it into the run "
+                    "directory as rep_periods.json.  predict, evaluate-reps and the streaming "
+                    "recogniser then count each set's repetitions as periods of the movement; "
+                    "a run without it keeps the classifier's (hysteresis) count.  Recordings "
+                    "of the run's test people are refused.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by "
+                        "'exermote-sgan train'")
+    parser.add_argument("recordings", metavar="RECORDING", nargs="+",
+                        help="labelled recordings of the run's training people, or folders of "
+                             "them")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args) -> int:
+    from ..data.readers import find_csv_files
+    from ..inference.rep_learning import learn_run_profile
+    from ..runs import PERIOD_PROFILE_FILE
+
+    paths = find_csv_files(args.recordings)
+    profile = learn_run_profile(args.run_dir, paths)
+    for name, rhythm in profile.exercises.items():
+        print(f"{name}: periods {rhythm.period_min_s:.1f}-{rhythm.period_max_s:.1f} s, "
+              f"repetitions as {'peaks' if rhythm.polarity > 0 else 'troughs'}")
+    print(f"learned on subjects {list(profile.trained_on)}; wrote "
+          f"{args.run_dir}/{PERIOD_PROFILE_FILE}")
+    return 0
