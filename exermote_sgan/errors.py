@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ExermoteInputError", "NotFittedError"]
+__all__ = ["ExermoteInputError", "NotFittedError", "wrong_type"]
 
 
 class ExermoteInputError(ValueError):
@@ -52,3 +52,17 @@ class ExermoteInputError(ValueError):
 
 class NotFittedError(ExermoteInputError):
     """An object was used before ``fit`` gave it what it needs."""
+
+
+def wrong_type(option: str, value, expected: str, fix: str = "") -> ExermoteInputError:
+    """The one-line error for an argument of the wrong type (a dict where a config belongs, a
+    path where windows belong, 3 where a list of subjects belongs), naming it and the fix.
+
+    Raised where the argument is first used, so that the Python API answers a wrong type as
+    the command line answers a wrong option: one :class:`ExermoteInputError`, no traceback
+    from deep inside NumPy or Keras.
+    """
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    message = f"must be {expected}, got {type(value).__name__} {shown}"
+    return ExermoteInputError(f"{message}; {fix}" if fix else message, option=option)

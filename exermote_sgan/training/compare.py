@@ -91,6 +91,10 @@ def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_
                                  option="labeled_fractions")
     if len({f"{f:g}" for f in fractions}) != len(fractions):
         raise ExermoteInputError("labeled fractions repeat", option="labeled_fractions")
+    from .config import TrainConfig
+
+    for seed in seeds:  # train's rule for a seed, before anything is written
+        TrainConfig(windows_path=Path(windows_path), seed=seed).validate()
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ExermoteInputError("give one or more distinct seeds", option="seeds")
