@@ -126,14 +126,13 @@ def backend_options(args):
 
 def run(args) -> int:
     backend, ray_options = backend_options(args)  # before TensorFlow is imported
-    import tensorflow as tf
-
     from ..training.compare import format_summary
     from ..training.grid import GridFailed
 
     # evaluating a fresh model per run makes TensorFlow warn about retracing; keep the
-    # progress bar readable
-    tf.get_logger().setLevel(logging.ERROR)
+    # progress bar readable (tf.get_logger() is this logger; TensorFlow loads only once every
+    # option and path has been checked)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         with show_package_warnings("compare"):  # e.g. a labeled fraction far from the one asked
             results = _compare(args, backend, ray_options)

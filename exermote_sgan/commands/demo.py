@@ -90,6 +90,7 @@ def _check_training_options(args) -> None:
     """Refuse the options ``train`` would refuse, before the demo writes its recordings."""
     from pathlib import Path
 
+    from ..atomic import check_replaceable_dir
     from ..data.schema import EXERMOTE_FEATURES
     from ..errors import ExermoteInputError
     from ..training import datasets
@@ -99,6 +100,8 @@ def _check_training_options(args) -> None:
     if out.exists() and not out.is_dir():
         raise ExermoteInputError("is a file; choose a folder for everything the demo writes",
                                  path=out, option="--out")
+    check_replaceable_dir(out, markers=("summary.json", "windows.h5", "recordings"),
+                          what="a folder the demo wrote")
     for model in ("baseline", "sgan"):
         config = TrainConfig(windows_path=out / "windows.h5", model=model, out_dir=out / model,
                              test_subjects=(args.subjects,),

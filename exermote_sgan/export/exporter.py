@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import atomic_output, ensure_writable_dir
+from ..atomic import (atomic_output, check_output_file, check_replaceable_dir,
+                      ensure_writable_dir)
 from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
 from .verify import Verification, VerificationError
@@ -235,6 +236,11 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
     except ValueError as exc:
         raise ExermoteInputError(str(exc)) from None
     package_path, app_path, tflite_path = _output_paths(out, app_model_name)
+    # the package is a folder replaced as a whole: never one of the user's
+    check_replaceable_dir(package_path, markers=("Manifest.json",), what="a Core ML package")
+    for path, written in ((app_path, app_model != "no"), (tflite_path, tflite)):
+        if written:
+            check_output_file(path, option="--out")
     ensure_writable_dir(package_path.parent)
 
     say(f"loading the run {run_dir} (TensorFlow and Keras)")

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
+from ..atomic import (atomic_output, atomic_write_text, check_replaceable_dir,
+                      ensure_writable_dir)
 from ..errors import ExermoteInputError
 
 __all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
@@ -262,6 +263,8 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
                          "the comparison sets them")
     for fold in folds:
         _check_train_options(windows_path, fold, models, epochs, train_options)
+    check_replaceable_dir(out_dir, markers=(SETTINGS_FILE, RESULTS_FILE, "runs"),
+                          what="a comparison folder")  # never write among the user's files
     out_dir = ensure_writable_dir(out_dir)
     held_out = ({"test_subjects": sorted(folds[0])} if test_subjects else
                 {"leave_each_subject_out": [fold[0] for fold in folds]})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_output
+from ..atomic import atomic_output, check_replaceable_dir
 from ..errors import ExermoteInputError
 
 __all__ = ["EnsembleResult", "ensemble_runs"]
@@ -65,7 +65,8 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
     from ..models.ensemble import build_ensemble, fold_input_scaling
-    from ..runs import load_run, save_run, with_classifier
+    from ..runs import (CLASSIFIER_FILE, PREPROCESSING_FILE, load_run, save_run,
+                        with_classifier)
 
     say = progress or (lambda message: None)
     run_dirs = [Path(p) for p in run_dirs]
@@ -78,9 +79,9 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     if out.resolve() in {p.resolve() for p in run_dirs}:
         raise ExermoteInputError("--out is one of the members; write the ensemble to a new "
                                  "directory", path=out)
-    if out.exists() and not out.is_dir():
-        raise ExermoteInputError("exists and is not a directory; choose another --out",
-                                 path=out)
+    # an existing folder is replaced as a whole: only a run directory (or an empty folder)
+    check_replaceable_dir(out, markers=(PREPROCESSING_FILE, CLASSIFIER_FILE),
+                          what="a run directory")
     # the cheap files first, so a wrong path or a mismatch fails before Keras loads
     headers = [load_run(p, load_classifier=False) for p in run_dirs]
     for header in headers:

@@ -387,12 +387,22 @@ def staging_dir(out_dir) -> Path:
 
 
 def can_resume(out_dir) -> bool:
-    """Whether an interrupted training of ``out_dir`` has a completed epoch to continue from."""
+    """Whether an interrupted training of ``out_dir`` can be continued.
+
+    It can when its staging folder holds the saved settings and either a completed backup or
+    no finished classifier: a kill before the first backup was complete (even while it was
+    written, after ``history.csv`` listed the epoch) resumes from epoch 0, which repeats the
+    unbroken training exactly since everything is seeded.
+    """
+    staging = staging_dir(out_dir)
+    checkpoints = staging / CHECKPOINTS_DIR
+    if not (checkpoints / CONFIG_FILE).is_file():
+        return False
+    if not (staging / CLASSIFIER_FILE).exists():
+        return True
     from .backup import latest_backup
 
-    checkpoints = staging_dir(out_dir) / CHECKPOINTS_DIR
-    return (checkpoints / CONFIG_FILE).is_file() and \
-        latest_backup(checkpoints / BACKUP_DIR) is not None
+    return latest_backup(checkpoints / BACKUP_DIR) is not None
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -414,7 +424,7 @@ def _check_run_dir(config: TrainConfig) -> None:
         if not can_resume(out):
             raise ExermoteInputError(
                 f"nothing to resume: no interrupted training of this run directory (its "
-                f"unfinished copy {staging_dir(out).name} is missing or has no completed epoch); "
+                f"unfinished copy {staging_dir(out).name} is missing or already finished); "
                 "train without --resume", path=out)
         return
     if out.exists() and not out.is_dir():
@@ -486,8 +496,8 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     try:
         return _train(config, callbacks, strategy)
     except BaseException as exc:
-        resumable = can_resume(config.out_dir)
         staging = staging_dir(config.out_dir)
+        resumable = staging.exists() and can_resume(config.out_dir)  # no Keras when not
         if not resumable and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)  # nothing in it worth keeping
         if isinstance(exc, Exception) and (getattr(exc, "disk_full", False)
@@ -557,7 +567,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
                                     max_degrees=rotation, seed=config.seed + 1))
 
     from .backup import (BestWeights, EpochSeeds, HistoryFile, ResumableEarlyStopping,
-                         TrainingBackup, restore_weights)
+                         TrainingBackup, has_generations, restore_weights)
 
     checkpoints = run_dir / CHECKPOINTS_DIR
     best_path = checkpoints / BEST_WEIGHTS
@@ -573,13 +583,16 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
         if getattr(trained, "optimizer", None) is not None and not trained.optimizer.built:
             trained.optimizer.build(trained.trainable_variables)
         restored = restore_weights(trained, checkpoints / BACKUP_DIR)
-        if restored is None:
+        if restored is not None:
+            backup.restore(restored)
+            start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
+        elif has_generations(checkpoints / BACKUP_DIR):
             raise ExermoteInputError("cannot resume: no backup in this folder could be read; "
                                      "train again without --resume",
                                      path=checkpoints / BACKUP_DIR)
-        backup.restore(restored)
-        start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
-    elif config.model == "sgan" and config.warm_start_epochs:
+        else:  # killed before the first backup was complete: from epoch 0, as never begun
+            backup.restart()
+    if not start_epoch and config.model == "sgan" and config.warm_start_epochs:
         _warm_start(trained, config, window_source.baseline_dataset(
             scaled, labeled_idx, labels[labeled_idx], weights, batch_size=config.batch_size,
             seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
