@@ -38,12 +38,14 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, check_output_file
     from ..data.readers import find_csv_files
     from ..inference.rep_evaluation import evaluate_recordings
     from ..inference.streaming import load_recognizer_parts
 
     paths = find_csv_files(args.recordings)
+    if args.json:  # before TensorFlow loads (issue 33)
+        check_output_file(args.json, option="--json", example="reps.json")
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
     report = evaluate_recordings(paths, preprocessing, classifier, counting=args.counting)
     report["run_dir"] = str(args.run_dir)

@@ -50,12 +50,14 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..atomic import atomic_output
+    from ..atomic import atomic_output, check_output_file
     from ..data.readers import find_csv_files
     from ..inference.recordings import predict_path
     from ..inference.streaming import load_recognizer_parts
 
     paths = find_csv_files(args.recordings)
+    if args.out:  # before TensorFlow loads (issue 33)
+        check_output_file(args.out, option="--out", example="predictions.csv")
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
     mirror = {"auto": None, "yes": True, "no": False}[args.mirror]
     predictions = []

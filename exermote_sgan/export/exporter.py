@@ -241,6 +241,10 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
     for path, written in ((app_path, app_model != "no"), (tflite_path, tflite)):
         if written:
             check_output_file(path, option="--out")
+    if windows is not None:  # a missing or unreadable file: said before TensorFlow loads
+        from ..data.windows_file import read_subjects
+
+        read_subjects(windows)
     ensure_writable_dir(package_path.parent)
 
     say(f"loading the run {run_dir} (TensorFlow and Keras)")

@@ -64,7 +64,6 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     Raises :class:`ExermoteInputError` (nothing written) for fewer than two runs, a run that
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
-    from ..models.ensemble import build_ensemble, fold_input_scaling
     from ..runs import (CLASSIFIER_FILE, PREPROCESSING_FILE, load_run, save_run,
                         with_classifier)
 
@@ -92,6 +91,8 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     _check_members(headers)
 
     say(f"loading {len(run_dirs)} runs (TensorFlow and Keras)")
+    from ..models.ensemble import build_ensemble, fold_input_scaling  # loads Keras
+
     runs = [with_classifier(header) for header in headers]
     scaler = runs[0].preprocessing.scaler
     members = [runs[0].classifier]
