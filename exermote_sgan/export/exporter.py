@@ -199,7 +199,7 @@ def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
 def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, windows,
                 max_windows, author, license, short_description, version, tflite,
                 app_model_name, progress) -> ExportReport:
-    from ..runs import CLASSIFIER_FILE, load_run
+    from ..runs import CLASSIFIER_FILE, load_run, with_classifier
     from .app_model import (APP_MODEL_FILE, app_feature_positions, app_model_problems,
                             app_scaling_coefficients, app_windows, build_app_spec,
                             describe_app_spec, save_app_spec, swift_scaling_constant,
@@ -247,8 +247,9 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
         read_subjects(windows)
     ensure_writable_dir(package_path.parent)
 
+    header = load_run(run_dir, load_classifier=False)  # a wrong path: said before Keras loads
     say(f"loading the run {run_dir} (TensorFlow and Keras)")
-    run = load_run(run_dir)
+    run = with_classifier(header)
     prep = run.preprocessing
     weights = extract_weights(run.classifier, path=Path(run_dir) / CLASSIFIER_FILE)
     problems = app_model_problems(weights, prep) if app_model != "no" else []

@@ -46,7 +46,7 @@ from .progress import keras_verbose, progress_callbacks
 __all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
            "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
            "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
-           "staging_dir", "can_resume", "LabeledFractionWarning"]
+           "staging_dir", "can_resume", "check_before_training", "LabeledFractionWarning"]
 
 MONITOR = "val_macro_f1"
 CHECKPOINTS_DIR = "checkpoints"
@@ -435,6 +435,20 @@ def _check_run_dir(config: TrainConfig) -> None:
             "exists and is not a run directory (no preprocessing.json, classifier.keras, "
             "metrics.json or history.csv): a new run would replace everything in it; choose a "
             "new or empty folder", path=out, option="out_dir")
+
+
+def check_before_training(config: TrainConfig) -> None:
+    """The checks :func:`train` makes before any work, without TensorFlow or a write: the
+    options, the windows files, the test subjects and the run directory (for a caller that
+    says "loading TensorFlow" only once they pass)."""
+    from ..data.windows_file import check_subjects, read_subjects
+
+    config.validate()
+    present = read_subjects(config.windows_path)
+    if config.unlabeled_windows is not None:
+        read_subjects(config.unlabeled_windows)
+    check_subjects(config.test_subjects, present, path=config.windows_path, test=True)
+    _check_run_dir(config)
 
 
 def _prepare_run_dir(config: TrainConfig) -> Path:
