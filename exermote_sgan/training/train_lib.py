@@ -401,14 +401,16 @@ def can_resume(out_dir) -> bool:
     unbroken training exactly since everything is seeded.
     """
     staging = staging_dir(out_dir)
-    checkpoints = staging / CHECKPOINTS_DIR
-    if not (checkpoints / CONFIG_FILE).is_file():
+    if not (staging / CHECKPOINTS_DIR / CONFIG_FILE).is_file():
         return False
-    if not (staging / CLASSIFIER_FILE).exists():
-        return True
+    return not (staging / CLASSIFIER_FILE).exists() or _has_backup(out_dir)
+
+
+def _has_backup(out_dir) -> bool:
+    """Whether the staging folder of ``out_dir`` holds a completed epoch's backup."""
     from .backup import latest_backup
 
-    return latest_backup(checkpoints / BACKUP_DIR) is not None
+    return latest_backup(staging_dir(out_dir) / CHECKPOINTS_DIR / BACKUP_DIR) is not None
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -517,7 +519,9 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
         return _train(config, callbacks, strategy)
     except BaseException as exc:
         staging = staging_dir(config.out_dir)
-        resumable = staging.exists() and can_resume(config.out_dir)  # no Keras when not
+        # worth keeping with a completed epoch (a kill, without this handler, keeps it anyway)
+        resumable = staging.exists() and can_resume(config.out_dir) and \
+            _has_backup(config.out_dir)
         if not resumable and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)  # nothing in it worth keeping
         if isinstance(exc, Exception) and (getattr(exc, "disk_full", False)
