@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ExermoteInputError", "NotFittedError", "wrong_type"]
+__all__ = ["ExermoteInputError", "NotFittedError", "wrong_type", "as_path", "require",
+           "as_sequence"]
 
 
 class ExermoteInputError(ValueError):
@@ -66,3 +67,30 @@ def wrong_type(option: str, value, expected: str, fix: str = "") -> ExermoteInpu
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     message = f"must be {expected}, got {type(value).__name__} {shown}"
     return ExermoteInputError(f"{message}; {fix}" if fix else message, option=option)
+
+
+def as_path(value, *, option: str):
+    """``value`` as a :class:`pathlib.Path`; a str or path-like only, else :func:`wrong_type`."""
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise wrong_type(option, value, "a path (str or pathlib.Path)")
+    return Path(value)
+
+
+def require(value, expected: type | tuple, *, option: str, fix: str = ""):
+    """``value`` if it is an instance of ``expected``, else :func:`wrong_type` naming the
+    class(es) and ``fix`` (e.g. how to make one from a dict or a path)."""
+    if not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple)
+                                                  else (expected,)))
+        raise wrong_type(option, value, f"a {names}", fix)
+    return value
+
+
+def as_sequence(value, *, option: str, example: str) -> list:
+    """``value`` as a list: a list, tuple, set or array, never a lone number or string (which
+    Python would iterate character by character)."""
+    if isinstance(value, (str, bytes, os.PathLike)) or not hasattr(value, "__iter__"):
+        raise wrong_type(option, value, "a list", f"for example {option}={example}")
+    return list(value)

@@ -417,7 +417,10 @@ def preprocess_to_file(inputs, out, *, config: PreprocessConfig | None = None,
 def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
     from tqdm import tqdm
 
-    config = (config or PreprocessConfig()).resolved()
+    from ..errors import require
+
+    config = require(config or PreprocessConfig(), PreprocessConfig, option="config",
+                     fix="pass PreprocessConfig(**options)").resolved()
     classes = tuple(config.classes)
     window_s = config.timesteps / config.expected_rate_hz
     if window_s < SHORT_WINDOW_SECONDS:

@@ -13,6 +13,7 @@ the file, the 1-based row (the header is row 1) and the column.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -271,11 +272,13 @@ def load_column_spec(path) -> ColumnSpec:
 def find_csv_files(inputs) -> list[Path]:
     """The CSV files named by ``inputs`` (files, or folders searched recursively for
     ``*.csv``), sorted by folder, then name."""
-    if isinstance(inputs, (str, Path)):
+    from ..errors import as_path, as_sequence
+
+    if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found: set[Path] = set()
-    for item in inputs:
-        item = Path(item)
+    for item in as_sequence(inputs, option="inputs", example="['data/sample']"):
+        item = as_path(item, option="inputs")
         if item.is_dir():
             csvs = [p for p in item.rglob("*.csv") if p.is_file()]
             if not csvs:
@@ -301,7 +304,9 @@ def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse") -> Recordin
     previous row's timestamp are handled by ``duplicate_timestamps`` (see
     :data:`DUPLICATE_POLICIES`).
     """
-    path = Path(path)
+    from ..errors import as_path
+
+    path = as_path(path, option="path")
     check_duplicate_policy(duplicate_timestamps)
     wanted = EXERMOTE_FEATURE_COLUMNS + (LABEL_COLUMN, TIMESTAMP_COLUMN, SUBJECT_COLUMN)
     frame = _read_table(path, wanted, optional=(SUB_LABEL_COLUMN,),

@@ -215,7 +215,16 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
                          verify_tflite)
     from .weights import extract_weights
 
+    import numbers
+
+    from ..errors import as_path
+
     say = progress or (lambda message: None)
+    run_dir, out = as_path(run_dir, option="run_dir"), as_path(out, option="out")
+    if isinstance(max_windows, bool) or not isinstance(max_windows, numbers.Integral) or \
+            max_windows < 1:
+        raise ExermoteInputError(f"must be a whole number of at least 1, got {max_windows!r}",
+                                 option="max_windows")
     if precision not in EXPORT_PRECISIONS:
         raise ExermoteInputError(f"precision must be one of {', '.join(EXPORT_PRECISIONS)}, "
                                  f"got {precision!r}", option="precision")

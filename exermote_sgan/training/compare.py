@@ -73,6 +73,17 @@ def fold_name(test_subjects) -> str:
 def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_fractions,
                    seeds, models, epochs):
     """Check the options; return ``(folds, fractions, seeds, models)``."""
+    from ..errors import as_sequence
+
+    for option, value, example in (("test_subjects", test_subjects, "[4]"),
+                                   ("labeled_fractions", labeled_fractions, "[0.05, 1.0]"),
+                                   ("seeds", seeds, "[0, 1, 2]"), ("models", models,
+                                                                    "['baseline', 'sgan']")):
+        if value is not None:
+            as_sequence(value, option=option, example=example)
+    if leave_each_subject_out not in (None, True, False):
+        as_sequence(leave_each_subject_out, option="leave_each_subject_out",
+                    example="True (every subject) or [1, 2]")
     if leave_each_subject_out is not None and leave_each_subject_out is not False:
         if test_subjects:
             raise ExermoteInputError("give test subjects or leave each subject out, not both",

@@ -67,9 +67,12 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     from ..runs import (CLASSIFIER_FILE, PREPROCESSING_FILE, load_run, save_run,
                         with_classifier)
 
+    from ..errors import as_path, as_sequence
+
     say = progress or (lambda message: None)
-    run_dirs = [Path(p) for p in run_dirs]
-    out = Path(out)
+    run_dirs = [as_path(p, option="run_dirs") for p in as_sequence(
+        run_dirs, option="run_dirs", example="['runs/seed0', 'runs/seed1']")]
+    out = as_path(out, option="out")
     if len(run_dirs) < 2:
         raise ExermoteInputError(f"an ensemble needs at least 2 runs, got {len(run_dirs)}; "
                                  "train the same command with other --seed values first")

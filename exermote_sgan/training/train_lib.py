@@ -510,6 +510,10 @@ def train(config: TrainConfig, *, callbacks=()) -> TrainResult:
     interrupt training).  A full disk is reported as one :class:`ExermoteInputError`; the
     unfinished run is kept for ``resume`` when it has a completed epoch, else removed.
     """
+    from ..errors import require
+
+    require(config, TrainConfig, option="config", fix="pass TrainConfig(windows_path=..., "
+            "...) (TrainConfig(**options) for a dict)")
     config.validate()
     # before TensorFlow runs anything: a multi-worker strategy must be made first
     strategy = distribute.make_strategy(config)
