@@ -127,6 +127,14 @@ def _check_training_options(args) -> None:
                                  "--augment-rotation 0", option="--augment-rotation")
 
 
+def _labeled_share(result, asked: float) -> str:
+    """What share of the training windows a run labeled, beside the fraction asked (whole sets
+    only approach it; train warns when it is far off)."""
+    n_training = int((result.split or {}).get("n_training", 0))
+    return (f"labeled: {result.n_labeled} of {n_training} training windows "
+            f"({result.n_labeled / max(1, n_training):.1%}; asked {asked:.1%})")
+
+
 def run(args) -> int:
     from ..errors import ExermoteInputError
 
@@ -182,10 +190,7 @@ def run(args) -> int:
             results[model] = train(config)
         metrics = results[model].metrics
         print(training_summary(model, results[model]))
-        n_training = int((results[model].split or {}).get("n_training", 0))
-        print(f"labeled: {results[model].n_labeled} of {n_training} training windows "
-              f"({results[model].n_labeled / max(1, n_training):.1%}; asked "
-              f"{args.labeled_fraction:.1%})")
+        print(_labeled_share(results[model], args.labeled_fraction))
         print(f"{model} on test subject {test_subject}: accuracy "
               f"{metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -103,6 +104,32 @@ def _output_paths(out, app_model_name: str) -> tuple[Path, Path, Path]:
         raise ExermoteInputError("output name is empty", path=out)
     return (out.with_name(out.name + ".mlpackage"),
             out.with_name(app_model_name + ".mlmodel"), out.with_name(out.name + ".tflite"))
+
+
+def _check_paths(run_dir, out, *, app_model_name: str, app_model: str, tflite: bool, windows,
+                 max_windows) -> tuple[Path, tuple[Path, Path, Path]]:
+    """``(run_dir, output paths)`` once the paths and ``max_windows`` are checked, before
+    TensorFlow loads: a wrong type, a missing windows file, a file where a folder belongs or a
+    folder of the user's where the ``.mlpackage`` would replace it is one error."""
+    from ..errors import as_path
+
+    run_dir, out = as_path(run_dir, option="run_dir"), as_path(out, option="out")
+    if isinstance(max_windows, bool) or not isinstance(max_windows, numbers.Integral) or \
+            max_windows < 1:
+        raise ExermoteInputError(f"must be a whole number of at least 1, got {max_windows!r}",
+                                 option="max_windows")
+    package_path, app_path, tflite_path = _output_paths(out, app_model_name)
+    # the package is a folder replaced as a whole: never one of the user's
+    check_replaceable_dir(package_path, markers=("Manifest.json",), what="a Core ML package")
+    for path, written in ((app_path, app_model != "no"), (tflite_path, tflite)):
+        if written:
+            check_output_file(path, option="--out")
+    if windows is not None:  # a missing or unreadable file
+        from ..data.windows_file import read_subjects
+
+        read_subjects(windows)
+    ensure_writable_dir(package_path.parent)
+    return run_dir, (package_path, app_path, tflite_path)
 
 
 def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
@@ -215,16 +242,7 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
                          verify_tflite)
     from .weights import extract_weights
 
-    import numbers
-
-    from ..errors import as_path
-
     say = progress or (lambda message: None)
-    run_dir, out = as_path(run_dir, option="run_dir"), as_path(out, option="out")
-    if isinstance(max_windows, bool) or not isinstance(max_windows, numbers.Integral) or \
-            max_windows < 1:
-        raise ExermoteInputError(f"must be a whole number of at least 1, got {max_windows!r}",
-                                 option="max_windows")
     if precision not in EXPORT_PRECISIONS:
         raise ExermoteInputError(f"precision must be one of {', '.join(EXPORT_PRECISIONS)}, "
                                  f"got {precision!r}", option="precision")
@@ -244,17 +262,9 @@ def _export_run(run_dir, out, *, precision, target, flexible_batch, app_model, w
                                  version=version)
     except ValueError as exc:
         raise ExermoteInputError(str(exc)) from None
-    package_path, app_path, tflite_path = _output_paths(out, app_model_name)
-    # the package is a folder replaced as a whole: never one of the user's
-    check_replaceable_dir(package_path, markers=("Manifest.json",), what="a Core ML package")
-    for path, written in ((app_path, app_model != "no"), (tflite_path, tflite)):
-        if written:
-            check_output_file(path, option="--out")
-    if windows is not None:  # a missing or unreadable file: said before TensorFlow loads
-        from ..data.windows_file import read_subjects
-
-        read_subjects(windows)
-    ensure_writable_dir(package_path.parent)
+    run_dir, (package_path, app_path, tflite_path) = _check_paths(
+        run_dir, out, app_model_name=app_model_name, app_model=app_model, tflite=tflite,
+        windows=windows, max_windows=max_windows)
 
     header = load_run(run_dir, load_classifier=False)  # a wrong path: said before Keras loads
     say(f"loading the run {run_dir} (TensorFlow and Keras)")
