@@ -56,10 +56,10 @@ def add_parser(subparsers):
     parser.add_argument("--sessions-per-subject", type=int, default=2, metavar="N",
                         help="synthetic recordings per subject (default: 2)")
     parser.add_argument("--labeled-fraction", type=float, default=0.35, metavar="F",
-                        help="fraction of training windows labeled, as whole sets (the "
-                             "synthetic sets are long: 0.35 labels 36%%, 0.25 would too, and "
-                             "train warns); the rest is the SGAN's unlabeled pool (default: "
-                             "0.35)")
+                        help="fraction of training windows labeled, as whole sets; the "
+                             "synthetic sets are long, so the share labeled moves in steps "
+                             "(36%% at the default seed) and a warning says when it is far "
+                             "from F; the rest is the SGAN's unlabeled pool (default: 0.35)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="training epochs for both models (default: a short schedule "
                              "for the demo)")
