@@ -30,7 +30,7 @@ from .errors import DiskFullError, ExermoteInputError
 
 __all__ = ["atomic_output", "atomic_write_text", "ensure_writable_dir", "is_disk_full",
            "disk_full_error", "remove_stale_temporaries", "replace_directory",
-           "check_output_file", "writer_alive"]
+           "check_output_file", "check_replaceable_dir", "writer_alive"]
 
 _DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # h5py, TensorFlow and zipfile report a full disk in their own words and types
@@ -119,6 +119,32 @@ def check_output_file(path, *, option: str | None = None, example: str | None = 
         raise ExermoteInputError(f"is a folder; give a file name{hint}", path=path,
                                  option=option)
     return path
+
+
+def check_replaceable_dir(path, *, markers, what: str, option: str | None = "--out") -> Path:
+    """Refuse to replace ``path`` unless it is new, empty or what this package wrote there.
+
+    The rule behind every command that writes a folder as a whole: no command deletes what it
+    did not write.  ``markers`` are names (files or folders) of which the package's own folder
+    holds at least one (a run directory's ``preprocessing.json``, an ``.mlpackage``'s
+    ``Manifest.json``); an existing folder with none of them is the user's, and is refused
+    before any work is done.  A file where the folder belongs is refused as well.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ExermoteInputError(f"is a file; choose a new folder for {what}", path=path,
+                                 option=option)
+    try:
+        empty = not path.is_dir() or not any(path.iterdir())
+    except OSError as exc:
+        raise ExermoteInputError(f"cannot read this folder ({exc.strerror or exc})",
+                                 path=path, option=option) from None
+    if empty or any((path / name).exists() for name in markers):
+        return path
+    raise ExermoteInputError(
+        f"exists and is not {what} (it has no {' or '.join(markers)}): the command would "
+        "write over or replace the files in it; choose a new or empty folder", path=path,
+        option=option)
 
 
 def _umask() -> int:

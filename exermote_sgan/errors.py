@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ExermoteInputError", "NotFittedError", "DiskFullError"]
+__all__ = ["ExermoteInputError", "NotFittedError", "DiskFullError", "wrong_type", "as_path",
+           "require", "as_sequence"]
 
 
 class ExermoteInputError(ValueError):
@@ -62,3 +63,44 @@ class DiskFullError(ExermoteInputError):
     fix, exit status 2.  Its own type lets a caller tell it apart (``train`` adds that the
     completed epochs can be resumed).
     """
+
+
+def wrong_type(option: str, value, expected: str, fix: str = "") -> ExermoteInputError:
+    """The one-line error for an argument of the wrong type (a dict where a config belongs, a
+    path where windows belong, 3 where a list of subjects belongs), naming it and the fix.
+
+    Raised where the argument is first used, so that the Python API answers a wrong type as
+    the command line answers a wrong option: one :class:`ExermoteInputError`, no traceback
+    from deep inside NumPy or Keras.
+    """
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    message = f"must be {expected}, got {type(value).__name__} {shown}"
+    return ExermoteInputError(f"{message}; {fix}" if fix else message, option=option)
+
+
+def as_path(value, *, option: str):
+    """``value`` as a :class:`pathlib.Path`; a str or path-like only, else :func:`wrong_type`."""
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise wrong_type(option, value, "a path (str or pathlib.Path)")
+    return Path(value)
+
+
+def require(value, expected: type | tuple, *, option: str, fix: str = ""):
+    """``value`` if it is an instance of ``expected``, else :func:`wrong_type` naming the
+    class(es) and ``fix`` (e.g. how to make one from a dict or a path)."""
+    if not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple)
+                                                  else (expected,)))
+        raise wrong_type(option, value, f"a {names}", fix)
+    return value
+
+
+def as_sequence(value, *, option: str, example: str) -> list:
+    """``value`` as a list: a list, tuple, set or array, never a lone number or string (which
+    Python would iterate character by character)."""
+    if isinstance(value, (str, bytes, os.PathLike)) or not hasattr(value, "__iter__"):
+        raise wrong_type(option, value, "a list", f"for example {option}={example}")
+    return list(value)

@@ -398,7 +398,9 @@ def read_json_object(path, *, missing_hint: str = "is this a run directory writt
 
 def load_run(run_dir, *, load_classifier: bool = True) -> TrainedRun:
     """Load a run directory; raise :class:`ExermoteInputError` naming what is missing or broken."""
-    run_dir = Path(run_dir)
+    from .errors import as_path
+
+    run_dir = as_path(run_dir, option="run_dir")
     if not run_dir.is_dir():
         raise ExermoteInputError("run directory not found", path=run_dir)
     preprocessing = Preprocessing.from_dict(read_json_object(run_dir / PREPROCESSING_FILE),

@@ -184,7 +184,8 @@ def test_predict_out_into_a_folder(sample_run, tmp_path, capsys):
     recording = sorted(SAMPLE.glob("*.csv"))[-1]
     assert main(["predict", str(sample_run), str(recording), "--out",
                  str(tmp_path / "folder")]) == 2
-    assert "folder: is a folder; give a file name" in _one_line_error(capsys, "predict")
+    assert "folder, option '--out': is a folder; give a file name" in _one_line_error(
+        capsys, "predict")
     assert list((tmp_path / "folder").iterdir()) == []
 
 

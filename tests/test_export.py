@@ -454,6 +454,7 @@ def test_wrong_export_is_caught_and_nothing_is_written(sgan_run, tmp_path, monke
     earlier = tmp_path / "wrong.mlpackage"  # an earlier export of the same name survives
     earlier.mkdir()
     (earlier / "marker").write_text("earlier export")
+    (earlier / "Manifest.json").write_text("{}")  # what makes it a package, not user files
     extract = weights_module.extract_weights
     monkeypatch.setattr(weights_module, "extract_weights",
                         lambda *a, **k: _swap_lstm1_input_and_forget_gates(extract(*a, **k)))
@@ -463,7 +464,7 @@ def test_wrong_export_is_caught_and_nothing_is_written(sgan_run, tmp_path, monke
     assert set(caught.value.report.failures) == {"mlpackage", "app_model"}
     assert "nothing written" in str(caught.value)
     assert [p.name for p in tmp_path.iterdir()] == ["wrong.mlpackage"]
-    assert [p.name for p in earlier.iterdir()] == ["marker"]
+    assert sorted(p.name for p in earlier.iterdir()) == ["Manifest.json", "marker"]
 
 
 def test_app_model_with_permuted_gates_fails_verification(sgan_run, real_windows, tmp_path):

@@ -158,3 +158,47 @@ def test_training_survives_kill_9_at_random_instants(windows_path, tmp_path):
     # the temporaries of killed writes were removed by the writes after them
     assert not any(_TEMPORARY.match(p.name) for p in tmp_path.rglob("*")), sorted(
         p.name for p in tmp_path.rglob("*") if _TEMPORARY.match(p.name))
+
+
+@pytest.mark.parametrize("model", ["baseline", "sgan"])
+def test_a_kill_inside_the_first_backup_write_resumes(windows_path, tmp_path, model):
+    """The first epoch is listed in history.csv before its backup is complete: a kill in
+    between left nothing to resume.  Now --resume starts over and equals the unbroken run."""
+    def command(out, *, resume):
+        words = _command(windows_path, out, resume=resume)
+        words[words.index("--model") + 1] = model
+        return words
+
+    env = _env()
+    reference = tmp_path / "reference"
+    subprocess.run(command(reference, resume=False), env={**env, PAUSE_ENV: ""}, cwd=tmp_path,
+                   check=True, capture_output=True)
+    run_dir = tmp_path / "run"
+    backups = staging_dir(run_dir) / "checkpoints" / "backup"
+    proc = subprocess.Popen(command(run_dir, resume=False), env={**env, PAUSE_ENV: "5"},
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    while proc.poll() is None and time.monotonic() - started < 600:
+        if backups.is_dir() and any(p.name.startswith(".epoch-00001.") for p in
+                                    backups.iterdir()):
+            break  # the first backup is being written (it pauses 5 s inside)
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    history = pd.read_csv(staging_dir(run_dir) / "history.csv")
+    assert list(history["epoch"]) == [0]  # the epoch looks finished ...
+    assert latest_backup(backups) is None  # ... but no backup of it is complete
+    assert can_resume(run_dir)
+
+    resumed = subprocess.run(command(run_dir, resume=True), env={**env, PAUSE_ENV: ""},
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = pd.read_csv(reference / "history.csv")
+    b = pd.read_csv(run_dir / "history.csv")
+    assert list(b["epoch"]) == list(range(EPOCHS))
+    np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), atol=1e-6, rtol=1e-6)
+    from exermote_sgan.runs import load_run
+
+    for x, y in zip(load_run(reference).classifier.get_weights(),
+                    load_run(run_dir).classifier.get_weights(), strict=True):
+        np.testing.assert_allclose(y, x, atol=1e-6, rtol=1e-6)

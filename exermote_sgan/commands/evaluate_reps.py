@@ -45,13 +45,15 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_text, check_output_file
     from ..data.readers import find_csv_files
     from ..inference.periods import with_run_profile
     from ..inference.rep_evaluation import evaluate_recordings
     from ..inference.streaming import load_recognizer_parts
 
     paths = find_csv_files(args.recordings)
+    if args.json:  # before TensorFlow loads (issue 33)
+        check_output_file(args.json, option="--json", example="reps.json")
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
     if args.columns_file:
         from ..data.readers import load_column_spec

@@ -82,6 +82,9 @@ def _progress(message: str) -> None:
 
 
 def run(args) -> int:
+    from ..runs import load_run
+
+    load_run(args.run_dir, load_classifier=False)  # a wrong path: one line, nothing else
     progress = None if args.quiet else _progress
     if progress:
         progress(f"exporting {args.run_dir}: loading TensorFlow and coremltools")

@@ -61,7 +61,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..atomic import atomic_output
+    from ..atomic import atomic_output, check_output_file
     from ..data.readers import find_csv_files, load_column_spec
     from ..inference.periods import with_run_profile
     from ..inference.recordings import predict_path
@@ -69,6 +69,8 @@ def run(args) -> int:
 
     columns = load_column_spec(args.columns_file) if args.columns_file else None
     paths = find_csv_files(args.recordings)
+    if args.out:  # before TensorFlow loads (issue 33)
+        check_output_file(args.out, option="--out", example="predictions.csv")
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
     options = with_run_profile(args.run_dir, _counting_options(args, preprocessing))
     mirror = {"auto": None, "yes": True, "no": False}[args.mirror]

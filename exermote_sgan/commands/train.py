@@ -313,10 +313,10 @@ def show_package_warnings(command: str):
 
 def run(args) -> int:
     from ..training.evaluation import format_metrics_table
-    from ..training.train_lib import train
+    from ..training.train_lib import check_before_training, train
 
     config = config_from_args(args)
-    config.validate()  # before TensorFlow is imported or anything is read
+    check_before_training(config)  # before TensorFlow is imported or anything is written
     if config.verbose:  # TensorFlow takes seconds to load: say so rather than stay silent
         print(f"training {config.model} into {config.out_dir}: loading TensorFlow and "
               f"{config.windows_path}...", file=sys.stderr, flush=True)

@@ -577,7 +577,11 @@ def _format_columns(config: PreprocessConfig):
 def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
     from tqdm import tqdm
 
-    config, files, skipped = _resolve_inputs(inputs, config or PreprocessConfig())
+    from ..errors import require
+
+    config = require(config or PreprocessConfig(), PreprocessConfig, option="config",
+                     fix="pass PreprocessConfig(**options)")
+    config, files, skipped = _resolve_inputs(inputs, config)
     classes = tuple(config.classes)
     _warn_if_short(config)
     features, file_columns, keep, label_column, timestamp_column = _format_columns(config)

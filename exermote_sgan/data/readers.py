@@ -13,6 +13,7 @@ the file, the 1-based row (the header is row 1) and the column.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, fields
@@ -359,11 +360,13 @@ def sort_selection(inputs, *, include: str | None = None, pattern: str | None = 
 def find_csv_files(inputs) -> list[Path]:
     """The CSV files named by ``inputs`` (files, or folders searched recursively for
     ``*.csv``), sorted by folder, then name."""
-    if isinstance(inputs, (str, Path)):
+    from ..errors import as_path, as_sequence
+
+    if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found: set[Path] = set()
-    for item in inputs:
-        item = Path(item)
+    for item in as_sequence(inputs, option="inputs", example="['data/sample']"):
+        item = as_path(item, option="inputs")
         if item.is_dir():
             csvs = [p for p in item.rglob("*.csv") if p.is_file()]
             if not csvs:
@@ -391,7 +394,9 @@ def read_exermote_csv(path, *, duplicate_timestamps: str = "refuse",
     :data:`DUPLICATE_POLICIES`).  ``for_prediction`` also reads a file without the label and
     subject columns (as an app records it): labels ``""`` and subject 0 where missing.
     """
-    path = Path(path)
+    from ..errors import as_path
+
+    path = as_path(path, option="path")
     check_duplicate_policy(duplicate_timestamps)
     wanted = EXERMOTE_FEATURE_COLUMNS + (TIMESTAMP_COLUMN,)
     maybe = (LABEL_COLUMN, SUBJECT_COLUMN)

@@ -569,7 +569,11 @@ def save_windows(path, window_set: WindowSet) -> Path:
     turned back into rows: consecutive windows of a session that overlap exactly share their
     rows, so a file of today's windows shrinks to its rows again.  Windows keep their order.
     """
-    path = Path(path)
+    from ..errors import as_path, require
+
+    require(window_set, WindowSet, option="window_set",
+            fix="pass the WindowSet that preprocess or load_windows returned")
+    path = as_path(path, option="path")
     ws = window_set
     segments = _segments_of_rows(ws.windows) if isinstance(ws.windows, RowWindows) \
         else _segments_of_dense(ws)
@@ -693,7 +697,9 @@ def load_windows(path) -> WindowSet:
     """
     import h5py
 
-    path = Path(path)
+    from ..errors import as_path
+
+    path = as_path(path, option="path")
     _check_exists(path)
     try:
         with h5py.File(path, "r") as f:

@@ -13,12 +13,14 @@ and its fix.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from .._quiet import quiet_converter_logs
-from ..atomic import atomic_output, ensure_writable_dir
+from ..atomic import (atomic_output, check_output_file, check_replaceable_dir,
+                      ensure_writable_dir)
 from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
 from .verify import Verification, VerificationError
@@ -103,6 +105,32 @@ def _output_paths(out, app_model_name: str) -> tuple[Path, Path, Path]:
             out.with_name(app_model_name + ".mlmodel"), out.with_name(out.name + ".tflite"))
 
 
+def _check_paths(run_dir, out, *, app_model_name: str, app_model: str, tflite: bool, windows,
+                 max_windows) -> tuple[Path, tuple[Path, Path, Path]]:
+    """``(run_dir, output paths)`` once the paths and ``max_windows`` are checked, before
+    TensorFlow loads: a wrong type, a missing windows file, a file where a folder belongs or a
+    folder of the user's where the ``.mlpackage`` would replace it is one error."""
+    from ..errors import as_path
+
+    run_dir, out = as_path(run_dir, option="run_dir"), as_path(out, option="out")
+    if isinstance(max_windows, bool) or not isinstance(max_windows, numbers.Integral) or \
+            max_windows < 1:
+        raise ExermoteInputError(f"must be a whole number of at least 1, got {max_windows!r}",
+                                 option="max_windows")
+    package_path, app_path, tflite_path = _output_paths(out, app_model_name)
+    # the package is a folder replaced as a whole: never one of the user's
+    check_replaceable_dir(package_path, markers=("Manifest.json",), what="a Core ML package")
+    for path, written in ((app_path, app_model != "no"), (tflite_path, tflite)):
+        if written:
+            check_output_file(path, option="--out")
+    if windows is not None:  # a missing or unreadable file
+        from ..data.windows_file import read_subjects
+
+        read_subjects(windows)
+    ensure_writable_dir(package_path.parent)
+    return run_dir, (package_path, app_path, tflite_path)
+
+
 def _fix(kind: str, precision: str, failed: list[Verification]) -> str:
     """What to do when a file of ``kind`` fails ``failed`` checks."""
     if _rounding_only(kind, precision, failed):
@@ -179,8 +207,9 @@ def export_run(run_dir, out, *, precision: str = "auto", target: str = "iOS15",
                                    metadata={"author": author, "license": license,
                                              "short_description": short_description,
                                              "version": version})
-        package_path, app_path, tflite_path = _output_paths(out, app_model_name)
-        ensure_writable_dir(package_path.parent)
+        run_dir, (package_path, app_path, tflite_path) = _check_paths(
+            run_dir, out, app_model_name=app_model_name, app_model=app_model, tflite=tflite,
+            windows=windows, max_windows=max_windows)
         export = _Export(run_dir, options=options, app_model=app_model, windows=windows,
                          max_windows=max_windows, say=say)
         # 1. the ML Program: FP16 first under "auto", FP32 when FP16 failed by rounding alone
@@ -225,14 +254,15 @@ class _Export:
 
     def __init__(self, run_dir, *, options: PackageOptions, app_model: str, windows,
                  max_windows: int, say: Callable[[str], None]):
-        from ..runs import CLASSIFIER_FILE, load_run
+        from ..runs import CLASSIFIER_FILE, load_run, with_classifier
         from .app_model import app_feature_positions, app_model_problems
         from .verify import keras_scores, select_verification_windows
         from .weights import extract_weights
 
         self.run_dir, self.options, self.say = run_dir, options, say
+        header = load_run(run_dir, load_classifier=False)  # a wrong path: said before Keras
         say(f"loading the run {run_dir} (TensorFlow and Keras)")
-        self.run = load_run(run_dir)
+        self.run = with_classifier(header)
         self.prep = prep = self.run.preprocessing
         self.weights = extract_weights(self.run.classifier, path=Path(run_dir) / CLASSIFIER_FILE)
         problems = app_model_problems(self.weights, prep) if app_model != "no" else []

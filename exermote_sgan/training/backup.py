@@ -5,7 +5,10 @@ leaves a truncated file next to metadata that claims the epoch finished.  Here e
 new *generation*, a folder ``epoch-NNNNN`` written under a temporary name and renamed into
 place only when complete; the previous generation is kept until the next one is complete.  At
 any instant the newest complete generation is a consistent snapshot, so a resume loses at most
-the epoch in progress.
+the epoch in progress.  A kill before the first generation is complete (while it is written,
+after ``history.csv`` already lists the epoch) leaves none: a resume then starts over from
+epoch 0 in the same folder (:meth:`TrainingBackup.restart`), which repeats the unbroken
+training exactly, so every kill is resumable.
 
 A generation holds the model's and optimizers' weights (``state.weights.h5``), a hard link to the
 best weights so far (``best.weights.h5``) and ``state.json``: the epochs completed, the history
@@ -34,8 +37,8 @@ import numpy as np
 
 from ..atomic import atomic_output, remove_stale_temporaries
 
-__all__ = ["TrainingBackup", "Backup", "latest_backup", "EpochSeeds", "BestWeights",
-           "HistoryFile", "ResumableEarlyStopping", "PAUSE_ENV"]
+__all__ = ["TrainingBackup", "Backup", "latest_backup", "has_generations", "EpochSeeds",
+           "BestWeights", "HistoryFile", "ResumableEarlyStopping", "PAUSE_ENV"]
 
 PAUSE_ENV = "EXERMOTE_SGAN_TEST_BACKUP_PAUSE_S"
 WEIGHTS_FILE = "state.weights.h5"
@@ -95,6 +98,11 @@ def _generations(directory: Path) -> list[tuple[int, Path]]:
         return []
     found = [(int(m.group(1)), e) for e in entries if (m := _GENERATION.match(e.name))]
     return sorted(found, reverse=True)
+
+
+def has_generations(directory) -> bool:
+    """Whether ``directory`` holds any generation folder, readable or not."""
+    return bool(_generations(Path(directory)))
 
 
 def latest_backup(directory) -> Backup | None:
@@ -162,7 +170,10 @@ class HistoryFile(keras.callbacks.Callback):
 
     def restore(self, rows) -> None:
         self.rows = list(rows)
-        self.write()
+        if self.rows:
+            self.write()
+        elif self.path.exists():  # no epoch kept: no file, as before the first epoch
+            self.path.unlink()
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -284,6 +295,15 @@ class TrainingBackup(keras.callbacks.Callback):
             older.rename(aside)  # out of sight in one step, then removed
             shutil.rmtree(aside, ignore_errors=True)
         return final
+
+    def restart(self) -> None:
+        """Start over from epoch 0 in the same folder (a kill came before the first backup
+        was complete): the history, the best weights and the counters of the epoch it cut
+        short are dropped, so they can never disagree with the weights."""
+        for name, part in self.parts.items():
+            part.restore([] if isinstance(part, HistoryFile) else {})
+        if self.best_path is not None and self.best_path.exists():
+            self.best_path.unlink()
 
     def restore(self, backup: Backup) -> None:
         """Give the parts their state from ``backup`` (the weights are loaded separately)."""

@@ -38,7 +38,8 @@ import json
 import math
 from pathlib import Path
 
-from ..atomic import atomic_output, atomic_write_text, ensure_writable_dir
+from ..atomic import (atomic_output, atomic_write_text, check_replaceable_dir,
+                      ensure_writable_dir)
 from ..errors import ExermoteInputError
 from ..runs import METRICS_FILE, SPLIT_FILE
 # paired_differences and wilcoxon_p stay importable from here, where they used to live
@@ -74,6 +75,17 @@ def fold_name(test_subjects) -> str:
 def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_fractions,
                    seeds, models, epochs):
     """Check the options; return ``(folds, fractions, seeds, models)``."""
+    from ..errors import as_sequence
+
+    for option, value, example in (("test_subjects", test_subjects, "[4]"),
+                                   ("labeled_fractions", labeled_fractions, "[0.05, 1.0]"),
+                                   ("seeds", seeds, "[0, 1, 2]"), ("models", models,
+                                                                    "['baseline', 'sgan']")):
+        if value is not None:
+            as_sequence(value, option=option, example=example)
+    if leave_each_subject_out not in (None, True, False):
+        as_sequence(leave_each_subject_out, option="leave_each_subject_out",
+                    example="True (every subject) or [1, 2]")
     if leave_each_subject_out is not None and leave_each_subject_out is not False:
         if test_subjects:
             raise ExermoteInputError("give test subjects or leave each subject out, not both",
@@ -93,6 +105,10 @@ def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_
                                  option="labeled_fractions")
     if len({f"{f:g}" for f in fractions}) != len(fractions):
         raise ExermoteInputError("labeled fractions repeat", option="labeled_fractions")
+    from .config import TrainConfig
+
+    for seed in seeds:  # train's rule for a seed, before anything is written
+        TrainConfig(windows_path=Path(windows_path), seed=seed).validate()
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ExermoteInputError("give one or more distinct seeds", option="seeds")
@@ -291,6 +307,8 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
                          "the comparison sets them")
     for fold in folds:
         _check_train_options(windows_path, fold, models, epochs, train_options)
+    check_replaceable_dir(out_dir, markers=(SETTINGS_FILE, RESULTS_FILE, "runs"),
+                          what="a comparison folder")  # never write among the user's files
     out_dir = ensure_writable_dir(out_dir)
     held_out = ({"test_subjects": sorted(folds[0])} if test_subjects else
                 {"leave_each_subject_out": [fold[0] for fold in folds]})

@@ -7,6 +7,7 @@ command, without loading TensorFlow.
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -132,6 +133,7 @@ class TrainConfig:
     training_command: str = ""
 
     def __post_init__(self):
+        _check_types(self)  # a wrong type is one ExermoteInputError, not a TypeError later
         self.windows_path = Path(self.windows_path)
         self.out_dir = Path(self.out_dir)
         if self.unlabeled_windows is not None:
@@ -226,6 +228,8 @@ class TrainConfig:
         check_config(self)
         if len(set(self.test_subjects)) != len(self.test_subjects):
             bad("test_subjects", f"lists a subject twice: {list(self.test_subjects)}")
+        if not 0 <= int(self.seed) < 2 ** 32:
+            bad("seed", f"must be a whole number in [0, 2**32), e.g. 0, got {self.seed}")
 
     def to_dict(self) -> dict:
         state = asdict(self)
@@ -251,6 +255,75 @@ def epoch_steps(config: TrainConfig, n_windows: int, timesteps: int) -> int:
     if limit is None:
         limit = max(1, EPOCH_SAMPLES // (int(config.batch_size) * max(1, int(timesteps))))
     return datasets.steps_per_epoch(n_windows, config.batch_size, limit=limit)
+
+
+#: TrainConfig's fields by the type they take (the others are checked by validate())
+_WHOLE = ("epochs", "batch_size", "seed", "verbose", "patience", "steps_per_epoch",
+          "conv_filters", "kernel_size", "lstm_units", "generated_batch_size", "noise_dim",
+          "warm_start_epochs", "adapt_sessions")
+_REAL = ("labeled_fraction", "validation_fraction", "scaler_quantile", "dropout",
+         "learning_rate", "d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
+         "unsupervised_weight", "entropy_weight", "prior_weight", "augment_scale",
+         "augment_rotation", "ema_decay")
+_CHOICE = ("model", "labeled_unit", "trunk", "generator_loss", "fake_logit",
+           "generator_architecture", "distribute")
+
+
+def _is_whole(value) -> bool:
+    import numbers
+
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer())
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Refuse a field of the wrong type (``epochs=1.5``, ``test_subjects=3``) by name.
+
+    Whole numbers given as floats (``epochs=2.0``) become ints; an optional field (default
+    None) may stay None.
+    """
+    import math
+    import numbers
+
+    from ..errors import wrong_type
+
+    for name in _WHOLE:
+        value = getattr(config, name)
+        if value is None and name in ("epochs", "patience", "steps_per_epoch",
+                                      "generated_batch_size"):
+            continue
+        if not _is_whole(value):
+            raise wrong_type(name, value, "a whole number", f"for example {name}=2")
+        setattr(config, name, int(value))
+    for name in _REAL:
+        value = getattr(config, name)
+        if value is None and name == "augment_rotation":
+            continue
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                or not math.isfinite(value)):
+            raise wrong_type(name, value, "a finite number")
+    for name in _CHOICE:
+        if not isinstance(getattr(config, name), str):
+            raise wrong_type(name, getattr(config, name), "a string",
+                             "see TrainConfig's documentation for the choices")
+    for name in ("windows_path", "out_dir", "unlabeled_windows"):
+        value = getattr(config, name)
+        if not isinstance(value, (str, os.PathLike)) and not (
+                value is None and name == "unlabeled_windows"):
+            raise wrong_type(name, value, "a path (str or pathlib.Path)")
+    for name in ("test_subjects", "generator_filters"):
+        value = getattr(config, name)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or not all(
+                _is_whole(v) for v in value):
+            raise wrong_type(name, value, "a list of whole numbers",
+                             f"for example {name}=[3]" if name == "test_subjects" else "")
+    for name in ("resume", "jit_compile"):
+        if not isinstance(getattr(config, name), bool):
+            raise wrong_type(name, getattr(config, name), "True or False")
+    features = config.features
+    if not isinstance(features, str) and (not hasattr(features, "__iter__") or not all(
+            isinstance(f, str) for f in features)):
+        raise wrong_type("features", features, "'auto', 'all' or a list of feature names")
 
 
 def command_line(config: TrainConfig) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_output
+from ..atomic import atomic_output, check_replaceable_dir
 from ..errors import ExermoteInputError
 
 __all__ = ["EnsembleResult", "ensemble_runs"]
@@ -82,12 +82,14 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     Raises :class:`ExermoteInputError` (nothing written) for fewer than two runs, a run that
     cannot be loaded, members that describe different windows, or ``out`` among the members.
     """
-    from ..models.ensemble import build_ensemble, fold_input_scaling
-    from ..runs import load_run, save_run, windows_status, with_classifier
+    from ..errors import as_path, as_sequence
+    from ..runs import (CLASSIFIER_FILE, PREPROCESSING_FILE, load_run, save_run, windows_status,
+                        with_classifier)
 
     say = progress or (lambda message: None)
-    run_dirs = [Path(p) for p in run_dirs]
-    out = Path(out)
+    run_dirs = [as_path(p, option="run_dirs") for p in as_sequence(
+        run_dirs, option="run_dirs", example="['runs/seed0', 'runs/seed1']")]
+    out = as_path(out, option="out")
     if len(run_dirs) < 2:
         raise ExermoteInputError(f"an ensemble needs at least 2 runs, got {len(run_dirs)}; "
                                  "train the same command with other --seed values first")
@@ -96,9 +98,9 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     if out.resolve() in {p.resolve() for p in run_dirs}:
         raise ExermoteInputError("--out is one of the members; write the ensemble to a new "
                                  "directory", path=out)
-    if out.exists() and not out.is_dir():
-        raise ExermoteInputError("exists and is not a directory; choose another --out",
-                                 path=out)
+    # an existing folder is replaced as a whole: only a run directory (or an empty folder)
+    check_replaceable_dir(out, markers=(PREPROCESSING_FILE, CLASSIFIER_FILE),
+                          what="a run directory")
     # the cheap files first, so a wrong path or a mismatch fails before Keras loads
     headers = [load_run(p, load_classifier=False) for p in run_dirs]
     for header in headers:
@@ -109,6 +111,8 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
     _check_members(headers)
 
     say(f"loading {len(run_dirs)} runs (TensorFlow and Keras)")
+    from ..models.ensemble import build_ensemble, fold_input_scaling  # loads Keras
+
     runs = [with_classifier(header) for header in headers]
     scaler = runs[0].preprocessing.scaler
     members = [runs[0].classifier]

@@ -225,6 +225,20 @@ def timing_summary(y_true, y_pred, *, sessions, rows, sample_rate_hz: float,
             if n else 0.0}
 
 
+def _check_argument_types(preprocessing, window_set, subjects) -> None:
+    """A path where windows belong, a dict where a Preprocessing belongs, one subject where a
+    list belongs: one ExermoteInputError naming the argument and the fix."""
+    from ..data.windows_file import WindowSet
+    from ..errors import as_sequence, require
+    from ..runs import Preprocessing
+
+    require(preprocessing, Preprocessing, option="preprocessing",
+            fix="pass load_run(RUN_DIR).preprocessing")
+    require(window_set, WindowSet, option="window_set", fix="pass load_windows(PATH)")
+    if subjects is not None:
+        as_sequence(subjects, option="subjects", example="[4]")
+
+
 def evaluate_classifier(classifier, preprocessing, window_set, *, subjects=None,
                         batch_size: int = 512, tolerance_s: float = DEFAULT_TOLERANCE_S,
                         path=None) -> dict:
@@ -236,6 +250,7 @@ def evaluate_classifier(classifier, preprocessing, window_set, *, subjects=None,
     the JSON-serialisable dict described in :func:`metrics_from_predictions`, with ``timing``
     (:func:`timing_summary` at ``tolerance_s`` seconds) added.
     """
+    _check_argument_types(preprocessing, window_set, subjects)
     tolerance_s = check_tolerance(tolerance_s)
     window_set = windows_for_run(preprocessing, window_set, path=path)
     selected = select_subjects(window_set, subjects, path=path)

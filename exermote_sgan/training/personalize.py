@@ -393,8 +393,12 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     from ..data.windows_file import save_windows
     from .config import training_features
 
-    config = run_config(run_dir)
-    out = Path(out)
+    from ..errors import as_path, as_sequence
+
+    if not isinstance(recordings, (str, Path)):
+        as_sequence(recordings, option="recordings", example="['user_recordings/']")
+    config = run_config(as_path(run_dir, option="run_dir"))
+    out = as_path(out, option="out")
     if out.resolve() == Path(run_dir).resolve():
         raise ExermoteInputError("is the run being personalised; give a new directory so the "
                                  "general run is kept", option="out", path=out)
