@@ -22,6 +22,9 @@ import time
 from .train import parse_features, parse_rotation, show_package_warnings, training_summary
 
 DEFAULT_OUT = "demo_run"
+#: the demo's epoch cap, its schedule before training ran to convergence: the synthetic sample
+#: takes minutes with it (train's own cap, a safety net for real data, is far higher)
+DEMO_EPOCHS = 30
 # the module docstring without its reST markup, for --help
 DESCRIPTION = """\
 The whole pipeline on an embedded synthetic sample, in a few minutes:
@@ -60,9 +63,10 @@ def add_parser(subparsers):
                              "synthetic sets are long, so the share labeled moves in steps "
                              "(36%% at the default seed) and a warning says when it is far "
                              "from F; the rest is the SGAN's unlabeled pool (default: 0.35)")
-    parser.add_argument("--epochs", type=int, default=None, metavar="N",
-                        help="training epochs for both models (default: a short schedule "
-                             "for the demo)")
+    parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS, metavar="N",
+                        help="at most this many training epochs for both models, fewer when "
+                             f"validation stops improving (default: {DEMO_EPOCHS}, a short "
+                             "schedule for the demo; train's own cap is far higher)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--features", type=parse_features, default="all",
                         metavar="auto|all|A,B,...",
