@@ -336,8 +336,12 @@ def sort_selection(inputs, *, include: str | None = None, pattern: str | None = 
     """:func:`select_csv_files` without the error when nothing is left (for ``inspect``)."""
     import fnmatch
 
-    if isinstance(inputs, (str, Path)):
+    from ..errors import as_path, as_sequence
+
+    if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    inputs = [as_path(i, option="inputs")
+              for i in as_sequence(inputs, option="inputs", example="['data/sample']")]
     regex = None if pattern is None else PathPattern(pattern)
     named = set(find_csv_files([i for i in inputs if not Path(i).is_dir()])) \
         if any(not Path(i).is_dir() for i in inputs) else set()
