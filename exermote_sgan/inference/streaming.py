@@ -232,10 +232,13 @@ class StreamingRecognizer:
 
 
 def gap_seconds(preprocessing) -> float:
-    """Seconds between rows beyond which a stream is split, as ``preprocess`` splits a
-    recording at a pause of more than ``max_gap`` missing rows (the run's reader setting,
-    default 3), with half a row of tolerance for timestamp jitter."""
+    """Seconds between rows beyond which a stream is split, as ``preprocess`` split the
+    run's recordings: at a pause longer than its ``max_pause_seconds`` (generic recordings:
+    seconds, so that timestamp jitter never splits), else of more than ``max_gap`` missing
+    rows (the run's reader setting, default 3) with half a row of tolerance for jitter."""
     reader = getattr(preprocessing, "reader", None) or {}
+    if reader.get("max_pause_seconds") is not None:
+        return float(reader["max_pause_seconds"])
     return (int(reader.get("max_gap", 3)) + 1.5) / float(preprocessing.sample_rate_hz)
 
 
