@@ -257,8 +257,12 @@ def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
         return window_set.subset(index).class_counts() if len(index) else \
             {c: 0 for c in window_set.classes}
 
+    from ..data.windows_file import content_sha256
+
     return {
         "windows_path": str(Path(config.windows_path).resolve()),
+        # what lets compare, export, evaluate and personalize notice a replaced file
+        "windows_sha256": content_sha256(config.windows_path),
         "seed": int(config.seed),
         "labeled_fraction": float(config.labeled_fraction),
         "labeled_unit": config.labeled_unit,
@@ -552,7 +556,7 @@ def _provenance(split: dict, rotation: float):
 
 
 def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
-    from ..data.windows_file import content_sha256, load_windows
+    from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
     if not window_source.rows_are_finite(window_set.row_windows):
@@ -575,7 +579,6 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     split["unlabeled_windows"] = (None if config.unlabeled_windows is None
                                   else str(Path(config.unlabeled_windows).resolve()))
     split["n_extra_unlabeled"] = int(len(extra))
-    split["windows_sha256"] = content_sha256(config.windows_path)
 
     import keras
     import pandas as pd
