@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..inference.counting import COUNTING_METHODS
+from .predict import add_columns_file_argument
 
 __all__ = ["add_parser", "run", "format_table"]
 
@@ -30,10 +31,7 @@ def add_parser(subparsers):
     parser.add_argument("--counting", choices=COUNTING_METHODS, default="period",
                         help="counting method listed first (default: period); every "
                              "other method is reported after it on the same predictions")
-    parser.add_argument("--columns-file", metavar="FILE", default=None,
-                        help="read the recordings in the generic format with this JSON/TOML "
-                             "columns file (e.g. written by 'inspect') instead of the columns "
-                             "the run was trained with")
+    add_columns_file_argument(parser)
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the figures (overall, per_exercise, sets for the "
                              "chosen method, the same under app_rule and, per method, under "
@@ -47,19 +45,19 @@ def run(args) -> int:
 
     from ..atomic import atomic_write_text, check_output_file
     from ..data.readers import find_csv_files
+    from ..data.readers import load_column_spec
     from ..inference.periods import with_run_profile
+    from ..inference.recordings import reading_columns
     from ..inference.rep_evaluation import evaluate_recordings
     from ..inference.streaming import load_recognizer_parts
 
     paths = find_csv_files(args.recordings)
     if args.json:  # before TensorFlow loads (issue 33)
         check_output_file(args.json, option="--json", example="reps.json")
+    columns = load_column_spec(args.columns_file) if args.columns_file else None
     preprocessing, classifier = load_recognizer_parts(args.run_dir)
-    if args.columns_file:
-        from ..data.readers import load_column_spec
-        from ..inference.recordings import reading_columns
-
-        preprocessing = reading_columns(preprocessing, load_column_spec(args.columns_file))
+    if columns is not None:
+        preprocessing = reading_columns(preprocessing, columns)
     report = evaluate_recordings(paths, preprocessing, classifier, counting=args.counting,
                                  counting_options=with_run_profile(args.run_dir))
     report["run_dir"] = str(args.run_dir)

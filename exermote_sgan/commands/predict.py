@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "add_columns_file_argument"]
+
+
+def add_columns_file_argument(parser) -> None:
+    """``--columns-file``, as predict and evaluate-reps read recordings."""
+    parser.add_argument("--columns-file", metavar="FILE", default=None,
+                        help="read the recordings in the generic format with this JSON/TOML "
+                             "columns file (e.g. written by 'inspect') instead of the columns "
+                             "the run was trained with")
 
 
 def add_parser(subparsers):
@@ -33,10 +41,7 @@ def add_parser(subparsers):
                              "(default: none); rows count like the windows file's end_index: "
                              "0 is the first data row, rows dropped for a repeated timestamp "
                              "are not counted (resampled runs: rows of the resampled grid)")
-    parser.add_argument("--columns-file", metavar="FILE", default=None,
-                        help="read the recordings in the generic format with this JSON/TOML "
-                             "columns file (e.g. written by 'inspect') instead of the columns "
-                             "the run was trained with")
+    add_columns_file_argument(parser)
     parser.add_argument("--min-set-seconds", type=float, default=None, metavar="S",
                         help="runs without a rest class: a run of one predicted class lasting "
                              "at least S seconds is a set (default: 5)")
