@@ -7,7 +7,7 @@ Usage::
 
 Issue 31 asks that ``train`` with its defaults, on a 100 Hz file of about 24,000 one-second
 windows, end within 10 minutes on 2 cores, by convergence rather than at its epoch cap.  The
-synthetic generator (:mod:`exermote_sgan.data.synthetic`) writes 10 Hz Exermote recordings;
+synthetic generator (:mod:`exermote_sgan.recordings.synthetic`) writes 10 Hz Exermote recordings;
 this script interpolates each onto a 100 Hz grid (the labels of the nearest 10 Hz row), writes
 them in the same raw format, and then runs the two commands a user would::
 
@@ -39,7 +39,7 @@ RATE_HZ = 100
 def upsample(recording, factor: int):
     """``recording`` (10 Hz) on a grid ``factor`` times finer: features linearly interpolated,
     labels of the nearest original row; the first row stays empty, as in the real files."""
-    from exermote_sgan.data.synthetic import RATE_HZ as SOURCE_HZ
+    from exermote_sgan.recordings.synthetic import RATE_HZ as SOURCE_HZ
 
     rows = len(recording.values)
     fine = np.arange((rows - 1) * factor + 1) / factor
@@ -55,8 +55,8 @@ def upsample(recording, factor: int):
 def write_recordings(raw: Path, *, subjects: int, sessions: int,
                      seconds: float) -> list[Path]:
     from exermote_sgan.atomic import atomic_write_text
-    from exermote_sgan.data.synthetic import RATE_HZ as SOURCE_HZ
-    from exermote_sgan.data.synthetic import _csv_text, synthesize_recording
+    from exermote_sgan.recordings.synthetic import RATE_HZ as SOURCE_HZ
+    from exermote_sgan.recordings.synthetic import _csv_text, synthesize_recording
 
     raw.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -19,9 +19,9 @@ Both datasets in ``../shared`` are scored on inner folds that never read an oute
 subjects are removed, the baseline trains on the rest but the next fold's subjects, and is
 scored on those.  Exermote's outer folds are its four people one at a time (inner: the next
 person), the watch's the five pairs of ``benchmarks/watch.py`` (inner: the next pair).  Beside
-every candidate the reference forest (:mod:`exermote_sgan.training.forest`) is scored on the
+every candidate the reference forest (:mod:`exermote_sgan.experiments.forest`) is scored on the
 same inner folds and seeds, once per window length (it does not depend on the network's
-settings).  Every run goes through ``exermote_sgan.training.compare.compare`` (the same
+settings).  Every run goes through ``exermote_sgan.experiments.compare.compare`` (the same
 labeled windows for the network and the forest; finished runs are skipped when restarted).
 
 The summary gives, per dataset and candidate, the mean over the inner folds per seed, then
@@ -105,7 +105,7 @@ def score_inner_folds(dataset: str, windows: Path, name: str, options: dict, *, 
                       epochs, steps_per_epoch, outer_folds=None) -> None:
     """The baseline of one candidate and the forest on each inner fold of ``dataset``."""
     from exermote_sgan.data.windows_file import load_windows
-    from exermote_sgan.training.compare import compare
+    from exermote_sgan.experiments.compare import compare
 
     window_set = load_windows(windows)
     folds = inner_folds(OUTER_FOLDS[dataset])[:outer_folds]
@@ -125,7 +125,7 @@ def collect(out: Path):
     """Every inner-fold result: dataset, window folder, candidate, model, seed, figures."""
     import pandas as pd
 
-    from exermote_sgan.training.compare import read_results
+    from exermote_sgan.experiments.compare import read_results
 
     frames = []
     for path in sorted(out.glob("*/w*s-stride*s/outer*/*/results.csv")):

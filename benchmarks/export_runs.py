@@ -29,7 +29,7 @@ The watch CSVs name their subject only in the folder name (``subject_07/ABD_left
 ``preprocess`` does not read yet (another change adds options for it).  Until that is on main,
 this script copies each watch CSV into ``DIR/watch_csv/`` with a ``subject`` column added (values
 unchanged) and builds the windows with the package's Python API
-(:func:`exermote_sgan.data.pipeline.preprocess` with a :class:`ColumnSpec`).  Nothing derived
+(:func:`exermote_sgan.recordings.pipeline.preprocess` with a :class:`ColumnSpec`).  Nothing derived
 from the recordings is written inside the repository.
 
 Everything runs on the CPU, one process at a time; timings are not reported (the machine is
@@ -110,8 +110,8 @@ def windows_file(work: Path, data: str) -> Path:
         if done.returncode:
             raise SystemExit(done.stderr)
         return path
-    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-    from exermote_sgan.data.readers import ColumnSpec
+    from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+    from exermote_sgan.recordings.readers import ColumnSpec
     from exermote_sgan.data.windows_file import save_windows
 
     copies = work / "watch_csv"

@@ -25,7 +25,7 @@ These models are scored on exactly the same test sessions, per (person, labeled 
 - ``baseline``: the supervised baseline trained on the other people (the generic model);
 - ``sgan``: the SGAN trained on the other people (their unlabeled windows only);
 - the personalised models (:data:`VARIANTS`):
-  :func:`exermote_sgan.training.personalize.personalize` applied to the baseline run and the
+  :func:`exermote_sgan.personalization.personalize.personalize` applied to the baseline run and the
   adaptation recordings, read from the raw CSV files (labels never read), with each method
   and setting measured (self-training, the per-user scaler, the SGAN retrained with the
   user's windows in its unlabeled pool);
@@ -94,7 +94,7 @@ COLUMNS = ("dataset", "outer_subject", "subject", "model", "labeled_fraction", "
 
 def default_variant() -> str:
     """The variant that is ``personalize``'s default (method and settings)."""
-    from exermote_sgan.training.personalize import DEFAULT_METHOD, SELF_TRAINING_DEFAULTS
+    from exermote_sgan.personalization.personalize import DEFAULT_METHOD, SELF_TRAINING_DEFAULTS
 
     for name, kwargs in VARIANTS.items():
         if kwargs["method"] != DEFAULT_METHOD:
@@ -121,7 +121,7 @@ def watch_columns():
     """The watch recordings' columns: the example's columns file, mirroring included (a
     left-arm recording, an adaptation recording here, is read in the right arm's frame both
     when the windows file is made and when ``personalize`` reads it)."""
-    from exermote_sgan.data.readers import load_column_spec
+    from exermote_sgan.recordings.readers import load_column_spec
 
     return load_column_spec(WATCH_COLUMNS_FILE)
 
@@ -133,7 +133,7 @@ def watch_windows(raw: Path, *, stride: int):
     agree row for row.
     """
     from exermote_sgan.data.windows_file import WindowSet
-    from exermote_sgan.training.personalize import read_unlabeled_windows
+    from exermote_sgan.personalization.personalize import read_unlabeled_windows
 
     parts, names = [], []
     for folder in sorted(p for p in Path(raw).iterdir() if WATCH_SUBJECT.match(p.name)):
@@ -192,7 +192,7 @@ def prepare(dataset: str, raw: Path, out: Path, *, stride: int):
     if dataset == "watch":
         window_set = watch_windows(raw, stride=stride)
     else:
-        from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+        from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 
         window_set, _ = preprocess([raw], config=PreprocessConfig(stride=stride))
     save_windows(path, window_set)
@@ -209,7 +209,7 @@ def run_subject(window_set, dataset: str, raw: Path, out: Path, subject: int, *,
 
     from exermote_sgan.data.windows_file import save_windows
     from exermote_sgan.training.config import TrainConfig
-    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.personalization.personalize import personalize
     from exermote_sgan.training.train_lib import train
 
     adapt = adaptation_sessions(window_set, subject, dataset)

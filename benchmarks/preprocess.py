@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
 RAW_DIR defaults to ``../shared/data/exermote/raw`` (the 30 real recordings, 90,000 rows).
 It reports, side by side on the same cleaned segments, the rows per second of
-:func:`exermote_sgan.data.windowing.cut_windows` followed by gathering every window into one
+:func:`exermote_sgan.recordings.windowing.cut_windows` followed by gathering every window into one
 array (the same output as the loop's) and of a straightforward loop that copies every window
 row by row (the package must be at least 50 times faster); the time of ``cut_windows`` alone
 (the rows once and the window index, which is what the windows file stores) and, for context, of
@@ -92,11 +92,11 @@ def _best(fn, repeat):
 
 
 def run(raw_dir: Path, *, repeat: int) -> dict:
-    from exermote_sgan.data.cleaning import clean_recording
-    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess_to_file
-    from exermote_sgan.data.readers import find_csv_files, read_exermote_csv
-    from exermote_sgan.data.schema import EXERMOTE_CLASSES, EXERMOTE_FEATURES
-    from exermote_sgan.data.windowing import cut_windows
+    from exermote_sgan.recordings.cleaning import clean_recording
+    from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess_to_file
+    from exermote_sgan.recordings.readers import find_csv_files, read_exermote_csv
+    from exermote_sgan.recordings.schema import EXERMOTE_CLASSES, EXERMOTE_FEATURES
+    from exermote_sgan.recordings.windowing import cut_windows
 
     config = PreprocessConfig().resolved()  # rows from the rate-following defaults
     files = find_csv_files([raw_dir])

@@ -47,7 +47,7 @@ def read_people(raw, features):
     """The raw recordings, their feature columns in ``features`` order."""
     from dataclasses import replace
 
-    from exermote_sgan.data.readers import find_csv_files, read_exermote_csv
+    from exermote_sgan.recordings.readers import find_csv_files, read_exermote_csv
 
     out = []
     for path in find_csv_files([raw]):

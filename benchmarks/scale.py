@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python benchmarks/scale.py [--cases 1x,10x,100x,100hz] [--work DIR] [--json FILE]
 
-Synthetic recordings (:mod:`exermote_sgan.data.synthetic`, the Exermote raw format) stand in
+Synthetic recordings (:mod:`exermote_sgan.recordings.synthetic`, the Exermote raw format) stand in
 for data of growing size: ``1x`` is 30 recordings of 3,000 rows at 10 Hz (90,000 rows, the
 size of the real Exermote data), ``10x`` and ``100x`` read those recordings 10 and 100 times
 (as more sessions of the same people: 0.9 and 9 million rows), and ``100hz`` is 30 recordings
@@ -213,10 +213,10 @@ def windowing_speedup(work: Path) -> dict:
     """Windowing the 1x recordings (cut and gather every window) against a per-row loop."""
     import importlib.util
 
-    from exermote_sgan.data.cleaning import clean_recording
-    from exermote_sgan.data.readers import find_csv_files, read_exermote_csv
-    from exermote_sgan.data.schema import EXERMOTE_CLASSES, EXERMOTE_FEATURES
-    from exermote_sgan.data.windowing import cut_windows
+    from exermote_sgan.recordings.cleaning import clean_recording
+    from exermote_sgan.recordings.readers import find_csv_files, read_exermote_csv
+    from exermote_sgan.recordings.schema import EXERMOTE_CLASSES, EXERMOTE_FEATURES
+    from exermote_sgan.recordings.windowing import cut_windows
 
     spec = importlib.util.spec_from_file_location("preprocess_benchmark",
                                                   Path(__file__).with_name("preprocess.py"))

@@ -121,7 +121,7 @@ def add_ensembles(results_path: Path, out: Path, size: int):
     baselines in ``results_path`` (groups already there are skipped); return the table."""
     import pandas as pd
 
-    from exermote_sgan.training.ensemble import ensemble_runs
+    from exermote_sgan.experiments.ensemble import ensemble_runs
 
     results = pd.read_csv(results_path, dtype={"test_subjects": str})
     model = f"ensemble-{size}"

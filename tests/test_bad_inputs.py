@@ -345,7 +345,7 @@ def test_a_tiny_labeled_fraction_warns_with_the_fraction_used(sample_windows):
 
 
 def test_train_and_compare_print_the_labeled_fraction_warning_as_one_line(capsys):
-    from exermote_sgan.commands.train import show_package_warnings
+    from exermote_sgan.cli.train import show_package_warnings
     from exermote_sgan.training.train_lib import LabeledFractionWarning
 
     for command in ("train", "compare"):

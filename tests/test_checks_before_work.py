@@ -48,7 +48,7 @@ SCRIPT = """
 import contextlib, io, json, sys, time
 from pathlib import Path
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.data.windows_file import save_windows
 
 save_windows("W", preprocess([sys.argv[1]], config=PreprocessConfig(stride=4))[0])

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.data.cleaning import (apply_squat_rule, check_sampling_rate, clean_recording,
+from exermote_sgan.recordings.cleaning import (apply_squat_rule, check_sampling_rate, clean_recording,
                                          fill_short_gaps, map_labels)
-from exermote_sgan.data.readers import Recording, read_exermote_csv
+from exermote_sgan.recordings.readers import Recording, read_exermote_csv
 from exermote_sgan.errors import ExermoteInputError
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")
@@ -159,7 +159,7 @@ def test_clean_recording_reports_label_changes():
 def test_prediction_resamples_a_recording_as_preprocessing_did():
     # one resampling for training and prediction: a run trained with --resample sees at
     # prediction exactly the values, labels and rows preprocessing made of the same file
-    from exermote_sgan.data.cleaning import resample_to_grid
+    from exermote_sgan.recordings.cleaning import resample_to_grid
     from exermote_sgan.inference.recordings import _resample as resample_for_prediction
 
     rng = np.random.default_rng(3)

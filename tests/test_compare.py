@@ -26,7 +26,7 @@ from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.runs import Preprocessing
 from exermote_sgan.training import compare as compare_module
 from exermote_sgan.training import train_lib
-from exermote_sgan.training.compare import compare, format_summary, run_name
+from exermote_sgan.experiments.compare import compare, format_summary, run_name
 from exermote_sgan.training.evaluation import evaluate_classifier
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")
@@ -347,7 +347,7 @@ def test_leave_each_subject_out_holds_out_every_subject_and_reports_each(windows
                                                                          fake):
     from scipy.stats import wilcoxon
 
-    from exermote_sgan.training.grid_report import subject_table
+    from exermote_sgan.experiments.grid_report import subject_table
 
     out = tmp_path / "loso"
     results = compare(windows_path, leave_each_subject_out=True, labeled_fractions=[0.25],

@@ -180,8 +180,8 @@ def test_true_sets_from_labels_counts_first_half_runs():
 
 
 def test_true_sets_match_the_synthetic_manifest():
-    from exermote_sgan.data.readers import read_exermote_csv
-    from exermote_sgan.data.synthetic import read_manifest
+    from exermote_sgan.recordings.readers import read_exermote_csv
+    from exermote_sgan.recordings.synthetic import read_manifest
 
     sample = REPO / "data" / "sample"
     entries = read_manifest(sample)["recordings"]
@@ -201,7 +201,7 @@ def test_true_sets_match_the_synthetic_manifest():
 
 @pytest.mark.realdata
 def test_true_sets_match_the_readme_for_individual_4(real_recordings):
-    from exermote_sgan.data.readers import read_exermote_csv
+    from exermote_sgan.recordings.readers import read_exermote_csv
 
     totals = {}
     for path in [p for p in real_recordings if p.stem.endswith("Individual 4")]:
@@ -244,7 +244,7 @@ def test_matching_prefers_the_largest_total_overlap():
 def test_unknown_or_missing_sub_labels_are_refused_not_zero_true_sets():
     from dataclasses import replace
 
-    from exermote_sgan.data.readers import read_exermote_csv
+    from exermote_sgan.recordings.readers import read_exermote_csv
     from exermote_sgan.errors import ExermoteInputError
 
     recording = read_exermote_csv(sorted((REPO / "data" / "sample").glob("*.csv"))[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.readers import read_exermote_csv
+from exermote_sgan.recordings.readers import read_exermote_csv
 from exermote_sgan.inference.ground_truth import true_sets
 
 pytestmark = pytest.mark.slow  # every test uses a briefly trained tiny run

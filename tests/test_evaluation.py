@@ -329,7 +329,7 @@ def test_cli_bad_input_exits_2(saved_run, tmp_path, capsys):
 @pytest.mark.realdata
 def test_on_real_recordings(real_recordings):
     """Real windows of two people: supports and per-subject counts come from the windows."""
-    from exermote_sgan.data.pipeline import preprocess
+    from exermote_sgan.recordings.pipeline import preprocess
     from exermote_sgan.models.networks import build_baseline
 
     by_subject = {}

@@ -7,7 +7,7 @@ write that ends with its newline.
 
 from __future__ import annotations
 
-from exermote_sgan.commands import export
+from exermote_sgan.cli import export
 
 
 class _Recorder:

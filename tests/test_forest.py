@@ -16,9 +16,9 @@ import pytest
 from exermote_sgan.data.windows_file import load_windows, save_windows
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.training import train_lib
-from exermote_sgan.training.compare import compare, read_results, run_name
+from exermote_sgan.experiments.compare import compare, read_results, run_name
 from exermote_sgan.training.config import TrainConfig
-from exermote_sgan.training.forest import (FOREST_FILE, FOREST_TREES, statistic_names,
+from exermote_sgan.experiments.forest import (FOREST_FILE, FOREST_TREES, statistic_names,
                                            train_forest, window_statistics)
 from test_compare import FakeTrainer, _window_set
 

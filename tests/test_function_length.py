@@ -16,16 +16,16 @@ LIMIT = 80
 STILL_LONG = {
     "training/train_lib.py::_train": "the trainer's recipe; split into steps with the run "
                                      "directory's move (issue 32), its file is edited now",
-    "commands/train.py::add_parser": "a flat list of argparse options, one per statement",
-    "commands/preprocess.py::add_parser": "a flat list of argparse options, one per statement",
-    "training/personalize.py::personalize": "19 options; split with personalisation's move to "
+    "cli/train.py::add_parser": "a flat list of argparse options, one per statement",
+    "cli/preprocess.py::add_parser": "a flat list of argparse options, one per statement",
+    "personalization/personalize.py::personalize": "19 options; split with personalisation's move to "
                                             "its own room (issue 32)",
-    "training/user_run.py::adapt_run": "split with personalisation's move (issue 32)",
+    "personalization/user_run.py::adapt_run": "split with personalisation's move (issue 32)",
     "data/splits.py::validation_split": "split with the data room's reader registry (issue 32)",
     "data/splits.py::select_labeled": "split with the data room's reader registry (issue 32)",
-    "commands/demo.py::run": "the demo's seven steps in order, each a few lines; split with "
+    "cli/demo.py::run": "the demo's seven steps in order, each a few lines; split with "
                              "the commands' checks (issue 33)",
-    "data/pipeline.py::_preprocess": "split with the reader registry (issue 32); its file is "
+    "recordings/pipeline.py::_preprocess": "split with the reader registry (issue 32); its file is "
                                      "edited now",
 }
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.inspection import guess_column_spec, guess_include, inspect_files
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-from exermote_sgan.data.readers import (ColumnSpec, load_column_spec, read_recording_file,
+from exermote_sgan.recordings.inspection import guess_column_spec, guess_include, inspect_files
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.readers import (ColumnSpec, load_column_spec, read_recording_file,
                                         write_column_spec)
-from exermote_sgan.data.synthetic import PUBLIC_ACTIVITIES, write_public_example
+from exermote_sgan.recordings.synthetic import PUBLIC_ACTIVITIES, write_public_example
 from exermote_sgan.data.windows_file import load_windows
 from exermote_sgan.errors import ExermoteInputError
 
@@ -143,7 +143,7 @@ def test_one_reader_registry(tmp_path):
     with pytest.raises(ExermoteInputError, match="--format must be one of exermote, generic"):
         read_recording_file(tmp_path / "x.csv", format="parquet")
     # an app's recording without label and subject columns is read for prediction
-    from exermote_sgan.data.schema import EXERMOTE_FEATURE_COLUMNS, TIMESTAMP_COLUMN
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURE_COLUMNS, TIMESTAMP_COLUMN
 
     rows = [",".join((TIMESTAMP_COLUMN,) + EXERMOTE_FEATURE_COLUMNS)]
     rows += [f"2020-01-01 10:00:00:{100 * k:03d}," + ",".join(["0.5"] * 12) for k in range(5)]
@@ -156,7 +156,7 @@ def test_one_reader_registry(tmp_path):
 
 
 def test_min_set_seconds_needs_a_run_without_a_rest_class():
-    from exermote_sgan.commands.predict import _counting_options
+    from exermote_sgan.cli.predict import _counting_options
 
     args = SimpleNamespace(min_set_seconds=2.0)
     assert _counting_options(args, SimpleNamespace(rest_class=None)) == {"min_set_s": 2.0}

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def windows_path(tmp_path_factory):
-    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-    from exermote_sgan.data.synthetic import write_synthetic_recordings
+    from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+    from exermote_sgan.recordings.synthetic import write_synthetic_recordings
     from exermote_sgan.data.windows_file import save_windows
 
     root = tmp_path_factory.mktemp("kill")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.training.train_lib import LabeledFractionWarning, TrainConfig, _split
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_the_docs_examples_label_what_they_ask_for(sample_windows):
 
 def test_the_demo_default_labels_what_it_announces(tmp_path):
     from exermote_sgan.cli import build_parser
-    from exermote_sgan.data.synthetic import write_synthetic_recordings
+    from exermote_sgan.recordings.synthetic import write_synthetic_recordings
 
     default = build_parser().parse_args(["demo"]).labeled_fraction
     # the demo's recordings (6 subjects x 2 sessions, seed 0; subject 6 tested)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess, read_recordings
-from exermote_sgan.data.readers import ColumnSpec, load_column_spec, read_generic_csv
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess, read_recordings
+from exermote_sgan.recordings.readers import ColumnSpec, load_column_spec, read_generic_csv
 from exermote_sgan.errors import ExermoteInputError
 
 PATTERN = r"(?P<session>subject_(?P<subject>\d+)/[^/]+_(?P<side>left|right))\.csv$"

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-from exermote_sgan.data.synthetic import write_synthetic_recordings
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.synthetic import write_synthetic_recordings
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.errors import ExermoteInputError
-from exermote_sgan.training.personalize import read_unlabeled_windows
+from exermote_sgan.personalization.personalize import read_unlabeled_windows
 
 FAST = dict(epochs=2, batch_size=16, steps_per_epoch=3, verbose=0)
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "personalize.py"
@@ -68,7 +68,7 @@ def test_user_windows_are_the_runs_windows_of_the_same_recording(data, tmp_path)
 
 
 def test_generic_recordings_are_read_by_their_columns(tmp_path):
-    from exermote_sgan.data.readers import ColumnSpec
+    from exermote_sgan.recordings.readers import ColumnSpec
 
     rows = 130
     t = np.arange(rows) * 20  # ms, 50 Hz
@@ -187,7 +187,7 @@ def test_bad_method_options_are_one_line_exit_2_and_nothing_written(data, tmp_pa
 
 
 def test_python_api_checks_the_method_options_where_used(data, tmp_path):
-    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.personalization.personalize import personalize
 
     run = _fake_run(tmp_path, data["windows_path"])
     with pytest.raises(ExermoteInputError, match="option 'adapt_scaler'.*True or False"):
@@ -201,7 +201,7 @@ def test_python_api_checks_the_method_options_where_used(data, tmp_path):
 
 def test_user_scaler_gives_the_users_rows_the_training_moments():
     from exermote_sgan.data.scaler import MinMaxScaler
-    from exermote_sgan.training.adaptation import user_scaler
+    from exermote_sgan.personalization.adaptation import user_scaler
 
     rng = np.random.default_rng(0)
     train_rows = rng.normal([0.0, 5.0, -1.0], [1.0, 2.0, 0.5], size=(4000, 3))
@@ -221,7 +221,7 @@ def test_user_scaler_gives_the_users_rows_the_training_moments():
 
 
 def test_pseudo_labels_smooth_within_a_session_and_keep_the_confident():
-    from exermote_sgan.training.adaptation import pseudo_labels, smooth_along_time
+    from exermote_sgan.personalization.adaptation import pseudo_labels, smooth_along_time
 
     # two sessions, windows stored out of time order; class 1 is a blip inside session 0
     p = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.8], [0.9, 0.1], [0.9, 0.1],
@@ -281,7 +281,7 @@ def test_personalised_run_trains_on_the_users_windows_and_is_a_normal_run(data, 
                                                                           capsys):
     from exermote_sgan.runs import load_run
     from exermote_sgan.training.config import TrainConfig
-    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.personalization.personalize import personalize
     from exermote_sgan.training.train_lib import train
 
     windows_path = data["windows_path"]
@@ -391,7 +391,7 @@ def test_benchmark_summary_reports_the_gap_closed_and_chooses_on_validation_fold
 
 def test_benchmark_measures_the_packages_default():
     """The benchmark's 'default' row is personalize's default method with its defaults."""
-    from exermote_sgan.training.personalize import (DEFAULT_METHOD, METHODS,
+    from exermote_sgan.personalization.personalize import (DEFAULT_METHOD, METHODS,
                                                     SELF_TRAINING_DEFAULTS)
 
     bench = _benchmark()
@@ -446,7 +446,7 @@ def test_cheap_methods_adapt_the_runs_classifier_into_a_normal_run(data, tmp_pat
     import re
 
     from exermote_sgan.runs import load_run
-    from exermote_sgan.training.personalize import personalize
+    from exermote_sgan.personalization.personalize import personalize
 
     user_session = data["user"].stem
     general, general_windows = _general_run(data, tmp_path)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.data.windows_file import load_windows
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -141,7 +141,7 @@ def test_cli_writes_report_json_and_no_tensorflow(tmp_path):
 
 def test_generic_format_with_a_columns_file(tmp_path):
     # the sample, rewritten as someone else's layout: two sessions in one file, ms timestamps
-    from exermote_sgan.data.readers import read_exermote_csv
+    from exermote_sgan.recordings.readers import read_exermote_csv
 
     rows = []
     for k, path in enumerate(sorted(SAMPLE.glob("*.csv"))[:2]):

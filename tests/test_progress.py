@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from exermote_sgan.commands.evaluate import seen_subjects
-from exermote_sgan.commands.train import training_summary
+from exermote_sgan.cli.evaluate import seen_subjects
+from exermote_sgan.cli.train import training_summary
 from exermote_sgan.runs import Provenance
 from exermote_sgan.training.progress import (EpochLines, format_epoch_line, keras_verbose,
                                              progress_callbacks, selected_epoch)

@@ -17,9 +17,9 @@ import pytest
 
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.training import compare as compare_module
-from exermote_sgan.training.compare import compare, run_name
-from exermote_sgan.training.grid import GridFailed
-from exermote_sgan.training.ray_backend import RayOptions, run_tasks
+from exermote_sgan.experiments.compare import compare, run_name
+from exermote_sgan.experiments.grid import GridFailed
+from exermote_sgan.experiments.ray_backend import RayOptions, run_tasks
 
 ray = pytest.importorskip("ray")  # the package imports Ray only when a grid runs on it
 
@@ -148,8 +148,8 @@ def test_a_run_with_bad_input_stops_only_itself(local_ray, long_windows, tmp_pat
 def test_failed_runs_are_listed_with_how_to_retry(tmp_path):
     from pathlib import Path
 
-    from exermote_sgan.training.grid import GridRun
-    from exermote_sgan.training.ray_backend import TaskFailure
+    from exermote_sgan.experiments.grid import GridRun
+    from exermote_sgan.experiments.ray_backend import TaskFailure
 
     run = GridRun(model="sgan", labeled_fraction=0.05, seed=2, test_subjects=(4,),
                   run_dir=Path("out/runs/test4/sgan-f0.05-s2"), windows_path=Path("w.h5"))

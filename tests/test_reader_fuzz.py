@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-from exermote_sgan.data.readers import ColumnSpec, read_exermote_csv, read_generic_csv
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.readers import ColumnSpec, read_exermote_csv, read_generic_csv
 from exermote_sgan.errors import ExermoteInputError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, ShortWindowWarning, preprocess
-from exermote_sgan.data.readers import ColumnSpec, find_csv_files, read_generic_csv
+from exermote_sgan.recordings.pipeline import PreprocessConfig, ShortWindowWarning, preprocess
+from exermote_sgan.recordings.readers import ColumnSpec, find_csv_files, read_generic_csv
 from exermote_sgan.data.windows_file import load_windows, save_windows
 from exermote_sgan.errors import ExermoteInputError
 

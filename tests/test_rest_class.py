@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from exermote_sgan.cli import main
-from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-from exermote_sgan.data.readers import ColumnSpec
+from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+from exermote_sgan.recordings.readers import ColumnSpec
 from exermote_sgan.data.splits import find_sets, select_labeled
 from exermote_sgan.inference.counting import RunCounter, count_repetitions
 
@@ -167,7 +167,7 @@ def exermote_run(tmp_path_factory):
     import keras
 
     from exermote_sgan.data.scaler import MinMaxScaler
-    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURES
     from exermote_sgan.models.networks import build_baseline
     from exermote_sgan.runs import PREPROCESSING_FILE, Preprocessing, save_run
 

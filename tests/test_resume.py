@@ -31,8 +31,8 @@ TINY = dict(batch_size=16, steps_per_epoch=3, verbose=0, conv_filters=4, lstm_un
 @pytest.fixture(scope="module")
 def windows_path(tmp_path_factory):
     """Synthetic recordings: 3 subjects x 3 sessions, stride 4 (about 900 windows)."""
-    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-    from exermote_sgan.data.synthetic import write_synthetic_recordings
+    from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+    from exermote_sgan.recordings.synthetic import write_synthetic_recordings
     from exermote_sgan.data.windows_file import save_windows
 
     root = tmp_path_factory.mktemp("resume")

@@ -257,7 +257,7 @@ def test_a_single_training_recording_is_named_in_a_warning(sample):
 
 
 def test_the_command_line_prints_the_warning_as_one_line(capsys):
-    from exermote_sgan.commands.train import show_package_warnings
+    from exermote_sgan.cli.train import show_package_warnings
     from exermote_sgan.training.train_lib import SingleRecordingWarning
 
     with show_package_warnings("train"):

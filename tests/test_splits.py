@@ -9,7 +9,7 @@ import pytest
 from exermote_sgan.data.splits import (find_sets, leave_one_subject_out, select_labeled,
                                        subject_split, temporal_split, validation_split,
                                        windows_overlap)
-from exermote_sgan.data.windowing import Segment, cut_windows
+from exermote_sgan.recordings.windowing import Segment, cut_windows
 from exermote_sgan.errors import ExermoteInputError
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.data.readers import read_exermote_csv
+from exermote_sgan.recordings.readers import read_exermote_csv
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.inference.ground_truth import true_sets

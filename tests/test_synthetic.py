@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.data.pipeline import preprocess
-from exermote_sgan.data.readers import read_exermote_csv
-from exermote_sgan.data.schema import EXERMOTE_COLUMNS
-from exermote_sgan.data.synthetic import (MANIFEST_NAME, read_manifest, synthesize_recording,
+from exermote_sgan.recordings.pipeline import preprocess
+from exermote_sgan.recordings.readers import read_exermote_csv
+from exermote_sgan.recordings.schema import EXERMOTE_COLUMNS
+from exermote_sgan.recordings.synthetic import (MANIFEST_NAME, read_manifest, synthesize_recording,
                                           write_synthetic_recordings)
 from exermote_sgan.errors import ExermoteInputError
 

@@ -21,8 +21,8 @@ FAST = dict(epochs=2, batch_size=16, steps_per_epoch=2, verbose=0)
 @pytest.fixture(scope="module")
 def windows_path(tmp_path_factory):
     """A small windows file from synthetic recordings: 3 subjects x 3 sessions, stride 4."""
-    from exermote_sgan.data.pipeline import PreprocessConfig, preprocess
-    from exermote_sgan.data.synthetic import write_synthetic_recordings
+    from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
+    from exermote_sgan.recordings.synthetic import write_synthetic_recordings
     from exermote_sgan.data.windows_file import save_windows
 
     root = tmp_path_factory.mktemp("train")
@@ -309,7 +309,7 @@ def test_network_sizes_reach_the_saved_classifier(windows_path, tmp_path, model)
 
 def test_cli_without_options_gives_the_train_config_defaults():
     from exermote_sgan.cli import build_parser
-    from exermote_sgan.commands.train import config_from_args
+    from exermote_sgan.cli.train import config_from_args
 
     parsed = config_from_args(build_parser().parse_args(["train", "w.h5", "--out", "r"]))
     defaults = TrainConfig(windows_path="w.h5", out_dir="r")
@@ -320,7 +320,7 @@ def test_cli_without_options_gives_the_train_config_defaults():
 
 def test_cli_parses_into_the_config_and_command_line_round_trips():
     from exermote_sgan.cli import build_parser
-    from exermote_sgan.commands.train import config_from_args
+    from exermote_sgan.cli.train import config_from_args
 
     argv = ["train", "w.h5", "--model", "baseline", "--out", "r", "--test-subjects", "4", "2",
             "--labeled-fraction", "0.05", "--epochs", "7", "--seed", "3", "--entropy-weight",
@@ -446,7 +446,7 @@ def test_amplitude_augmenter_scales_raw_values_about_their_zero():
 
 
 def test_vector_groups_are_the_x_y_z_triples_of_a_name():
-    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURES
     from exermote_sgan.training.datasets import vector_groups
 
     assert vector_groups(EXERMOTE_FEATURES) == [(0, 1, 2), (3, 4, 5), (9, 10, 11)]
@@ -462,7 +462,7 @@ def test_vector_groups_are_the_x_y_z_triples_of_a_name():
 
 
 def test_training_features_and_rotation_follow_the_options():
-    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURES
     from exermote_sgan.training.train_lib import rotation_degrees, training_features
 
     def config(**options):
@@ -483,7 +483,7 @@ def test_training_features_and_rotation_follow_the_options():
 
 def test_a_run_on_all_features_without_rotation_evaluates_on_the_same_file(windows_path,
                                                                               tmp_path):
-    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURES
     from exermote_sgan.data.windows_file import load_windows
     from exermote_sgan.runs import load_run
     from exermote_sgan.training.evaluation import evaluate_classifier

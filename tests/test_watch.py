@@ -20,7 +20,7 @@ WATCH_FEATURES = ("acc_x_g", "acc_y_g", "acc_z_g", "gyro_x_rad_s", "gyro_y_rad_s
 
 
 def test_rotation_rule_leaves_the_watch_features_alone_and_keeps_exermotes():
-    from exermote_sgan.data.schema import EXERMOTE_FEATURES
+    from exermote_sgan.recordings.schema import EXERMOTE_FEATURES
     from exermote_sgan.training.config import (AUTO_ROTATION_DEGREES, TrainConfig,
                                                rotation_degrees, training_features)
 

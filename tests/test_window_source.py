@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from exermote_sgan.data.scaler import MinMaxScaler
-from exermote_sgan.data.windowing import Segment, cut_windows
+from exermote_sgan.recordings.windowing import Segment, cut_windows
 from exermote_sgan.training import datasets, window_source
 
 

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from exermote_sgan.data.windowing import Segment, cut_windows
+from exermote_sgan.recordings.windowing import Segment, cut_windows
 from exermote_sgan.data.windows_file import (FORMAT_VERSION, RowWindows, WindowSet,
                                              convert_windows, load_windows, save_windows)
 from exermote_sgan.errors import ExermoteInputError
@@ -192,7 +192,7 @@ def test_real_recordings_store_each_row_once_and_read_back_every_window(real_raw
     """The 30 real recordings: 88,806 windows of 40 rows from 89,976 rows stored once, in a
     file under a tenth of every window stored (173 MB); a version 1 file of the same windows
     converts to the same windows."""
-    from exermote_sgan.data.pipeline import preprocess, preprocess_to_file
+    from exermote_sgan.recordings.pipeline import preprocess, preprocess_to_file
 
     path = tmp_path / "w.h5"
     report = preprocess_to_file([real_raw_dir], path)

@@ -1,1 +1,1 @@
-"""Reading recordings, cleaning them, cutting windows, splitting by subject, scaling."""
+"""The windows dataset: the HDF5 windows file, splits by subject and labeled sets, the scaler."""

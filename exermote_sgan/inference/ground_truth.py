@@ -39,7 +39,7 @@ class TrueSet:
 
 
 def true_sets(recording) -> list[TrueSet]:
-    """The labelled sets of a :class:`~exermote_sgan.data.readers.Recording`.
+    """The labelled sets of a :class:`~exermote_sgan.recordings.readers.Recording`.
 
     Raises :class:`ExermoteInputError` when the recording has no ``exerciseSubType`` column,
     without which repetitions cannot be told apart.

@@ -36,7 +36,7 @@ class OutOfTrainingRangeWarning(UserWarning):
 class RecordingPrediction:
     """A recording and what the recogniser made of it."""
 
-    recording: object  # exermote_sgan.data.readers.Recording
+    recording: object  # exermote_sgan.recordings.readers.Recording
     result: RecognitionResult
     mid_stream_skipped: int
     warnings: list = field(default_factory=list)
@@ -55,7 +55,7 @@ def align_features(recording, preprocessing) -> np.ndarray:
 
 def reading_columns(preprocessing, columns):
     """A copy of the run's ``preprocessing`` that reads recordings in the generic format with
-    ``columns`` (a :class:`~exermote_sgan.data.readers.ColumnSpec`, ``--columns-file``) and
+    ``columns`` (a :class:`~exermote_sgan.recordings.readers.ColumnSpec`, ``--columns-file``) and
     the run's other reader settings (rate, gaps, value limits, resampling)."""
     from dataclasses import replace
 
@@ -68,10 +68,10 @@ def read_for_run(path, preprocessing, *, mirror: bool | None = None, columns=Non
     """The recordings of ``path`` read as the run's training files were, checked for rate and
     (per the run's reader) values beyond the absurd limit; resampled when training was.
     ``mirror`` overrides the run's mirroring rule (None: the rule decides by the path);
-    ``columns`` (a :class:`~exermote_sgan.data.readers.ColumnSpec`, ``--columns-file``) reads
+    ``columns`` (a :class:`~exermote_sgan.recordings.readers.ColumnSpec`, ``--columns-file``) reads
     the files in the generic format with these columns instead of the run's."""
-    from ..data.cleaning import check_sampling_rate
-    from ..data.pipeline import check_value_range, read_recordings
+    from ..recordings.cleaning import check_sampling_rate
+    from ..recordings.pipeline import check_value_range, read_recordings
 
     if columns is not None:
         preprocessing = reading_columns(preprocessing, columns)
@@ -101,11 +101,11 @@ def read_for_run(path, preprocessing, *, mirror: bool | None = None, columns=Non
 
 def _resample(recording, rate_hz: float):
     """The recording on the exact grid at ``rate_hz``, by the resampling preprocessing used
-    (:func:`~exermote_sgan.data.cleaning.resample_to_grid`); labels and rows from the nearest
+    (:func:`~exermote_sgan.recordings.cleaning.resample_to_grid`); labels and rows from the nearest
     row."""
     from dataclasses import replace
 
-    from ..data.cleaning import resample_to_grid
+    from ..recordings.cleaning import resample_to_grid
 
     first, values, nearest = resample_to_grid(recording.timestamps, recording.values,
                                               rate_hz=rate_hz)

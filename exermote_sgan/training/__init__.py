@@ -1,1 +1,2 @@
-"""Training: the semi-supervised GAN, the supervised baseline, evaluation and comparison."""
+"""The trainer: the semi-supervised GAN and the supervised baseline, their losses, datasets and
+augmentation, the training recipe (``train``), evaluation, progress, backups and resume."""

@@ -72,7 +72,7 @@ class TrainConfig:
     # without labels, as a new user's own recordings would; the test metrics cover the others
     adapt_sessions: int = 0
     # a second windows file whose windows join the SGAN's unlabeled pool, labels unread (a new
-    # user's own recordings: see exermote_sgan.training.personalize); a baseline ignores them
+    # user's own recordings: see exermote_sgan.personalization.personalize); a baseline ignores them
     unlabeled_windows: Path | None = None
     epochs: int | None = None
     batch_size: int = 100
@@ -381,7 +381,7 @@ def training_features(config: TrainConfig, available) -> tuple[str, ...]:
 
 def is_core_motion(features) -> bool:
     """Whether every feature is one of the Exermote (Core Motion device motion) features."""
-    from ..data.schema import EXERMOTE_FEATURES
+    from ..recordings.schema import EXERMOTE_FEATURES
 
     return bool(tuple(features)) and set(features) <= set(EXERMOTE_FEATURES)
 

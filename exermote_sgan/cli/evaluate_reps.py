@@ -44,8 +44,8 @@ def run(args) -> int:
     import json
 
     from ..atomic import atomic_write_text, check_output_file
-    from ..data.readers import find_csv_files
-    from ..data.readers import load_column_spec
+    from ..recordings.readers import find_csv_files
+    from ..recordings.readers import load_column_spec
     from ..inference.periods import with_run_profile
     from ..inference.recordings import reading_columns
     from ..inference.rep_evaluation import evaluate_recordings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..training.compare import MODELS
+from ..experiments.compare import MODELS
 from ..training.config import LABELED_UNITS
 from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
                     parse_rotation, show_package_warnings)
@@ -79,7 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def add_backend_arguments(parser) -> None:
     """``--backend``, ``--workers``, ``--address``, ``--cpus-per-run``, ``--gpus-per-run``,
     ``--retries``: where the grid's training runs go."""
-    from ..training.grid import BACKENDS
+    from ..experiments.grid import BACKENDS
 
     group = parser.add_argument_group("running the grid (serial, or Ray tasks)")
     group.add_argument("--backend", choices=BACKENDS, default="serial",
@@ -117,7 +117,7 @@ def backend_options(args):
             raise ExermoteInputError(f"{', '.join(given)} apply to Ray: add --backend ray",
                                      option="backend")
         return args.backend, None
-    from ..training.ray_backend import RayOptions
+    from ..experiments.ray_backend import RayOptions
 
     options = RayOptions(address=args.address, workers=args.workers,
                          cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
@@ -128,8 +128,8 @@ def backend_options(args):
 
 def run(args) -> int:
     backend, ray_options = backend_options(args)  # before TensorFlow is imported
-    from ..training.compare import format_summary
-    from ..training.grid import GridFailed
+    from ..experiments.compare import format_summary
+    from ..experiments.grid import GridFailed
 
     try:
         with show_package_warnings("compare"):  # e.g. a labeled fraction far from the one asked
@@ -143,7 +143,7 @@ def run(args) -> int:
 
 
 def _compare(args, backend, ray_options):
-    from ..training.compare import compare
+    from ..experiments.compare import compare
 
     leave_out = args.leave_each_subject_out
     train_options = {"labeled_unit": args.labeled_unit, "batch_size": args.batch_size,

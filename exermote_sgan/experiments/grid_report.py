@@ -112,7 +112,7 @@ def format_subject_tables(results) -> str:
 def plot_subjects(results, path):
     """Macro F1 per held-out subject (mean ± sd over seeds), a bar per model, a panel per
     labeled fraction; the last group of bars is over all runs."""
-    from .plots import _figure, _save
+    from ..training.plots import _figure, _save
 
     fractions = sorted(results["labeled_fraction"].astype(float).unique())
     fig = _figure(figsize=(max(6.0, 3.2 * len(fractions) + 2), 4.5))

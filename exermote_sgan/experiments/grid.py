@@ -1,6 +1,6 @@
 """A grid of independent training runs, run one after another or as Ray tasks.
 
-:mod:`exermote_sgan.training.compare` plans the grid (models x labeled fractions x seeds x
+:mod:`exermote_sgan.experiments.compare` plans the grid (models x labeled fractions x seeds x
 held-out subjects); this module runs it.  Every run is a :class:`GridRun`: everything
 :func:`~exermote_sgan.training.train_lib.train` needs, with its own run directory.  A run whose
 ``metrics.json`` and ``split.json`` exist is finished and never trained again; a run
@@ -74,7 +74,7 @@ def train_run(run: GridRun) -> str:
     A ``forest`` run trains the reference forest (:func:`~.forest.train_forest`).  This is the
     body of one Ray task as well as one step of the serial loop.
     """
-    from . import train_lib
+    from ..training import train_lib
 
     forest = run.model == FOREST
     interrupted = not forest and train_lib.can_resume(run.run_dir)

@@ -3,7 +3,7 @@
 Why: the real recordings may not be redistributed with the package, yet the quickstart, fast
 tests, repetition counting and the notebook need data with a known ground truth.  These files
 have all 70 Exermote columns (the nearable columns left empty) and are read by the same
-:func:`~exermote_sgan.data.readers.read_exermote_csv` as the real ones.
+:func:`~exermote_sgan.recordings.readers.read_exermote_csv` as the real ones.
 
 What a session looks like (10 Hz rows, a few ms of timestamp jitter, first row's features
 empty like the real files): a short ``setBreak`` lead-in, then sets of Burpee, Situp and Squat
@@ -229,7 +229,7 @@ def write_synthetic_recordings(out_dir, *, subjects=(1, 2, 3, 4), sessions_per_s
                             "rows": int(len(rec.values)),
                             "sets": [asdict(s) for s in rec.sets]})
     manifest = {
-        "generator": "exermote_sgan.data.synthetic.write_synthetic_recordings",
+        "generator": "exermote_sgan.recordings.synthetic.write_synthetic_recordings",
         "arguments": {"subjects": list(subjects), "sessions_per_subject": sessions_per_subject,
                       "rows_per_session": rows_per_session, "seed": seed},
         "rows": "0-based data rows (row 0 is the line after the header); end rows exclusive",

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import ExermoteInputError
-from .windows_file import RowWindows, WindowSet
+from ..data.windows_file import RowWindows, WindowSet
 
 __all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows",
            "write_segments"]

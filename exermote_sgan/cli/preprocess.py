@@ -86,7 +86,7 @@ def _window_options(parser) -> None:
 
 
 def _cleaning_options(parser) -> None:
-    from ..data.schema import EXERMOTE_CLASSES
+    from ..recordings.schema import EXERMOTE_CLASSES
 
     clean = parser.add_argument_group("cleaning")
     clean.add_argument("--classes", default=None, metavar="A,B,...",
@@ -192,7 +192,7 @@ def _label_map(text: str) -> dict[str, str]:
 def _column_spec(args):
     from dataclasses import replace
 
-    from ..data.readers import ColumnSpec, PathPattern, load_column_spec
+    from ..recordings.readers import ColumnSpec, PathPattern, load_column_spec
     from ..errors import ExermoteInputError
 
     options = {
@@ -358,7 +358,7 @@ def check_outputs(out, report_json=None) -> None:
 
 def config_from_args(args):
     """The :class:`PreprocessConfig` of ``preprocess``'s (or ``inspect``'s) options."""
-    from ..data.pipeline import PreprocessConfig
+    from ..recordings.pipeline import PreprocessConfig
 
     columns = _column_spec(args)
     return PreprocessConfig(
@@ -379,7 +379,7 @@ def config_from_args(args):
 
 def run(args) -> int:
     from ..atomic import atomic_write_text
-    from ..data.pipeline import preprocess_to_file
+    from ..recordings.pipeline import preprocess_to_file
 
     check_outputs(args.out, args.report_json)
     config = config_from_args(args)

@@ -16,7 +16,7 @@ costs seconds to a minute on a laptop CPU instead of a new SGAN training:
   by default, each group class-balanced), optionally relabelling and fine-tuning again.
 
 The user's labels are never read: the windows come from
-:func:`~exermote_sgan.training.personalize.read_unlabeled_windows`, whose labels are
+:func:`~exermote_sgan.personalization.personalize.read_unlabeled_windows`, whose labels are
 placeholders.
 """
 
@@ -141,7 +141,7 @@ def pseudo_labels(probabilities, *, threshold: float, sessions, end_index, width
 
 
 def _group_weights(labels, num_classes: int) -> np.ndarray:
-    from .datasets import balanced_class_weights
+    from ..training.datasets import balanced_class_weights
 
     return balanced_class_weights(labels, num_classes)[labels]
 
@@ -163,8 +163,8 @@ def fine_tune(classifier, *, labeled_source, labeled_index, labels, user_windows
     import keras
     import pandas as pd
 
-    from . import window_source
-    from .train_lib import _WithExtraWindows
+    from ..training import window_source
+    from ..training.train_lib import _WithExtraWindows
 
     model = keras.models.clone_model(classifier)
     model.set_weights(classifier.get_weights())

@@ -4,7 +4,7 @@ Two formats are understood: the 70-column Exermote CSV (:func:`read_exermote_csv
 other CSV whose timestamp, feature, label, subject and (optional) session columns the user
 names in a :class:`ColumnSpec` (:func:`read_generic_csv`).  Readers only read and validate:
 values stay in raw units, missing values stay NaN and labels stay as written in the file;
-cleaning (label mapping, gaps, resampling) is :mod:`exermote_sgan.data.cleaning`'s job.
+cleaning (label mapping, gaps, resampling) is :mod:`exermote_sgan.recordings.cleaning`'s job.
 
 Every problem with a file raises :class:`~exermote_sgan.errors.ExermoteInputError` naming
 the file, the 1-based row (the header is row 1) and the column.

@@ -1,6 +1,6 @@
 """The statistics behind a comparison's tables: paired differences and their Wilcoxon test.
 
-:mod:`~exermote_sgan.training.compare` (the summary) and :mod:`~exermote_sgan.training.
+:mod:`~exermote_sgan.experiments.compare` (the summary) and :mod:`~exermote_sgan.training.
 grid_report` (the per-subject tables) both read them from here, so neither imports the other
 for them: the tables import the statistics, never the reverse.
 """

@@ -13,7 +13,7 @@ held-out subjects.  The comparison writes
     mean ± standard deviation over seeds per fraction and model, and the SGAN-minus-baseline
     macro-F1 difference per fraction, paired by seed (and held-out subject), with a Wilcoxon
     signed-rank test; for a leave-each-subject-out grid also the per-subject table
-    (:mod:`~exermote_sgan.training.grid_report`);
+    (:mod:`~exermote_sgan.experiments.grid_report`);
 ``compare.png``
     both figures against the labeled fraction (:func:`~exermote_sgan.training.plots.
     plot_compare`); ``subjects.png`` per held-out subject for a leave-each-subject-out grid;
@@ -29,7 +29,7 @@ interrupted during training continues from its last epoch, so an interrupted com
 up where it stopped.  The settings shared by all runs are kept in ``compare_settings.json``;
 continuing with other settings in the same directory is refused rather than mixing runs that
 are not comparable.  The runs go one after another in this process (``backend="serial"``) or
-as Ray tasks (``backend="ray"``, :mod:`~exermote_sgan.training.grid`), with the same results.
+as Ray tasks (``backend="ray"``, :mod:`~exermote_sgan.experiments.grid`), with the same results.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _check_options(windows_path, test_subjects, leave_each_subject_out, labeled_
                                  option="labeled_fractions")
     if len({f"{f:g}" for f in fractions}) != len(fractions):
         raise ExermoteInputError("labeled fractions repeat", option="labeled_fractions")
-    from .config import TrainConfig
+    from ..training.config import TrainConfig
 
     for seed in seeds:  # train's rule for a seed, before anything is written
         TrainConfig(windows_path=Path(windows_path), seed=seed).validate()
@@ -183,7 +183,7 @@ def _check_same_data(split: dict, split_path: Path, windows_sha256: str | None) 
     if recorded is None:
         import warnings
 
-        from .train_lib import TrainingDataWarning
+        from ..training.train_lib import TrainingDataWarning
 
         warnings.warn(f"{split_path} records no content hash of its windows file (a run from "
                       "before it was recorded): it is reused although this comparison cannot "
@@ -198,7 +198,7 @@ def _check_same_data(split: dict, split_path: Path, windows_sha256: str | None) 
 
 def _check_train_options(windows_path, test_subjects, models, epochs, train_options) -> None:
     """Let the training library refuse bad options before any run starts."""
-    from . import train_lib
+    from ..training import train_lib
 
     for model in models:
         try:  # the forest takes the windows of a baseline with the same options
@@ -223,7 +223,7 @@ def _settings_options(train_options: dict) -> dict:
     started from Python (which passes only what it changes)."""
     from dataclasses import MISSING, fields
 
-    from .config import TrainConfig
+    from ..training.config import TrainConfig
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     chosen = {k: v for k, v in train_options.items()
@@ -282,7 +282,7 @@ def compare(windows_path, *, test_subjects=None, leave_each_subject_out=None,
     ``labeled_unit``, ``verbose``, tuning fields); the comparison sets ``windows_path``,
     ``model``, ``out_dir``, ``test_subjects``, ``labeled_fraction``, ``epochs`` and ``seed``
     itself.  ``backend`` is ``"serial"`` (this process, one run at a time) or ``"ray"`` (Ray
-    tasks, where ``ray_options`` is a :class:`~exermote_sgan.training.ray_backend.RayOptions`).
+    tasks, where ``ray_options`` is a :class:`~exermote_sgan.experiments.ray_backend.RayOptions`).
     With ``progress`` a progress bar goes to stderr.  Returns a :class:`pandas.DataFrame` with
     :data:`RESULT_COLUMNS`, also written to ``out_dir/results.csv`` with ``summary.md`` and
     the plots.
@@ -449,7 +449,7 @@ def _difference_lines(results, better: str, worse: str, difference, folds: int) 
 def write_report(results, out_dir) -> dict[str, Path]:
     """Write ``results.csv``, ``summary.md`` and ``compare.png`` of ``results`` to ``out_dir``,
     and ``subjects.png`` when more than one fold was held out."""
-    from .plots import plot_compare
+    from ..training.plots import plot_compare
 
     out_dir = ensure_writable_dir(out_dir)
     written = {"results": _write_results(out_dir, results),

@@ -36,7 +36,7 @@ _CHUNK = 4096  # windows per block when computing statistics: bounded memory on 
 def statistic_names(features) -> list[str]:
     """The column names of :func:`window_statistics` for ``features``: ``mean(xGravity)``,
     ..., ``max(|Gravity|)``, one magnitude per 3-axis vector (named without its axis letter)."""
-    from .datasets import vector_groups
+    from ..training.datasets import vector_groups
 
     features = [str(f) for f in features]
     channels = list(features)
@@ -56,7 +56,7 @@ def window_statistics(windows, features) -> np.ndarray:
     block (a :class:`~exermote_sgan.data.windows_file.RowWindows` as well): blocks of
     ``4096`` windows keep the memory bounded on large files.
     """
-    from .datasets import vector_groups
+    from ..training.datasets import vector_groups
 
     groups = vector_groups(features)
     n = len(windows)
@@ -91,9 +91,9 @@ def train_forest(config, *, n_jobs: int = 1) -> dict:
 
     from ..data.windows_file import load_windows
     from ..runs import METRICS_FILE
-    from .config import training_features
-    from .evaluation import metrics_from_predictions
-    from .train_lib import SPLIT_FILE, _split, _split_summary
+    from ..training.config import training_features
+    from ..training.evaluation import metrics_from_predictions
+    from ..training.train_lib import SPLIT_FILE, _split, _split_summary
 
     if int(n_jobs) == 0:
         raise ExermoteInputError("must be a number of cores (or -1 for all), not 0",

@@ -19,7 +19,7 @@ The steps, each configurable and each counted in a :class:`SessionReport`:
 5. **Resampling** (optional): the kept rows are interpolated onto an exact grid at the expected
    rate (:func:`scipy.interpolate.make_interp_spline`, linear); labels follow the nearest row.
 6. **Segments**: the remaining stretches are returned as windowing
-   :class:`~exermote_sgan.data.windowing.Segment` objects; stretches shorter than one window are
+   :class:`~exermote_sgan.recordings.windowing.Segment` objects; stretches shorter than one window are
    dropped and counted.
 """
 

@@ -67,7 +67,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from ..atomic import atomic_output, check_output_file
-    from ..data.readers import find_csv_files, load_column_spec
+    from ..recordings.readers import find_csv_files, load_column_spec
     from ..inference.periods import with_run_profile
     from ..inference.recordings import predict_path
     from ..inference.streaming import load_recognizer_parts

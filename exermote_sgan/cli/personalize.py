@@ -1,6 +1,6 @@
 """``exermote-sgan personalize RUN_DIR RECORDING... --out NEW_RUN``: fit a run to a new user.
 
-A thin flag parser over :func:`exermote_sgan.training.personalize.personalize`: by default the
+A thin flag parser over :func:`exermote_sgan.personalization.personalize.personalize`: by default the
 run's classifier is fine-tuned on its labeled windows plus the user's own recordings, labelled
 by itself where it is confident (self-training; labels in the recordings are never read); the
 per-user scaler and the SGAN retrained with the user's windows are the other methods.
@@ -14,7 +14,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers):
-    from ..training.personalize import DEFAULT_METHOD, METHODS, SELF_TRAINING_DEFAULTS
+    from ..personalization.personalize import DEFAULT_METHOD, METHODS, SELF_TRAINING_DEFAULTS
 
     parser = subparsers.add_parser(
         "personalize", help="fit a trained run to a new user from their unlabeled recordings",
@@ -118,9 +118,9 @@ def _rounds_summary(rounds, n_labeled: int) -> str:
 
 
 def run(args) -> int:
-    from ..data.readers import load_column_spec
+    from ..recordings.readers import load_column_spec
     from ..errors import ExermoteInputError
-    from ..training.personalize import personalize
+    from ..personalization.personalize import personalize
 
     columns = load_column_spec(args.columns_file) if args.columns_file else None
     if args.format == "generic" and columns is None:

@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..training.ensemble import ensemble_runs
+    from ..experiments.ensemble import ensemble_runs
     from ..training.evaluation import format_metrics_table
 
     def say(message: str) -> None:

@@ -1,5 +1,5 @@
 """A run adapted to one user without retraining it: the ``scaler`` and ``self-training``
-methods of :func:`~exermote_sgan.training.personalize.personalize`.
+methods of :func:`~exermote_sgan.personalization.personalize.personalize`.
 
 :func:`adapt_run` loads a trained run's classifier and scaler, recovers the run's labeled
 windows exactly (the same split function and seed as ``train``; the labeled windows' hash in
@@ -42,10 +42,11 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
     from ..data.windows_file import load_windows
     from ..runs import (CHECKPOINTS_DIR, CONFIG_FILE, HISTORY_FILE, SPLIT_FILE, Preprocessing,
                         load_run, read_json_object, save_run)
-    from . import adaptation, datasets, window_source
-    from .config import rotation_degrees
-    from .train_lib import (TrainingDataWarning, TrainResult, _set_determinism, _split,
-                            labeled_selection_hash)
+    from . import adaptation
+    from ..training import datasets, window_source
+    from ..training.config import rotation_degrees
+    from ..training.train_lib import (TrainingDataWarning, TrainResult, _set_determinism, _split,
+                                      labeled_selection_hash)
 
     run = load_run(run_dir)
     preprocessing = run.preprocessing
@@ -134,7 +135,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
             "user_scaler": scaler is not preprocessing.scaler}))
     metrics = None
     if len(test_idx):
-        from .evaluation import evaluate_classifier
+        from ..training.evaluation import evaluate_classifier
 
         metrics = evaluate_classifier(classifier, adapted, window_set.subset(test_idx),
                                       subjects=list(config.test_subjects),

@@ -97,7 +97,7 @@ def _check_training_options(args) -> None:
     from pathlib import Path
 
     from ..atomic import check_replaceable_dir
-    from ..data.schema import EXERMOTE_FEATURES
+    from ..recordings.schema import EXERMOTE_FEATURES
     from ..errors import ExermoteInputError
     from ..training import datasets
     from ..training.config import TrainConfig, rotation_degrees, training_features
@@ -152,8 +152,8 @@ def run(args) -> int:
                                  option="--labeled-fraction")
     _check_training_options(args)  # every option is checked before anything is written
     from ..atomic import atomic_write_text, ensure_writable_dir
-    from ..data.pipeline import preprocess
-    from ..data.synthetic import write_synthetic_recordings
+    from ..recordings.pipeline import preprocess
+    from ..recordings.synthetic import write_synthetic_recordings
     from ..data.windows_file import save_windows
 
     out = ensure_writable_dir(args.out)

@@ -145,7 +145,7 @@ def ensemble_runs(run_dirs, out, *, command: str = "", progress=None) -> Ensembl
                 "(retrain the members on it, or evaluate on the original file)")
     else:
         from ..data.windows_file import load_windows
-        from .evaluation import evaluate_classifier
+        from ..training.evaluation import evaluate_classifier
 
         subjects = list(provenance.test_subjects)
         say(f"scoring the ensemble on test subjects {subjects} of {path}")

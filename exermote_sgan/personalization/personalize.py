@@ -72,7 +72,7 @@ def run_config(run_dir):
 
     Settings a newer or older package added are dropped with a fall-back to the defaults.
     """
-    from .config import TrainConfig
+    from ..training.config import TrainConfig
 
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINTS_DIR / CONFIG_FILE
@@ -107,9 +107,9 @@ def _read_unlabeled(path: Path, *, input_format: str, columns, reader: dict):
     """The recordings of one file with their timestamps and features (labels never used),
     read through the data layer's reader registry in its mode for recordings to recognise:
     files may lack the label and subject columns."""
-    from ..data.pipeline import check_value_range
-    from ..data.readers import read_recording_file
-    from ..data.schema import TIMESTAMP_COLUMN
+    from ..recordings.pipeline import check_value_range
+    from ..recordings.readers import read_recording_file
+    from ..recordings.schema import TIMESTAMP_COLUMN
 
     generic = input_format == "generic"
     found = read_recording_file(
@@ -131,7 +131,7 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
     ``reader`` is the run's record of how its recordings were read (the windows file's
     ``reader``: format, columns, gap and value limits, rate tolerance, resampling); ``format``
     ("exermote" or "generic") and ``columns`` (a
-    :class:`~exermote_sgan.data.readers.ColumnSpec`) override it, and without either the
+    :class:`~exermote_sgan.recordings.readers.ColumnSpec`) override it, and without either the
     Exermote format is read.  Label and subject columns may be absent, and their values are
     ignored when present.  Gaps and sampling rate are handled as ``preprocess`` does (short
     gaps interpolated, long ones split the session, a rate off by more than the tolerance is
@@ -139,9 +139,9 @@ def read_unlabeled_windows(recordings, *, features, timesteps: int, stride: int,
     :class:`~exermote_sgan.data.windows_file.WindowSet` whose labels are placeholders (0) and
     whose subject is -1.
     """
-    from ..data.cleaning import check_sampling_rate, clean_recording
-    from ..data.readers import ColumnSpec, find_csv_files
-    from ..data.windowing import cut_windows
+    from ..recordings.cleaning import check_sampling_rate, clean_recording
+    from ..recordings.readers import ColumnSpec, find_csv_files
+    from ..recordings.windowing import cut_windows
 
     reader = dict(reader or {})
     if columns is None and reader.get("columns"):
@@ -272,7 +272,7 @@ def _repoint(run_dir: Path, moves: dict[str, str]) -> None:
 def _default_format(features) -> str:
     """The recordings' format for a windows file that does not record it: Exermote when every
     feature is an Exermote feature, else the caller must say."""
-    from .config import is_core_motion
+    from ..training.config import is_core_motion
 
     if is_core_motion(features):
         return "exermote"
@@ -356,7 +356,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     file (``windows``, when it moved) provides the labeled windows, its settings everything
     else.  ``recordings`` are CSV files or folders of them, read as the run's recordings were
     (the windows file's reader settings; ``format``, "exermote" or "generic", and ``columns``,
-    a :class:`~exermote_sgan.data.readers.ColumnSpec`, override them, e.g. for windows files
+    a :class:`~exermote_sgan.recordings.readers.ColumnSpec`, override them, e.g. for windows files
     from before they were recorded).  Their labels are never read.
 
     ``method`` (see docs/personalize.md for what each measured):
@@ -389,9 +389,9 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     import tempfile
 
     from ..atomic import atomic_write_text, ensure_writable_dir, replace_directory
-    from ..data.readers import ColumnSpec
+    from ..recordings.readers import ColumnSpec
     from ..data.windows_file import save_windows
-    from .config import training_features
+    from ..training.config import training_features
 
     from ..errors import as_path, as_sequence
 
@@ -414,7 +414,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
             "the run's windows file is missing; personalising needs the labeled windows the "
             "run trained on (pass windows=/--windows with its new place)", path=windows_path)
     if columns is not None and not isinstance(columns, ColumnSpec):
-        raise ExermoteInputError("must be a ColumnSpec (exermote_sgan.data.readers.ColumnSpec)",
+        raise ExermoteInputError("must be a ColumnSpec (exermote_sgan.recordings.readers.ColumnSpec)",
                                  option="columns")
     _check_run_windows(run_dir, windows_path)
     attrs = _windows_attributes(windows_path)
@@ -450,7 +450,7 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
         save_windows(staged_windows, personal)
         built = work / "run"
         if method == "sgan":
-            from .train_lib import train
+            from ..training.train_lib import train
 
             result = train(replace(config, out_dir=built, unlabeled_windows=staged_windows))
             details = {}

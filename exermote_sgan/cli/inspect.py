@@ -5,7 +5,7 @@ or skip it and why, each session's subject, rows, rate and jitter, repeated time
 pauses that would split it and its labels; then the roles it gave the columns and the one
 ``preprocess`` command that it implies.  ``--write-columns FILE`` keeps the columns in a
 columns file for that command (and for ``personalize``, ``predict``, ``evaluate-reps``).
-The logic is in :mod:`exermote_sgan.data.inspection`.  Never imports TensorFlow.
+The logic is in :mod:`exermote_sgan.recordings.inspection`.  Never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _given(args) -> dict:
 
 def _columns(args, files):
     """(format, ColumnSpec or None, notes on what was guessed, include glob)."""
-    from ..data.inspection import detect_format, guess_column_spec, guess_include
+    from ..recordings.inspection import detect_format, guess_column_spec, guess_include
     from ..errors import ExermoteInputError
     from .preprocess import _column_spec
 
@@ -136,9 +136,9 @@ def _command(args, fmt, spec, include, columns_file) -> str:
 
 
 def run(args) -> int:
-    from ..data.inspection import inspect_files
-    from ..data.pipeline import GENERIC_MAX_PAUSE_SECONDS
-    from ..data.readers import find_csv_files, write_column_spec
+    from ..recordings.inspection import inspect_files
+    from ..recordings.pipeline import GENERIC_MAX_PAUSE_SECONDS
+    from ..recordings.readers import find_csv_files, write_column_spec
 
     files = find_csv_files(args.inputs)
     fmt, spec, notes, include = _columns(args, files)
@@ -196,7 +196,7 @@ def _print_summary(sessions, *, fmt: str, pause) -> None:
             totals[k] = totals.get(k, 0) + v
     print("labels (rows): " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
     if fmt == "generic":
-        from ..data.pipeline import GENERIC_STRIDE_SECONDS, GENERIC_WINDOW_SECONDS
+        from ..recordings.pipeline import GENERIC_STRIDE_SECONDS, GENERIC_WINDOW_SECONDS
 
         rest = ("Break" if "Break" in totals
                 else "none (a set is a run of one label; --rest-class NAME names one)")

@@ -1,4 +1,4 @@
-"""The ``exermote-sgan`` command line: one subcommand per module in :mod:`exermote_sgan.commands`.
+"""The ``exermote-sgan`` command line: one subcommand per module of :mod:`exermote_sgan.cli`.
 
 Each command module defines ``add_parser(subparsers)`` and ``run(args) -> int`` and imports
 heavy libraries (TensorFlow) only inside ``run``, so ``--help`` and ``preprocess`` stay fast.
@@ -12,10 +12,10 @@ import argparse
 import importlib
 import sys
 
-from ._quiet import filter_library_noise
-from .errors import ExermoteInputError
+from .._quiet import filter_library_noise
+from ..errors import ExermoteInputError
 
-# (command name, module in exermote_sgan.commands)
+# (command name, module in exermote_sgan.cli)
 COMMANDS = (
     ("demo", "demo"),
     ("preprocess", "preprocess"),
@@ -33,7 +33,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="exermote-sgan",
@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_module(module_name: str):
     try:
-        return importlib.import_module(f".commands.{module_name}", __package__)
+        return importlib.import_module(f".{module_name}", __package__)
     except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.commands.{module_name}":
+        if exc.name == f"{__package__}.{module_name}":
             return None  # command not available in this build
         raise
 

@@ -27,7 +27,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..data.readers import find_csv_files
+    from ..recordings.readers import find_csv_files
     from ..inference.rep_learning import learn_run_profile
     from ..runs import PERIOD_PROFILE_FILE
 

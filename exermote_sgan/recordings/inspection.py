@@ -3,7 +3,7 @@
 :func:`guess_column_spec` reads a CSV's header and first rows and proposes the roles of its
 columns (timestamp and its unit, features, label, subject or a path pattern giving it,
 session); :func:`inspect_files` reads every file through the reader registry
-(:func:`~exermote_sgan.data.readers.read_recording_file`) and reports, per file, whether it
+(:func:`~exermote_sgan.recordings.readers.read_recording_file`) and reports, per file, whether it
 would be read or skipped and why, and per session its subject, rows, rate and jitter, repeated
 timestamps, the pauses that would split it and its label counts.  Nothing is written.  The
 command ``exermote-sgan inspect`` prints the result and the one ``preprocess`` command it

@@ -1,8 +1,8 @@
 """From raw recording files to a :class:`~exermote_sgan.data.windows_file.WindowSet`.
 
 :func:`preprocess` is the library behind ``exermote-sgan preprocess``: it finds the CSV files,
-reads each (Exermote or generic format), cleans it (:mod:`exermote_sgan.data.cleaning`), cuts
-windows per gap-free segment (:mod:`exermote_sgan.data.windowing`) and returns the windows with
+reads each (Exermote or generic format), cleans it (:mod:`exermote_sgan.recordings.cleaning`), cuts
+windows per gap-free segment (:mod:`exermote_sgan.recordings.windowing`) and returns the windows with
 a :class:`PreprocessReport` saying what was read, dropped and produced.  Sessions are numbered
 in sorted file order.  It never imports TensorFlow.
 """
@@ -24,7 +24,7 @@ from .readers import (DUPLICATE_POLICIES, FORMATS, ColumnSpec, PathPattern, read
 from .schema import (BREAK_LABEL, DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_FEATURE_COLUMNS,
                      EXERMOTE_FEATURES, LABEL_COLUMN, NOMINAL_RATE_HZ, TIMESTAMP_COLUMN)
 from .windowing import cut_windows, write_segments
-from .windows_file import WindowSet, WindowsWriter
+from ..data.windows_file import WindowSet, WindowsWriter
 
 __all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "preprocess_to_file", "FORMATS",
            "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings",
@@ -115,7 +115,7 @@ class PreprocessConfig:
 
     Reader settings: ``path_pattern`` (a regular expression with the named groups
     ``subject``/``session``, searched in each file's path; see
-    :class:`~exermote_sgan.data.readers.PathPattern`) and ``duplicate_timestamps`` (refuse,
+    :class:`~exermote_sgan.recordings.readers.PathPattern`) and ``duplicate_timestamps`` (refuse,
     drop or average rows repeating a timestamp) override the columns file's keys of the same
     name; ``include`` (a glob such as ``'*_sw.csv'``) picks the files read from folders, the
     others skipped with a note.  A value whose magnitude exceeds ``max_abs_value`` (default 1e6:
