@@ -58,7 +58,7 @@ GOAL_WINDOWING = 50                 # windowing against a per-row Python loop
 # -- data ---------------------------------------------------------------------------------------
 def _recordings(work: Path, rows: int, rate: int) -> Path:
     """30 synthetic recordings of ``rows`` rows at ``rate`` Hz (5 subjects x 6 sessions)."""
-    from exermote_sgan.data import synthetic
+    from exermote_sgan.recordings import synthetic
 
     folder = work / f"recordings_{rows}_{rate}hz"
     if (folder / "done").is_file():

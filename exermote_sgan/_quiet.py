@@ -39,8 +39,6 @@ import re
 import sys
 import threading
 
-__all__ = ["filter_library_noise", "is_noise", "quiet_converter_logs",
-           "no_converter_progress_bars", "FD_NOISE", "LOG_NOISE", "ENV_VERBOSE", "QUIET_ENV"]
 
 ENV_VERBOSE = "EXERMOTE_SGAN_VERBOSE"
 HEAVY_MODULES = ("tensorflow", "keras", "coremltools")

@@ -28,9 +28,6 @@ from pathlib import Path
 
 from .errors import DiskFullError, ExermoteInputError
 
-__all__ = ["atomic_output", "atomic_write_text", "ensure_writable_dir", "is_disk_full",
-           "disk_full_error", "remove_stale_temporaries", "replace_directory",
-           "check_output_file", "check_replaceable_dir", "writer_alive"]
 
 _DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # h5py, TensorFlow and zipfile report a full disk in their own words and types

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ExermoteInputError", "NotFittedError", "DiskFullError", "wrong_type", "as_path",
-           "require", "as_sequence"]
-
 
 class ExermoteInputError(ValueError):
     """Bad user input: a file, a row, a column or an option that is not what was expected.

@@ -36,12 +36,6 @@ from .atomic import atomic_output, atomic_write_text, ensure_writable_dir, repla
 from .data.scaler import MinMaxScaler
 from .errors import ExermoteInputError
 
-__all__ = ["Preprocessing", "Provenance", "TrainedRun", "load_run", "with_classifier",
-           "save_run", "read_json_object", "staging_dir", "publish", "is_run_dir", "finished",
-           "windows_status", "check_windows_unchanged", "CLASSIFIER_FILE", "PREPROCESSING_FILE",
-           "METRICS_FILE", "SPLIT_FILE", "HISTORY_FILE", "CHECKPOINTS_DIR", "CONFIG_FILE", "BEST_WEIGHTS",
-           "BACKUP_DIR", "PLOTS_DIR", "TENSORBOARD_DIR", "PERSONALIZE_FILE",
-           "PERSONAL_WINDOWS_FILE", "PARTIAL_SUFFIX"]
 
 CLASSIFIER_FILE = "classifier.keras"
 PREPROCESSING_FILE = "preprocessing.json"

@@ -24,9 +24,10 @@ from exermote_sgan.data.windows_file import (WindowSet, content_sha256, load_win
                                              save_windows)
 from exermote_sgan.errors import ExermoteInputError
 from exermote_sgan.runs import Preprocessing
-from exermote_sgan.training import compare as compare_module
+from exermote_sgan.experiments import compare as compare_module
 from exermote_sgan.training import train_lib
 from exermote_sgan.experiments.compare import compare, format_summary, run_name
+from exermote_sgan.experiments.statistics import wilcoxon_p
 from exermote_sgan.training.evaluation import evaluate_classifier
 
 CLASSES = ("Break", "Burpee", "Situp", "Squat")
@@ -294,7 +295,7 @@ def test_missing_windows_file(tmp_path, fake):
 
 
 def test_cli(windows_path, tmp_path, fake, capsys):
-    from exermote_sgan.cli import main
+    from exermote_sgan.cli.main import main
 
     out = tmp_path / "cli"
     status = main(["compare", str(windows_path), "--test-subjects", "3", "--labeled-fractions",
@@ -429,11 +430,11 @@ def test_paired_difference_has_a_wilcoxon_test():
     assert table.loc[0, "wins"] == 4 and table.loc[0, "seeds"] == 5
     assert table.loc[0, "mean"] == pytest.approx(np.mean(gains))
     assert table.loc[0, "wilcoxon_p"] == pytest.approx(wilcoxon(gains).pvalue)
-    assert np.isnan(compare_module.wilcoxon_p([0.0, 0.0]))
+    assert np.isnan(wilcoxon_p([0.0, 0.0]))
 
 
 def test_cli_leave_each_subject_out_and_backend_options(windows_path, tmp_path, fake, capsys):
-    from exermote_sgan.cli import main
+    from exermote_sgan.cli.main import main
 
     out = tmp_path / "cli"
     assert main(["compare", str(windows_path), "--leave-each-subject-out", "--out", str(out),
@@ -453,7 +454,7 @@ def test_cli_leave_each_subject_out_and_backend_options(windows_path, tmp_path, 
 def test_ray_missing_is_one_line_with_the_fix(windows_path, tmp_path, fake, monkeypatch, capsys):
     import sys
 
-    from exermote_sgan.cli import main
+    from exermote_sgan.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["compare", str(windows_path), "--test-subjects", "3", "--out",

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from exermote_sgan.cli import main
+from exermote_sgan.cli.main import main
 from exermote_sgan.recordings.inspection import guess_column_spec, guess_include, inspect_files
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.recordings.readers import (ColumnSpec, load_column_spec, read_recording_file,
@@ -137,7 +137,7 @@ def test_the_columns_file_round_trips_regular_expressions_and_quotes(tmp_path):
 
 
 def test_one_reader_registry(tmp_path):
-    from exermote_sgan.data import pipeline, readers
+    from exermote_sgan.recordings import pipeline, readers
 
     assert pipeline.FORMATS is readers.FORMATS
     with pytest.raises(ExermoteInputError, match="--format must be one of exermote, generic"):

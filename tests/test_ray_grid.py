@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from exermote_sgan.errors import ExermoteInputError
-from exermote_sgan.training import compare as compare_module
+from exermote_sgan.experiments import compare as compare_module
 from exermote_sgan.experiments.compare import compare, run_name
 from exermote_sgan.experiments.grid import GridFailed
 from exermote_sgan.experiments.ray_backend import RayOptions, run_tasks

@@ -10,8 +10,6 @@ from ..training.config import LABELED_UNITS
 from .train import (DEFAULTS, NETWORK_OPTIONS, add_network_arguments, parse_features,
                     parse_rotation, show_package_warnings)
 
-__all__ = ["add_parser", "run"]
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(

@@ -6,8 +6,6 @@ import argparse
 import json
 import sys
 
-__all__ = ["add_parser", "run"]
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(

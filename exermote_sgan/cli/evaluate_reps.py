@@ -5,8 +5,6 @@ from __future__ import annotations
 from ..inference.counting import COUNTING_METHODS
 from .predict import add_columns_file_argument
 
-__all__ = ["add_parser", "run", "format_table"]
-
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

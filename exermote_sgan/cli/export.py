@@ -16,8 +16,6 @@ import sys
 
 from ..errors import ExermoteInputError
 
-__all__ = ["add_parser", "run"]
-
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

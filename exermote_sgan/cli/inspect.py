@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import shlex
 
-__all__ = ["add_parser", "run"]
 
 _OPTION_OF = {"timestamp": "--timestamp-column", "label": "--label-column",
               "subject": "--subject-column", "session": "--session-column",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["add_parser", "run"]
-
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import shlex
 
-__all__ = ["add_parser", "run"]
-
 
 def add_parser(subparsers):
     from ..personalization.personalize import DEFAULT_METHOD, METHODS, SELF_TRAINING_DEFAULTS

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["add_parser", "run", "add_columns_file_argument"]
-
 
 def add_columns_file_argument(parser) -> None:
     """``--columns-file``, as predict and evaluate-reps read recordings."""

@@ -11,9 +11,6 @@ import argparse
 import json
 import sys
 
-__all__ = ["add_parser", "add_reading_options", "run", "format_report", "config_from_args",
-           "check_outputs"]
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -84,7 +81,6 @@ def _window_options(parser) -> None:
                      help="the label offset in seconds, instead of --label-offset")
 
 
-
 def _cleaning_options(parser) -> None:
     from ..recordings.schema import EXERMOTE_CLASSES
 
@@ -132,7 +128,6 @@ def _cleaning_options(parser) -> None:
                        help="a sensor value beyond +-X is not a reading (default: 1e6)")
     clean.add_argument("--out-of-range", choices=("refuse", "missing"), default="refuse",
                        help="such a value: refuse the file (default) or treat it as missing")
-
 
 
 def _generic_options(parser) -> None:

@@ -12,8 +12,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError, NotFittedError
 
-__all__ = ["MinMaxScaler"]
-
 
 class MinMaxScaler:
     """Per-feature affine map of the training data's [min, max] onto ``feature_range``.

@@ -26,9 +26,6 @@ import numpy as np
 from ..errors import ExermoteInputError
 from .windows_file import WindowSet
 
-__all__ = ["subject_split", "leave_one_subject_out", "temporal_split", "validation_split",
-           "find_sets", "select_labeled", "windows_overlap"]
-
 
 # --------------------------------------------------------------------------- helpers
 

@@ -38,9 +38,6 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import ExermoteInputError
 
-__all__ = ["WindowSet", "RowWindows", "WindowsWriter", "save_windows", "load_windows",
-           "convert_windows", "read_subjects", "check_subjects", "content_sha256",
-           "FORMAT_VERSION"]
 
 #: the layout :func:`save_windows` writes; :func:`load_windows` reads it and version 1
 FORMAT_VERSION = 2

@@ -43,11 +43,8 @@ from ..atomic import (atomic_output, atomic_write_text, check_replaceable_dir,
 from ..errors import ExermoteInputError
 from ..runs import METRICS_FILE, SPLIT_FILE
 # paired_differences and wilcoxon_p stay importable from here, where they used to live
-from .statistics import (format_p, paired_difference, paired_differences,  # noqa: F401
-                         pm, wilcoxon_p)
+from .statistics import format_p, paired_difference, pm
 
-__all__ = ["compare", "run_name", "fold_name", "summarize", "paired_difference",
-           "format_summary", "write_report", "read_results", "MODELS", "RESULT_COLUMNS"]
 
 #: the networks, and the reference random forest (:mod:`.forest`) beside them
 MODELS = ("baseline", "sgan", "forest")

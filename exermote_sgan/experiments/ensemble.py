@@ -22,7 +22,6 @@ import numpy as np
 from ..atomic import atomic_output, check_replaceable_dir
 from ..errors import ExermoteInputError
 
-__all__ = ["EnsembleResult", "ensemble_runs"]
 
 #: what every member must share, with how a mismatch is described
 _SHARED = (("classes", "classes"), ("features", "features"), ("timesteps", "window length"),

@@ -23,8 +23,6 @@ import numpy as np
 from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 
-__all__ = ["window_statistics", "statistic_names", "train_forest", "FOREST_TREES",
-           "FOREST_FILE"]
 
 #: trees of the reference forest
 FOREST_TREES = 300

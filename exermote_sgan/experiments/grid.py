@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ..errors import ExermoteInputError
 
-__all__ = ["GridRun", "GridFailed", "BACKENDS", "train_run", "finished", "run_grid"]
 
 BACKENDS = ("serial", "ray")
 #: the model name of the reference random forest (:mod:`.forest`), trained like a baseline's

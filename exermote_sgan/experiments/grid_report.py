@@ -15,7 +15,6 @@ import numpy as np
 
 from .statistics import format_p, paired_differences, pm, wilcoxon_p
 
-__all__ = ["subject_table", "format_subject_tables", "plot_subjects"]
 
 _NAMES = {"baseline": "baseline", "sgan": "SGAN", "forest": "forest"}
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from .._quiet import QUIET_ENV
 from ..errors import ExermoteInputError
 
-__all__ = ["RayOptions", "TaskFailure", "import_ray", "run_tasks"]
-
 
 @dataclass(frozen=True)
 class RayOptions:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["paired_difference", "paired_differences", "wilcoxon_p", "format_p", "pm"]
-
 
 def paired_difference(results, *, better: str = "sgan", worse: str = "baseline"):
     """Per fraction, ``better`` minus ``worse`` macro F1, paired by held-out fold and seed.

@@ -7,7 +7,3 @@ neural network), ``tflite``, ``mil_evaluator`` / ``nn_evaluator`` (NumPy evaluat
 saved files) and ``verify`` (the comparison with Keras).
 """
 
-from .exporter import ExportReport, export_run
-from .verify import Verification, VerificationError
-
-__all__ = ["ExportReport", "export_run", "Verification", "VerificationError"]

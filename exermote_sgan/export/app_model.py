@@ -38,11 +38,6 @@ import numpy as np
 from ..atomic import atomic_output
 from .weights import ClassifierWeights, LSTMWeights
 
-__all__ = ["APP_CLASSES", "APP_FEATURES", "APP_TIMESTEPS", "APP_LSTM_UNITS", "APP_STATE_NAMES",
-           "app_feature_positions", "app_model_problems", "unused_app_features",
-           "widen_to_app_features", "app_windows", "build_app_spec", "save_app_spec",
-           "save_app_model", "app_scaling_coefficients", "swift_scaling_constant",
-           "describe_app_spec", "APP_MODEL_NAME", "APP_MODEL_FILE"]
 
 APP_MODEL_NAME = "Exermote"
 """The model's file stem in the app, hence the generated class names Exermote/ExermoteInput."""

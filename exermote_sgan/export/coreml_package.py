@@ -24,9 +24,6 @@ from .._quiet import no_converter_progress_bars
 from ..atomic import atomic_output
 from .weights import ClassifierWeights
 
-__all__ = ["PackageOptions", "build_mlpackage", "stage_mlpackage", "save_mlpackage",
-           "PRECISIONS", "TARGETS", "SCORES_NAME", "LABEL_NAME", "PROBABILITIES_NAME",
-           "default_author", "default_license", "default_version"]
 
 SCORES_NAME = "scores"
 LABEL_NAME = "classLabel"

@@ -25,7 +25,6 @@ from ..errors import ExermoteInputError
 from .coreml_package import PRECISIONS, PackageOptions
 from .verify import Verification, VerificationError
 
-__all__ = ["ExportReport", "export_run", "APP_MODEL_CHOICES", "EXPORT_PRECISIONS"]
 
 APP_MODEL_CHOICES = ("auto", "yes", "no")
 #: ``auto``: FP16 (half the size, the Neural Engine's format) when the FP16 file passes its

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["UnsupportedOpError", "MILEvaluator", "load_mil_program"]
-
 
 class UnsupportedOpError(NotImplementedError):
     """The program contains an op (or an op setting) the evaluator does not implement."""

@@ -10,8 +10,6 @@ run's own features, sample rate and classes.
 
 from __future__ import annotations
 
-__all__ = ["CORE_MOTION_UNITS", "CORE_MOTION_SOURCES", "core_motion_names", "input_name",
-           "describe_window", "describe_scores", "describe_purpose"]
 
 #: Core Motion feature -> (CMDeviceMotion property, unit)
 CORE_MOTION_SOURCES = {

@@ -13,8 +13,6 @@ import numpy as np
 
 from .mil_evaluator import UnsupportedOpError
 
-__all__ = ["NeuralNetworkEvaluator"]
-
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))

@@ -18,9 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["coreml_runtime_status", "load_coreml_model", "mlpackage_runtime_scores",
-           "app_model_runtime_scores"]
-
 
 def coreml_runtime_status() -> tuple[bool, str]:
     """``(True, "")`` when Core ML can run models here, else ``(False, why not)``."""

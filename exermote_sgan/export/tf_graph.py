@@ -14,8 +14,6 @@ import numpy as np
 from ..data.scaler import MinMaxScaler
 from .weights import ClassifierWeights, EnsembleWeights
 
-__all__ = ["inference_function"]
-
 
 def inference_function(weights: ClassifierWeights | EnsembleWeights,
                        scaler: MinMaxScaler | None, *, batch_size: int | None = 1,

@@ -15,7 +15,6 @@ import numpy as np
 
 from ..atomic import atomic_output
 
-__all__ = ["build_tflite", "stage_tflite", "save_tflite", "tflite_scores", "SIGNATURE"]
 
 SIGNATURE = "serving_default"
 SCORES_NAME = "scores"

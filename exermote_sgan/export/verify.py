@@ -46,9 +46,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["TOLERANCES", "GRAPH_TOLERANCE", "Verification", "VerificationError", "compare_scores",
-           "select_verification_windows", "keras_scores", "mlpackage_scores",
-           "app_model_scores", "verify_mlpackage", "verify_app_model", "verify_tflite"]
 
 #: precision -> largest allowed |difference| of a class probability
 TOLERANCES = {"fp32": 1e-4, "fp16": 5e-2}

@@ -14,8 +14,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["Conv1DWeights", "LSTMWeights", "ClassifierWeights", "EnsembleWeights",
-           "extract_weights", "as_float64", "reference_forward"]
 
 _EXPECTED_LAYERS = {
     "lstm": ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense"),

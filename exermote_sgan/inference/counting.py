@@ -64,10 +64,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Event", "DetectedSet", "RepetitionCounter", "AppRuleCounter",
-           "HysteresisCounter", "PeriodCounter", "RunCounter", "COUNTING_METHODS", "make_counter",
-           "count_repetitions", "APP_CONSECUTIVE_STEPS", "rest_options",
-           "APP_STEPS_UNTIL_SET_BREAK", "APP_20S_STEPS_UNTIL_SET_BREAK"]
 
 EVENT_KINDS = ("exercise_started", "repetition", "exercise_ended", "set_finished")
 

@@ -17,8 +17,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["NumpyClassifier", "check_against_keras"]
-
 
 class NumpyClassifier:
     """Scaled windows ``(N, timesteps, features)`` -> class probabilities ``(N, K)``.

@@ -19,8 +19,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["TrueSet", "true_sets", "true_sets_from_labels", "true_runs", "check_labels",
-           "SET_BREAK", "FIRST_HALF", "SECOND_HALF"]
 
 SET_BREAK = "setBreak"
 FIRST_HALF = "firstHalf"

@@ -43,8 +43,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["ExerciseRhythm", "PeriodProfile", "run_profile", "with_run_profile",
-           "count_periods", "learn_profile", "LabelledSet", "PERIOD_SLACK"]
 
 PERIOD_SLACK = 0.2
 """The learned period range is widened by this fraction on both sides."""

@@ -17,9 +17,6 @@ import numpy as np
 from ..errors import ExermoteInputError
 from .streaming import RecognitionResult, SkippedRowWarning, recognize_recording
 
-__all__ = ["RecordingPrediction", "predict_file", "predict_path", "align_features",
-           "read_for_run", "training_range_warning", "OutOfTrainingRangeWarning",
-           "FAR_OUTSIDE"]
 
 #: a value is "far outside" the training range (the training rows' minimum to maximum, also
 #: for a run scaled by quantiles) when, min-max scaled to it (training range = [0, 1]), it lies

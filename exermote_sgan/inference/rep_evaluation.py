@@ -25,8 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SetMatch", "match_sets", "summarize_matches", "evaluate_recordings"]
-
 
 @dataclass(frozen=True)
 class SetMatch:

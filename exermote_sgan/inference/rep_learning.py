@@ -13,8 +13,6 @@ from ..errors import ExermoteInputError
 from .periods import PeriodProfile, labelled_sets, learn_profile
 from .recordings import align_features, read_for_run
 
-__all__ = ["learn_run_profile"]
-
 
 def learn_run_profile(run_dir, paths) -> PeriodProfile:
     """Learn the period profile of a run from labelled recordings (Exermote files with

@@ -36,9 +36,6 @@ from ..errors import ExermoteInputError
 from .counting import DetectedSet, Event, make_counter, rest_options
 from .forward import NumpyClassifier
 
-__all__ = ["StreamingRecognizer", "Prediction", "RecognitionResult", "SkippedRowWarning",
-           "recognize_recording", "load_recognizer_parts", "gap_seconds"]
-
 
 class SkippedRowWarning(UserWarning):
     """A row without valid values was left out of the stream."""

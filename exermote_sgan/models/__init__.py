@@ -19,8 +19,6 @@ _PUBLIC = {
     "classifier_from_discriminator": ".networks",
 }
 
-__all__ = sorted(_PUBLIC)
-
 
 def __getattr__(name: str):
     if name in _PUBLIC:
@@ -31,4 +29,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(_PUBLIC))

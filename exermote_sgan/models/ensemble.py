@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["build_ensemble", "ensemble_members", "fold_input_scaling"]
-
 
 def build_ensemble(members, *, name: str = "classifier"):
     """One model whose ``scores`` are the mean of ``members``' probabilities (same shapes)."""

@@ -18,11 +18,6 @@ from keras import layers
 
 from .spec import POOL_TRUNK_LAYERS, TRUNK_LAYERS, TRUNKS
 
-__all__ = ["TRUNKS", "TRUNK_LAYERS", "build_discriminator", "build_baseline", "build_generator",
-           "build_like", "classifier_from_discriminator", "joins_mean_then_max", "trunk_layers",
-           "trunk_of"]
-
-
 
 def trunk_of(model: keras.Model) -> str:
     """``"lstm"`` or ``"pool"``: which trunk a classifier or discriminator was built with."""

@@ -21,8 +21,6 @@ import contextvars
 import keras
 from keras import layers, ops
 
-__all__ = ["replica", "replica_rows", "segments", "GlobalBatchDropout",
-           "GlobalBatchNormalization"]
 
 # sizes of the blocks of the batch a layer is called on (the SGAN concatenates its labeled,
 # unlabeled and generated windows), each of which is split over the replicas on its own

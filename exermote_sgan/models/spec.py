@@ -7,7 +7,6 @@ TensorFlow: one statement of the trunks and of the layer names weights move by.
 
 from __future__ import annotations
 
-__all__ = ["TRUNKS", "TRUNK_LAYERS", "POOL_TRUNK_LAYERS"]
 
 #: the classifying trunks: two LSTMs (the original), or the mean and maximum over time
 TRUNKS = ("lstm", "pool")

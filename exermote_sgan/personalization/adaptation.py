@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["row_moments", "user_scaler", "class_probabilities", "smooth_along_time",
-           "pseudo_labels", "PseudoLabels", "fine_tune"]
 
 def row_moments(row_windows, *, block_rows: int = 1 << 20):
     """Per-feature mean and standard deviation of the rows the windows cover (each row once)."""

@@ -27,9 +27,6 @@ from ..errors import ExermoteInputError
 from ..runs import (CHECKPOINTS_DIR, CONFIG_FILE, PERSONAL_WINDOWS_FILE, PERSONALIZE_FILE,
                     PREPROCESSING_FILE, SPLIT_FILE)
 
-__all__ = ["personalize", "read_unlabeled_windows", "PersonalizeResult", "PERSONAL_WINDOWS_FILE",
-           "PERSONALIZE_FILE", "run_config", "METHODS", "DEFAULT_METHOD",
-           "SELF_TRAINING_DEFAULTS"]
 
 FORMATS = ("exermote", "generic")
 #: how a run can be personalised (see :func:`personalize`)

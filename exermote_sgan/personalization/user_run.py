@@ -21,8 +21,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["adapt_run"]
-
 
 def _smoothing_width(smooth_s: float, *, stride: int, sample_rate_hz: float) -> int:
     """Windows in ``smooth_s`` seconds at the run's stride, odd (a centred average)."""

@@ -35,9 +35,6 @@ from .readers import Recording
 from .schema import BREAK_LABEL, FIRST_HALF, SECOND_HALF, SQUAT_LABEL
 from .windowing import Segment
 
-__all__ = ["SessionReport", "RateCheck", "map_labels", "apply_squat_rule",
-           "check_sampling_rate", "fill_short_gaps", "resample_to_grid", "clean_recording"]
-
 
 @dataclass(frozen=True)
 class RateCheck:

@@ -24,8 +24,6 @@ from ..errors import ExermoteInputError
 from .readers import ColumnSpec, read_recording_file, sort_selection
 from .schema import EXERMOTE_FEATURE_COLUMNS, TIMESTAMP_COLUMN
 
-__all__ = ["guess_column_spec", "guess_include", "inspect_files", "FileInspection",
-           "SessionInspection", "detect_format"]
 
 _TIME = ("timestamp", "time", "ts", "datetime", "date", "t", "time_ms", "time_s")
 _LABEL = ("label", "activity", "class", "exercise", "action", "target", "activity_label")

@@ -26,10 +26,6 @@ from .schema import (BREAK_LABEL, DEFAULT_LABEL_MAP, EXERMOTE_CLASSES, EXERMOTE_
 from .windowing import cut_windows, write_segments
 from ..data.windows_file import WindowSet, WindowsWriter
 
-__all__ = ["PreprocessConfig", "PreprocessReport", "preprocess", "preprocess_to_file", "FORMATS",
-           "OUT_OF_RANGE", "ShortWindowWarning", "DEFAULT_WINDOW_SECONDS", "read_recordings",
-           "GENERIC_WINDOW_SECONDS", "GENERIC_STRIDE_SECONDS", "GENERIC_MAX_PAUSE_SECONDS",
-           "survey_recordings"]
 
 #: what to do with a sensor value whose magnitude exceeds ``max_abs_value``
 OUT_OF_RANGE = ("refuse", "missing")

@@ -26,10 +26,6 @@ from ..errors import ExermoteInputError
 from .schema import (EXERMOTE_FEATURE_COLUMNS, EXERMOTE_FEATURES, LABEL_COLUMN, SUB_LABEL_COLUMN,
                      SUBJECT_COLUMN, TIMESTAMP_COLUMN, TIMESTAMP_FORMAT)
 
-__all__ = ["Recording", "ColumnSpec", "read_exermote_csv", "read_generic_csv",
-           "load_column_spec", "find_csv_files", "select_csv_files", "DUPLICATE_POLICIES",
-           "PathPattern", "check_duplicate_policy", "FORMATS", "read_recording_file",
-           "read_labels", "write_column_spec", "sort_selection"]
 
 #: the input formats, in one place: each name maps to its reader in :func:`read_recording_file`
 FORMATS = ("exermote", "generic")

@@ -7,13 +7,6 @@ timestamp and subject columns of the 70-column raw CSV files.
 
 from __future__ import annotations
 
-__all__ = [
-    "EXERMOTE_FEATURES", "EXERMOTE_FEATURE_COLUMNS", "EXERMOTE_CLASSES", "EXERMOTE_RAW_LABELS",
-    "EXERMOTE_SUB_LABELS", "DEFAULT_LABEL_MAP", "LABEL_COLUMN", "SUB_LABEL_COLUMN",
-    "TIMESTAMP_COLUMN", "SUBJECT_COLUMN", "TIMESTAMP_FORMAT", "NOMINAL_RATE_HZ",
-    "NEARABLES", "NEARABLE_FIELDS", "EXERMOTE_COLUMNS", "BREAK_LABEL", "SQUAT_LABEL",
-    "FIRST_HALF", "SECOND_HALF",
-]
 
 EXERMOTE_FEATURES = (
     "xGravity", "yGravity", "zGravity",

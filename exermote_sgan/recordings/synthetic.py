@@ -31,9 +31,6 @@ from ..atomic import atomic_write_text, ensure_writable_dir
 from ..errors import ExermoteInputError
 from .schema import EXERMOTE_COLUMNS, FIRST_HALF, SECOND_HALF
 
-__all__ = ["SyntheticSet", "SyntheticRecording", "synthesize_recording",
-           "write_synthetic_recordings", "read_manifest", "MANIFEST_NAME", "EXERCISES",
-           "write_public_example", "PUBLIC_ACTIVITIES", "PUBLIC_COLUMNS"]
 
 MANIFEST_NAME = "manifest.json"
 EXERCISES = ("Burpee", "Situp", "Squat")

@@ -23,9 +23,6 @@ import numpy as np
 from ..errors import ExermoteInputError
 from ..data.windows_file import RowWindows, WindowSet
 
-__all__ = ["Segment", "sliding_windows", "window_targets", "window_count", "cut_windows",
-           "write_segments"]
-
 
 @dataclass(frozen=True)
 class Segment:

@@ -37,8 +37,6 @@ import numpy as np
 
 from ..atomic import atomic_output, remove_stale_temporaries
 
-__all__ = ["TrainingBackup", "Backup", "latest_backup", "has_generations", "EpochSeeds",
-           "BestWeights", "HistoryFile", "ResumableEarlyStopping", "PAUSE_ENV"]
 
 PAUSE_ENV = "EXERMOTE_SGAN_TEST_BACKUP_PAUSE_S"
 WEIGHTS_FILE = "state.weights.h5"

@@ -16,11 +16,6 @@ from ..errors import ExermoteInputError
 from ..models.spec import TRUNKS
 from . import datasets
 
-__all__ = ["TrainConfig", "MODELS", "LABELED_UNITS", "GENERATOR_LOSSES", "FAKE_LOGITS",
-           "GENERATOR_ARCHITECTURES", "TRUNKS", "DEFAULT_EPOCHS", "DEFAULT_PATIENCE",
-           "EPOCH_SAMPLES", "epoch_steps",
-           "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES", "command_line", "training_features",
-           "rotation_degrees", "is_core_motion"]
 
 MODELS = ("baseline", "sgan")
 LABELED_UNITS = ("sets", "windows")

@@ -26,10 +26,6 @@ import math
 
 import numpy as np
 
-__all__ = ["balanced_class_weights", "steps_per_epoch", "baseline_dataset", "sgan_dataset",
-           "amplitude_augmenter", "vector_groups", "rotation_augmenter", "chain_augmenters",
-           "index_batches"]
-
 
 def balanced_class_weights(labels, num_classes: int) -> np.ndarray:
     """Weight per class ``n / (present_classes * count)``; 0 for a class without windows.

@@ -31,8 +31,6 @@ import os
 
 from ..errors import ExermoteInputError
 
-__all__ = ["DISTRIBUTE_MODES", "check_config", "read_tf_config", "is_chief", "make_strategy",
-           "strategy_scope", "per_replica_batch", "for_this_worker", "prepare_fit"]
 
 DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker")
 _TF_CONFIG_HINT = ('set TF_CONFIG in each worker\'s environment, e.g. {"cluster": {"worker": '

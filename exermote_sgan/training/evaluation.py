@@ -18,9 +18,6 @@ import numpy as np
 
 from ..errors import ExermoteInputError
 
-__all__ = ["evaluate_classifier", "metrics_from_predictions", "predict_labels",
-           "windows_for_run", "select_subjects", "format_metrics_table", "timing_errors",
-           "timing_summary", "check_tolerance", "DEFAULT_TOLERANCE_S"]
 
 #: how far (in seconds) from a window's labelled row its predicted class may be the true one for
 #: the error to count as a timing error: two rows at the Exermote rate of 10 Hz

@@ -23,9 +23,7 @@ one-process run, and its exact resume, is unchanged.
 
 from __future__ import annotations
 
-from ..models.replica_layers import replica, replica_rows, segments
-
-__all__ = ["replica", "segments", "normal", "batch_mean", "for_gradient"]
+from ..models.replica_layers import replica, replica_rows
 
 
 def normal(count, dim: int, *, seed):

@@ -24,10 +24,6 @@ from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["supervised_loss", "unsupervised_real_loss", "unsupervised_fake_loss",
-           "generator_adversarial_loss", "feature_matching_loss", "entropy_loss",
-           "prior_matching_loss", "fix_fake_logit", "binary_crossentropy_from_logits"]
-
 
 def _weighted_mean(values, sample_weight=None):
     values = ops.cast(values, "float32")

@@ -15,8 +15,6 @@ import numpy as np
 
 from ..atomic import atomic_output
 
-__all__ = ["plot_history", "history_figure", "plot_generated_vs_real",
-           "generated_vs_real_figure", "plot_compare"]
 
 _LOSS = re.compile(r"loss", re.IGNORECASE)
 _SCORE = re.compile(r"acc|f1", re.IGNORECASE)

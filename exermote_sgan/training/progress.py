@@ -19,8 +19,6 @@ import math
 import sys
 import time
 
-__all__ = ["MONITOR", "EpochLines", "progress_callbacks", "keras_verbose", "selected_epoch",
-           "format_epoch_line"]
 
 MONITOR = "val_macro_f1"
 # the figures an epoch line shows, in this order, when the logs hold them

@@ -21,10 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..models.replica_layers import segments
 from . import global_batch, losses
 from .config import FAKE_LOGITS, GENERATOR_LOSSES
-
-__all__ = ["SGAN", "GENERATOR_LOSSES", "FAKE_LOGITS"]
 
 
 class SGAN(keras.Model):
@@ -195,7 +194,7 @@ class SGAN(keras.Model):
         """
         n_lab, n_unl = ops.shape(labeled)[0], ops.shape(unlabeled)[0]
         mean = self._batch_mean()
-        with global_batch.segments(n_lab, n_unl, ops.shape(generated)[0]):
+        with segments(n_lab, n_unl, ops.shape(generated)[0]):
             outputs = self.discriminator(
                 ops.concatenate([labeled, unlabeled, generated], axis=0), training=training)
         logits = self._class_logits(outputs)

@@ -40,17 +40,9 @@ from ..runs import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, CLASSIFIER_FILE, 
                     HISTORY_FILE, PLOTS_DIR, SPLIT_FILE, TENSORBOARD_DIR, is_run_dir, publish,
                     staging_dir)
 from . import datasets, distribute, window_source
-from .config import (AUTO_ROTATION_DEGREES, DEFAULT_EPOCHS, DEFAULT_PATIENCE, FEATURE_CHOICES,
-                     MODELS, TrainConfig, command_line, epoch_steps, rotation_degrees,
+from .config import (TrainConfig, command_line, epoch_steps, rotation_degrees,
                      training_features)
 from .progress import MONITOR, keras_verbose, progress_callbacks, stop_reason
-
-__all__ = ["TrainConfig", "TrainResult", "train", "build_models", "MODELS",
-           "DEFAULT_EPOCHS", "DEFAULT_PATIENCE", "labeled_selection_hash", "command_line",
-           "training_features", "rotation_degrees", "FEATURE_CHOICES", "AUTO_ROTATION_DEGREES",
-           "staging_dir", "can_resume", "check_before_training", "LabeledFractionWarning",
-           "SingleRecordingWarning", "TrainingDataWarning"]
-
 
 
 class TrainingDataWarning(UserWarning):

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ScaledWindows", "fit_scaler_on_rows", "rows_are_finite", "baseline_dataset",
-           "sgan_dataset", "prediction_dataset"]
-
 
 class ScaledWindows:
     """Windows of a :class:`RowWindows` view, scaled by a fitted scaler when gathered.
