@@ -11,6 +11,7 @@ import pytest
 
 import exermote_sgan as ex
 from exermote_sgan.data.scaler import MinMaxScaler
+from exermote_sgan.runs import Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -24,10 +25,9 @@ def windows(tmp_path_factory):
 
 def _preprocessing(window_set):
     scaler = MinMaxScaler().fit(window_set.windows.reshape(-1, len(window_set.features)))
-    return ex.Preprocessing(classes=window_set.classes, features=window_set.features,
-                            timesteps=window_set.timesteps,
-                            label_offset=window_set.label_offset,
-                            sample_rate_hz=window_set.sample_rate_hz, scaler=scaler)
+    return Preprocessing(classes=window_set.classes, features=window_set.features,
+                         timesteps=window_set.timesteps, label_offset=window_set.label_offset,
+                         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler)
 
 
 @pytest.mark.parametrize("options, message", [
