@@ -51,7 +51,7 @@ def real_recordings(real_raw_dir) -> list[Path]:
 def watch_windows(watch_raw_dir, tmp_path_factory) -> Path:
     """Subjects 1-3 of the watch recordings, left arm: 21 recordings, read by one preprocess
     command with the worked example's columns file (4 s windows at 10 Hz, stride 1 s)."""
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     files = sorted(str(p) for s in (1, 2, 3)
                    for p in (watch_raw_dir / f"subject_{s:02d}").glob("*_left.csv"))

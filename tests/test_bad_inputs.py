@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from exermote_sgan.atomic import _TEMPORARY, atomic_output, remove_stale_temporaries
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.errors import ExermoteInputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,7 +247,7 @@ def test_kill_9_during_preprocess_leaves_a_temporary_the_next_run_removes(tmp_pa
     out = tmp_path / "windows.h5"
     child = (
         "import os, signal, h5py\n"
-        "from exermote_sgan.cli.main import main\n"
+        "from exermote_sgan.cli import main\n"
         "real = h5py.File.create_dataset\n"
         "def then_die(self, *a, **k):\n"
         "    real(self, *a, **k)\n"

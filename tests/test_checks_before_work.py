@@ -47,7 +47,7 @@ CASES = [
 SCRIPT = """
 import contextlib, io, json, sys, time
 from pathlib import Path
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.data.windows_file import save_windows
 

@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from exermote_sgan.cli.main import COMMANDS, build_parser, main
+from exermote_sgan.cli import COMMANDS, build_parser, main
 
 
 def test_help_lists_commands_and_does_not_import_tensorflow():
-    code = ("import sys; from exermote_sgan.cli.main import build_parser; build_parser(); "
+    code = ("import sys; from exermote_sgan.cli import build_parser; build_parser(); "
             "print('tensorflow' in sys.modules)")
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

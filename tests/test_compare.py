@@ -295,7 +295,7 @@ def test_missing_windows_file(tmp_path, fake):
 
 
 def test_cli(windows_path, tmp_path, fake, capsys):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     out = tmp_path / "cli"
     status = main(["compare", str(windows_path), "--test-subjects", "3", "--labeled-fractions",
@@ -434,7 +434,7 @@ def test_paired_difference_has_a_wilcoxon_test():
 
 
 def test_cli_leave_each_subject_out_and_backend_options(windows_path, tmp_path, fake, capsys):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     out = tmp_path / "cli"
     assert main(["compare", str(windows_path), "--leave-each-subject-out", "--out", str(out),
@@ -454,7 +454,7 @@ def test_cli_leave_each_subject_out_and_backend_options(windows_path, tmp_path, 
 def test_ray_missing_is_one_line_with_the_fix(windows_path, tmp_path, fake, monkeypatch, capsys):
     import sys
 
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["compare", str(windows_path), "--test-subjects", "3", "--out",

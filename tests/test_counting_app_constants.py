@@ -8,7 +8,7 @@ FREQUENCY)`` since commit e097cfd (2017-09-05); ``20*Int(...)`` at e92fcbc (2017
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import build_parser
+from exermote_sgan.cli import build_parser
 from exermote_sgan.inference.counting import (APP_20S_STEPS_UNTIL_SET_BREAK,
                                               APP_STEPS_UNTIL_SET_BREAK, COUNTING_METHODS,
                                               count_repetitions, make_counter)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -106,7 +106,7 @@ def test_the_global_batches_must_split_over_the_replicas():
 
 
 def test_cli_refuses_before_loading_anything(tmp_path, capsys, monkeypatch):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert main(["train", str(tmp_path / "missing.h5"), "--model", "baseline",

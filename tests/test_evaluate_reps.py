@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.readers import read_exermote_csv
 from exermote_sgan.inference.ground_truth import true_sets
 

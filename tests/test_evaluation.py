@@ -271,7 +271,7 @@ def saved_run(tmp_path_factory, controlled):
 
 
 def _cli(*argv):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     return main([str(a) for a in argv])
 

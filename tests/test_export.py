@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.runs import Preprocessing, Provenance, save_run

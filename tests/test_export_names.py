@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import WindowSet, save_windows
 from exermote_sgan.export.naming import core_motion_names, describe_purpose, input_name

@@ -115,7 +115,7 @@ def test_compare_shows_the_forest_beside_the_networks(windows_path, tmp_path, mo
 
 def test_the_command_line_trains_the_forest_by_default(windows_path, tmp_path, monkeypatch,
                                                         capsys):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     monkeypatch.setattr(train_lib, "train", FakeTrainer())
     out = tmp_path / "cli"

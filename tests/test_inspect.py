@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.inspection import guess_column_spec, guess_include, inspect_files
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.recordings.readers import (ColumnSpec, load_column_spec, read_recording_file,

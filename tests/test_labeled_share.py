@@ -59,7 +59,7 @@ def test_the_docs_examples_label_what_they_ask_for(sample_windows):
 
 
 def test_the_demo_default_labels_what_it_announces(tmp_path):
-    from exermote_sgan.cli.main import build_parser
+    from exermote_sgan.cli import build_parser
     from exermote_sgan.recordings.synthetic import write_synthetic_recordings
 
     default = build_parser().parse_args(["demo"]).labeled_fraction

@@ -137,7 +137,7 @@ def test_the_rules_catch_a_violation(tmp_path):
 
 @pytest.mark.parametrize("code", [
     "import exermote_sgan",
-    "import exermote_sgan.cli.main as c; c.build_parser()",
+    "import exermote_sgan.cli as c; c.build_parser()",
     "import exermote_sgan.recordings.pipeline, exermote_sgan.cli.preprocess",
     "import exermote_sgan.models, exermote_sgan.training.config",
 ])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess, read_recordings
 from exermote_sgan.recordings.readers import ColumnSpec, load_column_spec, read_generic_csv
 from exermote_sgan.errors import ExermoteInputError

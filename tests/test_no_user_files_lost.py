@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

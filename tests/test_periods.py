@@ -166,7 +166,7 @@ def test_a_broken_profile_file_is_one_error(tmp_path):
 def test_a_run_learns_its_profile_from_its_training_people_only(tmp_path):
     import json
 
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
     from exermote_sgan.recordings.readers import read_exermote_csv
     from exermote_sgan.data.scaler import MinMaxScaler
     from exermote_sgan.runs import PREPROCESSING_FILE, Preprocessing, Provenance

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.recordings.synthetic import write_synthetic_recordings
 from exermote_sgan.data.windows_file import WindowSet, save_windows

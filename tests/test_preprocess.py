@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.data.windows_file import load_windows
 
@@ -123,7 +123,7 @@ def test_sample_resampled_keeps_the_windows_aligned(tmp_path):
 
 def test_cli_writes_report_json_and_no_tensorflow(tmp_path):
     out, report = tmp_path / "s.h5", tmp_path / "r.json"
-    code = ("import sys; from exermote_sgan.cli.main import main; "
+    code = ("import sys; from exermote_sgan.cli import main; "
             f"rc = main(['preprocess', {str(SAMPLE)!r}, '--out', {str(out)!r}, "
             f"'--report-json', {str(report)!r}]); "
             "assert 'tensorflow' not in sys.modules, 'preprocess imported tensorflow'; "

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, ShortWindowWarning, preprocess
 from exermote_sgan.recordings.readers import ColumnSpec, find_csv_files, read_generic_csv
 from exermote_sgan.data.windows_file import load_windows, save_windows

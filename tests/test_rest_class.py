@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.recordings.readers import ColumnSpec
 from exermote_sgan.data.splits import find_sets, select_labeled

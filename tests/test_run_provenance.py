@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 from exermote_sgan.data.scaler import MinMaxScaler
 from exermote_sgan.data.windows_file import content_sha256, load_windows
 from exermote_sgan.errors import ExermoteInputError

@@ -308,7 +308,7 @@ def test_network_sizes_reach_the_saved_classifier(windows_path, tmp_path, model)
 
 
 def test_cli_without_options_gives_the_train_config_defaults():
-    from exermote_sgan.cli.main import build_parser
+    from exermote_sgan.cli import build_parser
     from exermote_sgan.cli.train import config_from_args
 
     parsed = config_from_args(build_parser().parse_args(["train", "w.h5", "--out", "r"]))
@@ -319,7 +319,7 @@ def test_cli_without_options_gives_the_train_config_defaults():
 
 
 def test_cli_parses_into_the_config_and_command_line_round_trips():
-    from exermote_sgan.cli.main import build_parser
+    from exermote_sgan.cli import build_parser
     from exermote_sgan.cli.train import config_from_args
 
     argv = ["train", "w.h5", "--model", "baseline", "--out", "r", "--test-subjects", "4", "2",
@@ -351,7 +351,7 @@ def test_cli_parses_into_the_config_and_command_line_round_trips():
 
 
 def test_cli_reports_bad_input_with_exit_status_2(windows_path, tmp_path, capsys):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     status = main(["train", str(windows_path), "--out", str(tmp_path / "run"),
                    "--test-subjects", "7", "--quiet"])
@@ -364,7 +364,7 @@ def test_cli_reports_bad_input_with_exit_status_2(windows_path, tmp_path, capsys
 
 
 def test_cli_trains_a_baseline(windows_path, tmp_path, capsys):
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     status = main(["train", str(windows_path), "--model", "baseline", "--out",
                    str(tmp_path / "run"), "--test-subjects", "3", "--epochs", "1",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.cli.main import main
+from exermote_sgan.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = REPO / "examples" / "watch" / "columns.toml"

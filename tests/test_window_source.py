@@ -168,7 +168,7 @@ def test_training_on_gathered_windows_gives_the_metrics_of_the_array_path(
         model, real_raw_dir, tmp_path, monkeypatch):
     """Exermote data, stride 4, two short epochs: the same seed gives the same history and
     test metrics whether batches are gathered from the rows or sliced from every window."""
-    from exermote_sgan.cli.main import main
+    from exermote_sgan.cli import main
 
     windows = tmp_path / "w.h5"
     assert main(["preprocess", str(real_raw_dir), "--out", str(windows), "--stride", "4",
