@@ -140,6 +140,35 @@ def _labeled_share(result, asked: float) -> str:
 
 
 def run(args) -> int:
+    """The demo's seven steps in order (six with ``--no-export``), every option checked
+    before anything is written; a ``summary.json`` of the figures at the end."""
+    from ..atomic import atomic_write_text, ensure_writable_dir
+
+    _check_demo_options(args)  # every option is checked before anything is written
+    out = ensure_writable_dir(args.out)
+    started = time.perf_counter()
+    subjects = tuple(range(1, args.subjects + 1))
+    test_subject = subjects[-1]
+    step = _Steps(6 if args.no_export else 7)
+    recordings, window_set, windows_path = _synthetic_windows(args, out, subjects, step)
+    results = {model: _train_model(args, model, out, windows_path, subjects, step)
+               for model in ("baseline", "sgan")}
+    summary, plots = _evaluate_models(results, window_set, out, test_subject, step)
+    if not args.no_export:
+        summary["export"] = _export_sgan(results["sgan"], out, step)
+    summary["repetitions"] = _count_repetitions(results["sgan"], recordings, test_subject,
+                                                step)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s. Look at:\n"
+          f"  {plots / 'history_baseline_vs_sgan.png'}\n"
+          f"  {out / 'sgan' / 'plots'}  (curves, generated vs real windows)\n"
+          f"  {out / 'summary.json'}")
+    return 0
+
+
+def _check_demo_options(args) -> None:
+    """Refuse too few subjects or sessions, a labeled fraction outside (0, 1], and what
+    ``train`` would refuse."""
     from ..errors import ExermoteInputError
 
     if args.subjects < 2:
@@ -150,55 +179,64 @@ def run(args) -> int:
     if not 0 < args.labeled_fraction <= 1:
         raise ExermoteInputError(f"must be in (0, 1], got {args.labeled_fraction}",
                                  option="--labeled-fraction")
-    _check_training_options(args)  # every option is checked before anything is written
-    from ..atomic import atomic_write_text, ensure_writable_dir
+    _check_training_options(args)
+
+
+def _synthetic_windows(args, out, subjects, step):
+    """Steps 1 and 2: write the synthetic recordings and preprocess them into
+    ``windows.h5``; returns ``(recordings, window_set, windows_path)``."""
     from ..recordings.pipeline import preprocess
     from ..recordings.synthetic import write_synthetic_recordings
     from ..data.windows_file import save_windows
 
-    out = ensure_writable_dir(args.out)
-    started = time.perf_counter()
-    subjects = tuple(range(1, args.subjects + 1))
-    test_subject = subjects[-1]
-    _step = _Steps(6 if args.no_export else 7)
-
-    _step("synthetic recordings (Exermote raw format, known sets and repetitions)")
+    step("synthetic recordings (Exermote raw format, known sets and repetitions)")
     recordings = write_synthetic_recordings(out / "recordings", subjects=subjects,
                                             sessions_per_subject=args.sessions_per_subject,
                                             seed=args.seed)
     print(f"{len(recordings)} recordings in {out / 'recordings'}")
 
-    _step("preprocess -> windows.h5")
+    step("preprocess -> windows.h5")
     window_set, report = preprocess([out / "recordings"])
     windows_path = save_windows(out / "windows.h5", window_set)
     print(f"{len(window_set)} windows of {window_set.timesteps} steps x "
           f"{len(window_set.features)} features; per class {window_set.class_counts()}")
+    return recordings, window_set, windows_path
 
+
+def _train_model(args, model: str, out, windows_path, subjects, step):
+    """Steps 3 and 4: train ``model`` on every subject but the last, with the demo's
+    options; print its summary and test figures; returns its ``TrainResult``."""
+    from ..training.train_lib import TrainConfig, train
+
+    test_subject = subjects[-1]
+    step(f"train {model} on subjects {list(subjects[:-1])} with "
+         f"--labeled-fraction {args.labeled_fraction:g} (whole sets; the windows "
+         "labeled are counted below)")
+    config = TrainConfig(windows_path=windows_path, model=model, out_dir=out / model,
+                         test_subjects=(test_subject,),
+                         labeled_fraction=args.labeled_fraction, epochs=args.epochs,
+                         seed=args.seed, features=args.features,
+                         augment_rotation=args.augment_rotation, verbose=1,
+                         training_command=f"exermote-sgan demo --out {args.out}")
+    with show_package_warnings("demo"):  # a labeled share far from the one asked
+        result = train(config)
+    metrics = result.metrics
+    print(training_summary(model, result))
+    print(_labeled_share(result, args.labeled_fraction))
+    print(f"{model} on test subject {test_subject}: accuracy "
+          f"{metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    return result
+
+
+def _evaluate_models(results: dict, window_set, out, test_subject: int, step):
+    """Step 5: score both runs on the unseen subject and plot their training curves side by
+    side; returns ``(summary, plots folder)``."""
+    from ..atomic import ensure_writable_dir
     from ..runs import load_run
     from ..training.evaluation import evaluate_classifier, format_metrics_table
     from ..training.plots import plot_history
-    from ..training.train_lib import TrainConfig, train
 
-    results = {}
-    for model in ("baseline", "sgan"):
-        _step(f"train {model} on subjects {list(subjects[:-1])} with "
-              f"--labeled-fraction {args.labeled_fraction:g} (whole sets; the windows "
-              "labeled are counted below)")
-        config = TrainConfig(windows_path=windows_path, model=model, out_dir=out / model,
-                             test_subjects=(test_subject,),
-                             labeled_fraction=args.labeled_fraction, epochs=args.epochs,
-                             seed=args.seed, features=args.features,
-                             augment_rotation=args.augment_rotation, verbose=1,
-                             training_command=f"exermote-sgan demo --out {args.out}")
-        with show_package_warnings("demo"):  # a labeled share far from the one asked
-            results[model] = train(config)
-        metrics = results[model].metrics
-        print(training_summary(model, results[model]))
-        print(_labeled_share(results[model], args.labeled_fraction))
-        print(f"{model} on test subject {test_subject}: accuracy "
-              f"{metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
-
-    _step(f"evaluate on unseen subject {test_subject}")
+    step(f"evaluate on unseen subject {test_subject}")
     summary = {}
     for model, result in results.items():
         run_ = load_run(result.run_dir)
@@ -209,32 +247,34 @@ def run(args) -> int:
         print(f"--- {model}\n{format_metrics_table(metrics)}")
     plots = ensure_writable_dir(out / "plots")
     plot_history({model: result.history for model, result in results.items()},
-                  plots / "history_baseline_vs_sgan.png")
+                 plots / "history_baseline_vs_sgan.png")
+    return summary, plots
 
-    if not args.no_export:
-        _step("export the SGAN classifier to Core ML, verified against Keras")
-        from ..export.exporter import export_run
 
-        export = export_run(results["sgan"].run_dir, out / "ExermoteClassifier")
-        summary["export"] = export.to_dict()
-        for path, check in ((export.mlpackage, export.mlpackage_check),
-                            (export.app_model, export.app_model_check)):
-            if check is not None:
-                print(f"wrote {path}: {check.summary()}")
+def _export_sgan(result, out, step) -> dict:
+    """Step 6: export the SGAN's classifier to Core ML, verified against Keras; returns the
+    export's summary."""
+    step("export the SGAN classifier to Core ML, verified against Keras")
+    from ..export.exporter import export_run
 
-    _step(f"stream predictions and count repetitions on subject {test_subject}")
+    export = export_run(result.run_dir, out / "ExermoteClassifier")
+    for path, check in ((export.mlpackage, export.mlpackage_check),
+                        (export.app_model, export.app_model_check)):
+        if check is not None:
+            print(f"wrote {path}: {check.summary()}")
+    return export.to_dict()
+
+
+def _count_repetitions(result, recordings, test_subject: int, step) -> dict:
+    """The last step: stream the SGAN's predictions over the unseen subject's recordings and
+    count repetitions, beside the app's own rule; returns both overall figures."""
+    step(f"stream predictions and count repetitions on subject {test_subject}")
     from ..inference.rep_evaluation import evaluate_recordings
+    from ..runs import load_run
     from .evaluate_reps import format_table
 
-    sgan_run = load_run(results["sgan"].run_dir)
+    sgan_run = load_run(result.run_dir)
     test_files = [p for p in recordings if p.stem.endswith(f"Synthetic {test_subject}")]
     reps = evaluate_recordings(test_files, sgan_run.preprocessing, sgan_run.classifier)
-    summary["repetitions"] = {"ours": reps["overall"], "app_rule": reps["app_rule"]["overall"]}
     print(format_table(reps))
-
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"\nDone in {time.perf_counter() - started:.0f} s. Look at:\n"
-          f"  {plots / 'history_baseline_vs_sgan.png'}\n"
-          f"  {out / 'sgan' / 'plots'}  (curves, generated vs real windows)\n"
-          f"  {out / 'summary.json'}")
-    return 0
+    return {"ours": reps["overall"], "app_rule": reps["app_rule"]["overall"]}

@@ -71,6 +71,7 @@ def add_network_arguments(parser) -> None:
                          help=f"dropout rate before the heads (default: {d['dropout']})")
 
 
+# long: a flat list of argparse options, one per statement, in the order --help shows them
 def add_parser(subparsers) -> argparse.ArgumentParser:
     d = DEFAULTS
     parser = subparsers.add_parser(

@@ -193,85 +193,101 @@ def validation_split(ws: WindowSet, index, *, fraction: float = 0.15,
     if len(idx) == 0:
         raise ExermoteInputError("validation_split: the training index is empty")
     rng = np.random.default_rng(seed)
-    k = ws.num_classes
-
-    session_ids, inverse = np.unique(ws.sessions[idx], return_inverse=True)
-    n_sessions = len(session_ids)
-    size = np.bincount(inverse, minlength=n_sessions)
-    class_counts = np.zeros((n_sessions, k), dtype=np.int64)
-    np.add.at(class_counts, (inverse, ws.labels[idx]), 1)
-    session_subject = np.empty(n_sessions, dtype=np.int64)
-    session_subject[inverse] = ws.subjects[idx]
-    subjects = np.unique(session_subject)
-    subject_total = {s: int(size[session_subject == s].sum()) for s in subjects}
-    order = rng.permutation(n_sessions)          # random tie-break among sessions
-    rank = np.empty(n_sessions, dtype=np.int64)
-    rank[order] = np.arange(n_sessions)
-
-    chosen = np.zeros(n_sessions, dtype=bool)
-    train_counts = class_counts.sum(axis=0)
-    target = fraction * len(idx)
-
-    def candidates(subject=None):
-        ok = ~chosen
-        if subject is not None:
-            ok &= session_subject == subject
-        out = []
-        for s in np.flatnonzero(ok):
-            subj = session_subject[s]
-            left = np.count_nonzero(~chosen & (session_subject == subj))
-            keeps_classes = np.all((train_counts - class_counts[s] > 0) | (train_counts == 0))
-            if left >= 2 and keeps_classes:
-                out.append(s)
-        return out
-
-    def best(cands):
-        """The candidate adding most classes not yet in validation (random among equals)."""
-        covered = class_counts[chosen].sum(axis=0) > 0
-        return min(cands, key=lambda s: (-np.count_nonzero((class_counts[s] > 0) & ~covered),
-                                         rank[s]))
-
-    def take(s):
-        nonlocal train_counts
-        chosen[s] = True
-        train_counts = train_counts - class_counts[s]
-
-    multi = [s for s in subjects if np.count_nonzero(session_subject == s) >= 2]
+    draw = _SessionDraw(ws, idx, rng)
+    multi = [s for s in draw.subjects if np.count_nonzero(draw.subject == s) >= 2]
     for subject in rng.permutation(multi):      # one session per subject
-        cands = candidates(subject)
+        cands = draw.candidates(subject)
         if cands:
-            take(best(cands))
-    while True:                                  # grow towards the target fraction
-        held = int(size[chosen].sum())
-        if held >= target:
-            break
-        cands = candidates()
-        if not cands:
-            break
-        share = {s: size[chosen & (session_subject == s)].sum() / subject_total[s]
-                 for s in {int(session_subject[c]) for c in cands}}
-        subject = min(share, key=lambda s: (share[s], s))
-        s = best([c for c in cands if session_subject[c] == subject])
-        if held + size[s] - target > target - held:
-            break
-        take(s)
-    for c in range(k):                           # every class present if possible
-        if class_counts[:, c].sum() and not class_counts[chosen, c].sum():
-            cands = [s for s in candidates() if class_counts[s, c] > 0]
-            if cands:
-                take(min(cands, key=lambda s: rank[s]))
-
-    in_val_session = chosen[inverse]
+            draw.take(draw.best(cands))
+    draw.grow(fraction * len(idx))               # towards the target fraction
+    draw.cover_classes()                         # every class present if possible
+    in_val_session = draw.chosen[draw.inverse]
     train = [idx[~in_val_session]]
     val = [idx[in_val_session]]
-    single = [s for s in subjects if s not in multi]
-    if single:
+    single = [s for s in draw.subjects if s not in multi]
+    if single:  # a subject with one session: the tail of that session validates
         mask = np.isin(ws.subjects[idx], single)
         train = [idx[~in_val_session & ~mask]]
         tail_train, tail_val = _temporal_cut(ws, idx[mask], fraction, ws.timesteps)
         train.append(tail_train)
         val.append(tail_val)
     return _sorted(np.concatenate(train)), _sorted(np.concatenate(val))
+
+
+class _SessionDraw:
+    """The sessions of the training windows ``idx`` and those drawn so far for validation:
+    the state that :func:`validation_split`'s three passes share."""
+
+    def __init__(self, ws: WindowSet, idx: np.ndarray, rng):
+        """Each session's size, class counts and subject; a random rank breaks ties."""
+        session_ids, self.inverse = np.unique(ws.sessions[idx], return_inverse=True)
+        n_sessions = len(session_ids)
+        self.size = np.bincount(self.inverse, minlength=n_sessions)
+        self.class_counts = np.zeros((n_sessions, ws.num_classes), dtype=np.int64)
+        np.add.at(self.class_counts, (self.inverse, ws.labels[idx]), 1)
+        self.subject = np.empty(n_sessions, dtype=np.int64)
+        self.subject[self.inverse] = ws.subjects[idx]
+        self.subjects = np.unique(self.subject)
+        self.subject_total = {s: int(self.size[self.subject == s].sum())
+                              for s in self.subjects}
+        order = rng.permutation(n_sessions)          # random tie-break among sessions
+        self.rank = np.empty(n_sessions, dtype=np.int64)
+        self.rank[order] = np.arange(n_sessions)
+        self.chosen = np.zeros(n_sessions, dtype=bool)
+        self.train_counts = self.class_counts.sum(axis=0)
+
+    def candidates(self, subject=None) -> list:
+        """Sessions that may still be drawn (of ``subject``): their subject keeps a training
+        session and training keeps every class."""
+        ok = ~self.chosen
+        if subject is not None:
+            ok &= self.subject == subject
+        out = []
+        for s in np.flatnonzero(ok):
+            left = np.count_nonzero(~self.chosen & (self.subject == self.subject[s]))
+            keeps_classes = np.all((self.train_counts - self.class_counts[s] > 0)
+                                   | (self.train_counts == 0))
+            if left >= 2 and keeps_classes:
+                out.append(s)
+        return out
+
+    def best(self, cands):
+        """The candidate adding most classes not yet in validation (random among equals)."""
+        covered = self.class_counts[self.chosen].sum(axis=0) > 0
+        return min(cands, key=lambda s: (
+            -np.count_nonzero((self.class_counts[s] > 0) & ~covered), self.rank[s]))
+
+    def take(self, s) -> None:
+        """Hold session ``s`` out for validation."""
+        self.chosen[s] = True
+        self.train_counts = self.train_counts - self.class_counts[s]
+
+    def grow(self, target: float) -> None:
+        """Add sessions of the subject with the smallest held-out share while that brings
+        the validation size closer to ``target`` windows."""
+        while True:
+            held = int(self.size[self.chosen].sum())
+            if held >= target:
+                break
+            cands = self.candidates()
+            if not cands:
+                break
+            share = {s: self.size[self.chosen & (self.subject == s)].sum()
+                     / self.subject_total[s]
+                     for s in {int(self.subject[c]) for c in cands}}
+            subject = min(share, key=lambda s: (share[s], s))
+            s = self.best([c for c in cands if self.subject[c] == subject])
+            if held + self.size[s] - target > target - held:
+                break
+            self.take(s)
+
+    def cover_classes(self) -> None:
+        """For each class still absent from validation, add a session containing it."""
+        for c in range(self.class_counts.shape[1]):
+            if self.class_counts[:, c].sum() and not self.class_counts[self.chosen, c].sum():
+                cands = [s for s in self.candidates() if self.class_counts[s, c] > 0]
+                if cands:
+                    self.take(min(cands, key=lambda s: self.rank[s]))
 
 
 # --------------------------------------------------------------------------- sets
@@ -406,8 +422,6 @@ def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
         return idx, np.empty(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     labels = ws.labels[idx]
-    k = ws.num_classes
-
     if unit == "windows":
         picked = []
         for c in np.unique(labels):
@@ -418,9 +432,28 @@ def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
         return labeled, _sorted(np.setdiff1d(idx, labeled))
 
     set_ids = find_sets(ws, idx, break_class=break_class, min_set_break_s=min_set_break_s)
+    size, counts, main_class = _set_table(ws, set_ids, labels, break_class)
+    set_subject = np.empty(len(size), dtype=np.int64)
+    set_subject[set_ids] = ws.subjects[idx]
+    chosen = np.zeros(len(size), dtype=bool)
+    for subject in np.unique(set_subject):
+        _label_sets_of(chosen, np.flatnonzero(set_subject == subject), size, main_class,
+                       fraction, rng)
+    for c in rng.permutation(ws.num_classes):      # every class present
+        if counts[:, c].sum() and not counts[chosen, c].sum():
+            cands = np.flatnonzero(~chosen & (counts[:, c] > 0))
+            mains = cands[main_class[cands] == c]
+            chosen[rng.choice(mains if len(mains) else cands)] = True
+    is_labeled = chosen[set_ids]
+    return _sorted(idx[is_labeled]), _sorted(idx[~is_labeled])
+
+
+def _set_table(ws: WindowSet, set_ids: np.ndarray, labels: np.ndarray, break_class):
+    """``(size, class counts, main class)`` of each set: its windows, its windows per class,
+    and its most frequent exercise (the break class for a set of breaks only)."""
     n_sets = int(set_ids.max()) + 1
     size = np.bincount(set_ids, minlength=n_sets)
-    counts = np.zeros((n_sets, k), dtype=np.int64)
+    counts = np.zeros((n_sets, ws.num_classes), dtype=np.int64)
     np.add.at(counts, (set_ids, labels), 1)
     brk = _rest_index(ws, break_class)
     exercise_counts = counts.copy()
@@ -428,36 +461,29 @@ def select_labeled(ws: WindowSet, index, *, fraction: float, seed: int = 0,
         exercise_counts[:, brk] = 0
     main_class = np.where(exercise_counts.sum(axis=1) > 0, exercise_counts.argmax(axis=1),
                           max(brk, 0))
-    set_subject = np.empty(n_sets, dtype=np.int64)
-    set_subject[set_ids] = ws.subjects[idx]
+    return size, counts, main_class
 
-    chosen = np.zeros(n_sets, dtype=bool)
-    for subject in np.unique(set_subject):
-        own = np.flatnonzero(set_subject == subject)
-        target = fraction * size[own].sum()
-        queues = {int(c): list(rng.permutation(own[main_class[own] == c]))
-                  for c in np.unique(main_class[own])}
-        available = {c: size[q].sum() for c, q in queues.items()}
-        got = {c: 0 for c in queues}
-        tie = {c: r for r, c in enumerate(rng.permutation(list(queues)))}
-        held = 0
-        while held < target:
-            open_classes = [c for c in queues if queues[c]]
-            if not open_classes:
-                break
-            c = min(open_classes, key=lambda c: (got[c] / available[c], tie[c]))
-            s = queues[c][0]
-            if held + size[s] - target > target - held:
-                break
-            queues[c].pop(0)
-            chosen[s] = True
-            got[c] += size[s]
-            held += size[s]
-    for c in rng.permutation(k):                   # every class present
-        if counts[:, c].sum() and not counts[chosen, c].sum():
-            cands = np.flatnonzero(~chosen & (counts[:, c] > 0))
-            mains = cands[main_class[cands] == c]
-            chosen[rng.choice(mains if len(mains) else cands)] = True
 
-    is_labeled = chosen[set_ids]
-    return _sorted(idx[is_labeled]), _sorted(idx[~is_labeled])
+def _label_sets_of(chosen: np.ndarray, own: np.ndarray, size, main_class, fraction: float,
+                   rng) -> None:
+    """Mark in ``chosen`` one subject's labeled sets (``own``): a random set of the exercise
+    labeled least so far, until one more would move it further from ``fraction``."""
+    target = fraction * size[own].sum()
+    queues = {int(c): list(rng.permutation(own[main_class[own] == c]))
+              for c in np.unique(main_class[own])}
+    available = {c: size[q].sum() for c, q in queues.items()}
+    got = {c: 0 for c in queues}
+    tie = {c: r for r, c in enumerate(rng.permutation(list(queues)))}
+    held = 0
+    while held < target:
+        open_classes = [c for c in queues if queues[c]]
+        if not open_classes:
+            break
+        c = min(open_classes, key=lambda c: (got[c] / available[c], tie[c]))
+        s = queues[c][0]
+        if held + size[s] - target > target - held:
+            break
+        queues[c].pop(0)
+        chosen[s] = True
+        got[c] += size[s]
+        held += size[s]

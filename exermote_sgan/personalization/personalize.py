@@ -338,6 +338,25 @@ def _check_options(method, *, threshold, class_share, rounds, smooth_s, adapt_sc
     return settings
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One personalisation's checked inputs, grouped: what :func:`personalize`'s options
+    resolve to once the run, its windows file and the output folder have been checked."""
+
+    run_dir: object          # as given: the general run
+    out: Path                # the personalised run to write
+    method: str
+    settings: dict           # the method's settings (:func:`_check_options`)
+    config: object           # the run's TrainConfig, pointed at ``out``, overrides applied
+    windows_path: Path       # the run's windows file
+    attrs: dict              # its windowing (:func:`_windows_attributes`)
+    features: tuple          # the features the run trained on
+    format: str | None       # the format asked for (None: as the windows file records)
+    input_format: str | None  # the format the recordings are read in (None: as recorded)
+    columns: object          # a ColumnSpec overriding the recorded columns, or None
+    verbose: int
+
+
 def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
                 threshold: float | None = None, class_share: float | None = None,
                 rounds: int | None = None,
@@ -383,28 +402,38 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
                               adapt_scaler=adapt_scaler, user_share=user_share,
                               learning_rate=learning_rate, epochs=epochs,
                               steps_per_epoch=steps_per_epoch)
-    import tempfile
+    request = _request(run_dir, recordings, out=out, method=method, settings=settings,
+                       windows=windows, format=format, columns=columns, seed=seed,
+                       verbose=verbose, training_command=training_command)
+    attrs = request.attrs
+    personal, files = read_unlabeled_windows(
+        recordings, features=request.features, timesteps=attrs["timesteps"],
+        stride=attrs["stride"], label_offset=attrs["label_offset"],
+        sample_rate_hz=attrs["sample_rate_hz"], format=request.input_format,
+        columns=request.columns, reader=attrs["reader"])
+    if len(personal) == 0:
+        raise ExermoteInputError("the recordings hold no full window; record longer",
+                                 option="recordings")
+    result, details = _write_personal_run(request, personal, files)
+    out = request.out
+    split = json.loads((out / SPLIT_FILE).read_text(encoding="utf-8"))
+    return PersonalizeResult(train=replace(result, run_dir=out, split=split), run_dir=out,
+                             n_windows=len(personal), recordings=files, method=method,
+                             details=details)
 
-    from ..atomic import atomic_write_text, ensure_writable_dir, replace_directory
+
+def _request(run_dir, recordings, *, out, method: str, settings: dict, windows, format,
+             columns, seed, verbose: int, training_command: str) -> _Request:
+    """Check the run, its windows file, the output folder and the options (in that order,
+    before anything is read or written) and resolve them into one :class:`_Request`."""
     from ..recordings.readers import ColumnSpec
-    from ..data.windows_file import save_windows
-    from ..training.config import training_features
-
     from ..errors import as_path, as_sequence
+    from ..training.config import training_features
 
     if not isinstance(recordings, (str, Path)):
         as_sequence(recordings, option="recordings", example="['user_recordings/']")
     config = run_config(as_path(run_dir, option="run_dir"))
-    out = as_path(out, option="out")
-    if out.resolve() == Path(run_dir).resolve():
-        raise ExermoteInputError("is the run being personalised; give a new directory so the "
-                                 "general run is kept", option="out", path=out)
-    if out.exists() and not out.is_dir():
-        raise ExermoteInputError("exists and is not a directory; give a new directory",
-                                 option="out", path=out)
-    if out.is_dir() and any(out.iterdir()):
-        raise ExermoteInputError("is not empty; give a new directory (a personalised run is "
-                                 "never written over another)", option="out", path=out)
+    out = _checked_out(as_path(out, option="out"), run_dir)
     windows_path = Path(windows) if windows is not None else Path(config.windows_path)
     if not windows_path.is_file():
         raise ExermoteInputError(
@@ -428,17 +457,37 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
     if method == "sgan":
         config = replace(config, model="sgan")
     config.validate()
-    personal, files = read_unlabeled_windows(
-        recordings, features=trained_features, timesteps=attrs["timesteps"],
-        stride=attrs["stride"], label_offset=attrs["label_offset"],
-        sample_rate_hz=attrs["sample_rate_hz"], format=input_format, columns=columns,
-        reader=attrs["reader"])
-    if len(personal) == 0:
-        raise ExermoteInputError("the recordings hold no full window; record longer",
-                                 option="recordings")
+    return _Request(run_dir=run_dir, out=out, method=method, settings=settings, config=config,
+                    windows_path=windows_path, attrs=attrs, features=trained_features,
+                    format=format, input_format=input_format, columns=columns,
+                    verbose=int(verbose))
 
-    # built aside and moved into place whole: a personalised run is complete or absent
-    final = out.absolute()
+
+def _checked_out(out: Path, run_dir) -> Path:
+    """``out``, refused when it is the run itself, a file, or a non-empty folder: a
+    personalised run never writes over another run."""
+    if out.resolve() == Path(run_dir).resolve():
+        raise ExermoteInputError("is the run being personalised; give a new directory so the "
+                                 "general run is kept", option="out", path=out)
+    if out.exists() and not out.is_dir():
+        raise ExermoteInputError("exists and is not a directory; give a new directory",
+                                 option="out", path=out)
+    if out.is_dir() and any(out.iterdir()):
+        raise ExermoteInputError("is not empty; give a new directory (a personalised run is "
+                                 "never written over another)", option="out", path=out)
+    return out
+
+
+def _write_personal_run(request: _Request, personal, files: list[str]):
+    """Build the personalised run aside (the user's windows, the method's run,
+    ``personalize.json``) and move it into place whole: it is complete or absent.
+    Returns ``(TrainResult, details)``."""
+    import tempfile
+
+    from ..atomic import ensure_writable_dir, replace_directory
+    from ..data.windows_file import save_windows
+
+    final = request.out.absolute()
     ensure_writable_dir(final.parent)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".personalize",
                                  dir=final.parent))
@@ -446,40 +495,48 @@ def personalize(run_dir, recordings, *, out, method: str = DEFAULT_METHOD,
         staged_windows = work / PERSONAL_WINDOWS_FILE
         save_windows(staged_windows, personal)
         built = work / "run"
-        if method == "sgan":
+        if request.method == "sgan":
             from ..training.train_lib import train
 
-            result = train(replace(config, out_dir=built, unlabeled_windows=staged_windows))
+            result = train(replace(request.config, out_dir=built,
+                                   unlabeled_windows=staged_windows))
             details = {}
         else:
             from .user_run import adapt_run
 
-            result, details = adapt_run(run_dir, config, personal, out_dir=built,
-                                        final_dir=final, method=method, settings=settings,
-                                        verbose=int(verbose))
+            result, details = adapt_run(request.run_dir, request.config, personal,
+                                        out_dir=built, final_dir=final, method=request.method,
+                                        settings=request.settings, verbose=request.verbose)
         staged_windows.rename(built / PERSONAL_WINDOWS_FILE)
         _repoint(built, {str(staged_windows.resolve()): str(final / PERSONAL_WINDOWS_FILE),
                          str(staged_windows): str(final / PERSONAL_WINDOWS_FILE),
                          str(built.resolve()): str(final), str(built): str(final)})
-        atomic_write_text(built / PERSONALIZE_FILE, json.dumps({
-            "from_run": str(Path(run_dir).resolve()),
-            "windows_path": str(windows_path.resolve()),
-            "recordings": files,
-            "format": format or (attrs["reader"] or {}).get("format", "exermote"),
-            "personal_windows": PERSONAL_WINDOWS_FILE,
-            "n_personal_windows": int(len(personal)),
-            "personal_sessions": list(personal.session_names),
-            "labels": "not read: the recordings' label columns, if any, are ignored",
-            "method": method,
-            "settings": settings,
-            "model": "sgan" if method == "sgan" else "the run's classifier, adapted",
-            "seed": int(config.seed),
-            **details,
-        }, indent=2) + "\n")
+        _write_personalize_json(built, request, personal, files, details)
         replace_directory(built, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    split = json.loads((out / SPLIT_FILE).read_text(encoding="utf-8"))
-    return PersonalizeResult(train=replace(result, run_dir=out, split=split), run_dir=out,
-                             n_windows=len(personal), recordings=files, method=method,
-                             details=details)
+    return result, details
+
+
+def _write_personalize_json(built: Path, request: _Request, personal, files: list[str],
+                            details: dict) -> None:
+    """``personalize.json``: where the personalised run came from, what was read and how the
+    method adapted it."""
+    from ..atomic import atomic_write_text
+
+    method = request.method
+    atomic_write_text(built / PERSONALIZE_FILE, json.dumps({
+        "from_run": str(Path(request.run_dir).resolve()),
+        "windows_path": str(request.windows_path.resolve()),
+        "recordings": files,
+        "format": request.format or (request.attrs["reader"] or {}).get("format", "exermote"),
+        "personal_windows": PERSONAL_WINDOWS_FILE,
+        "n_personal_windows": int(len(personal)),
+        "personal_sessions": list(personal.session_names),
+        "labels": "not read: the recordings' label columns, if any, are ignored",
+        "method": method,
+        "settings": request.settings,
+        "model": "sgan" if method == "sgan" else "the run's classifier, adapted",
+        "seed": int(request.config.seed),
+        **details,
+    }, indent=2) + "\n")

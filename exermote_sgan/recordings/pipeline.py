@@ -570,7 +570,33 @@ def _format_columns(config: PreprocessConfig):
     return features, file_columns, keep, label_column, timestamp_column
 
 
+def _windows_and_counts(segments, sink, *, config, classes, features, session_names,
+                        n_sessions: int):
+    """``(windows, per class, per subject, per session)``: the cleaned segments cut into
+    windows (``None`` when ``sink`` streamed them to a file) and the window counts."""
+    if sink is None:
+        windows = cut_windows(segments, classes=classes, features=features,
+                              timesteps=config.timesteps, stride=config.stride,
+                              label_offset=config.label_offset,
+                              sample_rate_hz=config.expected_rate_hz,
+                              session_names=session_names)
+        windows = replace(windows, rest_class=config.rest_class, reader=config.reader)
+        per_class = windows.class_counts()
+        subjects, counts = np.unique(windows.subjects, return_counts=True)
+        per_subject = {int(s): int(c) for s, c in zip(subjects, counts)}
+        per_session = np.bincount(windows.sessions, minlength=n_sessions)
+    else:
+        sink.flush()
+        windows, writer = None, sink.writer
+        per_class = {name: int(c) for name, c in zip(classes, writer.class_counts)}
+        per_subject = {s: writer.subject_counts[s] for s in sorted(writer.subject_counts)}
+        per_session = [writer.session_counts.get(k, 0) for k in range(n_sessions)]
+    return windows, per_class, per_subject, per_session
+
+
 def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, PreprocessReport]:
+    """Read, check and clean every recording of ``inputs``, then cut the windows (in memory,
+    or streamed into ``sink``): the windows and the report of what each recording gave."""
     from tqdm import tqdm
 
     from ..errors import require
@@ -622,23 +648,9 @@ def _preprocess(inputs, *, config, progress, sink) -> tuple[WindowSet | None, Pr
             segments.extend(pieces)
             reports.append(report)
             session_names.append(recording.session_name)
-    if sink is None:
-        windows = cut_windows(segments, classes=classes, features=features,
-                              timesteps=config.timesteps, stride=config.stride,
-                              label_offset=config.label_offset,
-                              sample_rate_hz=config.expected_rate_hz,
-                              session_names=session_names)
-        windows = replace(windows, rest_class=config.rest_class, reader=config.reader)
-        per_class = windows.class_counts()
-        subjects, counts = np.unique(windows.subjects, return_counts=True)
-        per_subject = {int(s): int(c) for s, c in zip(subjects, counts)}
-        per_session = np.bincount(windows.sessions, minlength=len(reports))
-    else:
-        sink.flush()
-        windows, writer = None, sink.writer
-        per_class = {name: int(c) for name, c in zip(classes, writer.class_counts)}
-        per_subject = {s: writer.subject_counts[s] for s in sorted(writer.subject_counts)}
-        per_session = [writer.session_counts.get(k, 0) for k in range(len(reports))]
+    windows, per_class, per_subject, per_session = _windows_and_counts(
+        segments, sink, config=config, classes=classes, features=features,
+        session_names=session_names, n_sessions=len(reports))
     for report, n in zip(reports, per_session):
         report.windows = int(n)
     config_dict = asdict(config)

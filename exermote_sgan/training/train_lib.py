@@ -547,7 +547,70 @@ def _provenance(split: dict, rotation: float):
         unlabeled_windows=split["unlabeled_windows"])
 
 
+# -- the recipe ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Split:
+    """Which windows play which part (indices into the windows file), the user's extra
+    unlabeled windows (raw), and the summary written to ``split.json``."""
+
+    fit: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    labeled: np.ndarray
+    unlabeled: np.ndarray
+    adapt: np.ndarray
+    extra: np.ndarray
+    summary: dict
+
+
+@dataclass(frozen=True)
+class _Checkpoints:
+    """The callbacks that keep the run's state on disk: best weights, early stopping, history
+    and the per-epoch backup that ``resume`` continues from."""
+
+    folder: Path
+    best_path: Path
+    history_file: object
+    best: object
+    early_stopping: object
+    backup: object
+
+
 def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
+    """The trainer's recipe, one step per line: windows, split, scaler, model, run folder,
+    input stream and callbacks, fit, then the run evaluated, written and published."""
+    window_set, rotation = _training_windows(config)
+    split = _split_windows(window_set, config)
+    _set_determinism(config.seed)
+    scaler = _fit_scaler(config, window_set, split)
+    trained = _build_model(config, window_set, scaler, split, strategy)
+    run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
+    scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
+    weights, steps, augment = _batch_settings(config, window_set, split, scaler, rotation)
+    state = _checkpoints(run_dir, config)
+    start_epoch, stopped = _resume(trained, state) if config.resume else (0, False)
+    labeled = (split.labeled, window_set.labels[split.labeled], weights)
+    if not start_epoch and config.model == "sgan" and config.warm_start_epochs:
+        _warm_start(trained, config, window_source.baseline_dataset(
+            scaled, *labeled, batch_size=config.batch_size, seed=config.seed,
+            augment=augment), steps=steps, num_classes=window_set.num_classes)
+    # the input streams start at the first step of the first epoch still to train
+    data = _training_stream(config, scaled, scaler, split, labeled, augment,
+                            start_step=start_epoch * steps)
+    own_callbacks = _own_callbacks(config, run_dir, state, scaled, window_set, split)
+    distribute.prepare_fit(trained, data, strategy)
+    if not stopped and start_epoch < config.resolved_epochs:
+        trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
+                    steps_per_epoch=steps,
+                    callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
+                    verbose=keras_verbose(config.verbose), shuffle=False)
+    return _finish_run(config, run_dir, trained, state.best_path, window_set, scaler, scaled,
+                       split, rotation)
+
+
+def _training_windows(config: TrainConfig):
+    """``(window_set, rotation)``: the windows file's windows in the features trained on, and
+    the rotation augmentation's largest angle; bad windows or options stop here."""
     from ..data.windows_file import load_windows
 
     window_set = load_windows(config.windows_path)
@@ -563,113 +626,145 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
             f"x, y, z (xGravity, acc_x_g); "
             f"the features trained on are {', '.join(window_set.features)}",
             path=config.windows_path, option="augment_rotation")
+    return window_set, rotation
+
+
+def _split_windows(window_set, config: TrainConfig) -> _Split:
+    """The windows split by role (see :func:`_split`) with the extra unlabeled windows and the
+    summary that ``split.json`` records."""
     fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
                                                                                 config)
     extra = _extra_unlabeled(config, window_set)
-    split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                           unlabeled_idx, adapt_idx)
-    split["unlabeled_windows"] = (None if config.unlabeled_windows is None
-                                  else str(Path(config.unlabeled_windows).resolve()))
-    split["n_extra_unlabeled"] = int(len(extra))
+    summary = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                             unlabeled_idx, adapt_idx)
+    summary["unlabeled_windows"] = (None if config.unlabeled_windows is None
+                                    else str(Path(config.unlabeled_windows).resolve()))
+    summary["n_extra_unlabeled"] = int(len(extra))
+    return _Split(fit=fit_idx, val=val_idx, test=test_idx, labeled=labeled_idx,
+                  unlabeled=unlabeled_idx, adapt=adapt_idx, extra=extra, summary=summary)
 
-    import keras
-    import pandas as pd
 
+def _fit_scaler(config: TrainConfig, window_set, split: _Split):
+    """The input scaler, fitted on the rows of the training windows only, streamed: no window
+    is gathered."""
     from ..data.scaler import MinMaxScaler
-    from ..runs import Preprocessing, save_run
 
-    _set_determinism(config.seed)
-    # fitted on the rows of the training windows, streamed: no window is gathered
-    scaler = window_source.fit_scaler_on_rows(
+    return window_source.fit_scaler_on_rows(
         MinMaxScaler(feature_range=(0.0, 1.0), quantile=config.scaler_quantile),
-        window_set.row_windows.take(fit_idx))
-    labels = window_set.labels
-    num_classes = window_set.num_classes
-    with distribute.strategy_scope(strategy):  # variables mirrored on every replica
-        trained = build_models(config, timesteps=window_set.timesteps,
-                               features=len(window_set.features), num_classes=num_classes,
-                               feature_range=scaler.feature_range,
-                               class_prior=np.bincount(labels[labeled_idx],
-                                                       minlength=num_classes))
-    run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
-    scaled = window_source.ScaledWindows(window_set.row_windows, scaler)  # gathered per batch
+        window_set.row_windows.take(split.fit))
 
-    class_weights = datasets.balanced_class_weights(labels[labeled_idx], num_classes)
-    weights = class_weights[labels[labeled_idx]]
-    steps = epoch_steps(config, len(fit_idx), window_set.timesteps)  # the data's budget
+
+def _build_model(config: TrainConfig, window_set, scaler, split: _Split, strategy):
+    """The model to train (see :func:`build_models`), its variables mirrored on every replica
+    of ``strategy``; the SGAN's class prior is the labeled windows' class counts."""
+    num_classes = window_set.num_classes
+    with distribute.strategy_scope(strategy):
+        return build_models(config, timesteps=window_set.timesteps,
+                            features=len(window_set.features), num_classes=num_classes,
+                            feature_range=scaler.feature_range,
+                            class_prior=np.bincount(window_set.labels[split.labeled],
+                                                    minlength=num_classes))
+
+
+def _batch_settings(config: TrainConfig, window_set, split: _Split, scaler, rotation):
+    """``(weights, steps, augment)``: the labeled windows' balancing weights, the batches per
+    epoch the data allows, and the amplitude and rotation augmentation of each batch."""
+    labels = window_set.labels[split.labeled]
+    class_weights = datasets.balanced_class_weights(labels, window_set.num_classes)
+    steps = epoch_steps(config, len(split.fit), window_set.timesteps)  # the data's budget
     augment = datasets.chain_augmenters(
         datasets.amplitude_augmenter(scaler.offset_, scale=config.augment_scale,
                                      seed=config.seed),
         datasets.rotation_augmenter(scaler.scale_, scaler.offset_, window_set.features,
                                     max_degrees=rotation, seed=config.seed + 1))
+    return class_weights[labels], steps, augment
 
-    from .backup import (BestWeights, EpochSeeds, HistoryFile, ResumableEarlyStopping,
-                         TrainingBackup, has_generations, restore_weights)
 
-    checkpoints = run_dir / CHECKPOINTS_DIR
-    best_path = checkpoints / BEST_WEIGHTS
+def _checkpoints(run_dir: Path, config: TrainConfig) -> _Checkpoints:
+    """The callbacks that keep the best weights, early stopping's counters, ``history.csv``
+    and the per-epoch backup in ``run_dir``'s checkpoints folder."""
+    from .backup import BestWeights, HistoryFile, ResumableEarlyStopping, TrainingBackup
+
+    folder = run_dir / CHECKPOINTS_DIR
+    best_path = folder / BEST_WEIGHTS
     history_file = HistoryFile(run_dir / HISTORY_FILE)
     best = BestWeights(best_path, monitor=MONITOR)
     early_stopping = ResumableEarlyStopping(monitor=MONITOR, mode="max",
                                             patience=config.resolved_patience)
-    backup = TrainingBackup(checkpoints / BACKUP_DIR, best_path=best_path,
+    backup = TrainingBackup(folder / BACKUP_DIR, best_path=best_path,
                             parts={"history": history_file, "best": best,
                                    "early_stopping": early_stopping})
-    start_epoch, stopped = 0, False
-    if config.resume:  # the newest complete backup: weights, optimizers, history, counters
-        if getattr(trained, "optimizer", None) is not None and not trained.optimizer.built:
-            trained.optimizer.build(trained.trainable_variables)
-        restored = restore_weights(trained, checkpoints / BACKUP_DIR)
-        if restored is not None:
-            backup.restore(restored)
-            start_epoch, stopped = restored.epoch, bool(restored.state.get("stopped"))
-        elif has_generations(checkpoints / BACKUP_DIR):
-            raise ExermoteInputError("cannot resume: no backup in this folder could be read; "
-                                     "train again without --resume",
-                                     path=checkpoints / BACKUP_DIR)
-        else:  # killed before the first backup was complete: from epoch 0, as never begun
-            backup.restart()
-    if not start_epoch and config.model == "sgan" and config.warm_start_epochs:
-        _warm_start(trained, config, window_source.baseline_dataset(
-            scaled, labeled_idx, labels[labeled_idx], weights, batch_size=config.batch_size,
-            seed=config.seed, augment=augment), steps=steps, num_classes=num_classes)
+    return _Checkpoints(folder=folder, best_path=best_path, history_file=history_file,
+                        best=best, early_stopping=early_stopping, backup=backup)
 
-    # the input streams start at the first step of the first epoch still to train
+
+def _resume(trained, state: _Checkpoints):
+    """``(start_epoch, stopped)`` from the newest complete backup: weights, optimizers,
+    history and counters restored; ``(0, False)`` when killed before the first backup."""
+    from .backup import has_generations, restore_weights
+
+    folder = state.folder / BACKUP_DIR
+    if getattr(trained, "optimizer", None) is not None and not trained.optimizer.built:
+        trained.optimizer.build(trained.trainable_variables)
+    restored = restore_weights(trained, folder)
+    if restored is not None:
+        state.backup.restore(restored)
+        return restored.epoch, bool(restored.state.get("stopped"))
+    if has_generations(folder):
+        raise ExermoteInputError("cannot resume: no backup in this folder could be read; "
+                                 "train again without --resume", path=folder)
+    state.backup.restart()  # killed before the first backup was complete: as never begun
+    return 0, False
+
+
+def _training_stream(config: TrainConfig, scaled, scaler, split: _Split, labeled, augment, *,
+                     start_step: int):
+    """The batches to fit on from ``start_step``: labeled windows for the baseline; for the
+    SGAN also the unlabeled pool (training and adaptation windows, then the user's extra)."""
     if config.model == "baseline":
-        data = window_source.baseline_dataset(scaled, labeled_idx, labels[labeled_idx],
-                                              weights, batch_size=config.batch_size,
+        return window_source.baseline_dataset(scaled, *labeled, batch_size=config.batch_size,
                                               seed=config.seed, augment=augment,
-                                              start_step=start_epoch * steps)
-    else:
-        pool, source = np.concatenate([fit_idx, adapt_idx]), scaled
-        if len(extra):  # the user's windows follow the file's, at positions len(scaled)...
-            source = _WithExtraWindows(scaled, scaler.transform(extra))
-            pool = np.concatenate([pool, len(scaled) + np.arange(len(extra))])
-        data = window_source.sgan_dataset(source, labeled_idx, labels[labeled_idx], weights,
-                                          pool, batch_size=config.batch_size, seed=config.seed,
-                                          augment=augment, start_step=start_epoch * steps)
+                                              start_step=start_step)
+    pool, source = np.concatenate([split.fit, split.adapt]), scaled
+    if len(split.extra):  # the user's windows follow the file's, at positions len(scaled)...
+        source = _WithExtraWindows(scaled, scaler.transform(split.extra))
+        pool = np.concatenate([pool, len(scaled) + np.arange(len(split.extra))])
+    return window_source.sgan_dataset(source, *labeled, pool, batch_size=config.batch_size,
+                                      seed=config.seed, augment=augment, start_step=start_step)
 
-    # order matters: the backup, last of the package's own, records what the others did
+
+def _own_callbacks(config: TrainConfig, run_dir: Path, state: _Checkpoints, scaled,
+                   window_set, split: _Split) -> list:
+    """The package's callbacks in order (the backup, last of them, records what the others
+    did): epoch seeds, validation metrics, checkpoints, then TensorBoard when installed."""
+    from .backup import EpochSeeds
+
     own_callbacks = [
         EpochSeeds(config.seed),
         _validation_callback(window_source.prediction_dataset(
-                                 scaled, val_idx, batch_size=max(config.batch_size, 256)),
-                             labels[val_idx], num_classes, model=config.model,
-                             batch_size=config.batch_size),
-        best, early_stopping, history_file, backup,
+                                 scaled, split.val, batch_size=max(config.batch_size, 256)),
+                             window_set.labels[split.val], window_set.num_classes,
+                             model=config.model, batch_size=config.batch_size),
+        state.best, state.early_stopping, state.history_file, state.backup,
     ]
     if importlib.util.find_spec("tensorboard") is not None:
+        import keras
+
         own_callbacks.append(keras.callbacks.TensorBoard(
             str(run_dir / TENSORBOARD_DIR), write_graph=False, profile_batch=0))
     else:
         warnings.warn("the tensorboard package is not installed: no TensorBoard logs "
-                      f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=2)
-    distribute.prepare_fit(trained, data, strategy)
-    if not stopped and start_epoch < config.resolved_epochs:
-        trained.fit(data, epochs=config.resolved_epochs, initial_epoch=start_epoch,
-                    steps_per_epoch=steps,
-                    callbacks=own_callbacks + progress_callbacks(config.verbose) + list(callbacks),
-                    verbose=keras_verbose(config.verbose), shuffle=False)
+                      f"in {run_dir / TENSORBOARD_DIR} (pip install tensorboard)", stacklevel=3)
+    return own_callbacks
+
+
+def _finish_run(config: TrainConfig, run_dir: Path, trained, best_path: Path, window_set,
+                scaler, scaled, split: _Split, rotation) -> TrainResult:
+    """The best epoch's classifier evaluated on the test subjects, the run written (model,
+    preprocessing, metrics, ``split.json``, plots) and published in place of the old one."""
+    import pandas as pd
+
+    from ..runs import Preprocessing, save_run
 
     if best_path.is_file():
         trained.load_weights(str(best_path))
@@ -682,24 +777,25 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
         sample_rate_hz=window_set.sample_rate_hz, scaler=scaler, model=config.model,
         training_command=config.training_command or command_line(config),
         rest_class=window_set.rest_class, reader=window_set.reader,
-        provenance=_provenance(split, rotation))
+        provenance=_provenance(split.summary, rotation))
     metrics = None
-    if len(test_idx):
+    if len(split.test):
         from .evaluation import evaluate_classifier
 
         # the test windows only: sessions lent to the unlabeled pool are not scored
-        metrics = evaluate_classifier(classifier, preprocessing, window_set.subset(test_idx),
+        metrics = evaluate_classifier(classifier, preprocessing, window_set.subset(split.test),
                                       subjects=list(config.test_subjects),
                                       path=config.windows_path)
     save_run(run_dir, classifier, preprocessing, metrics=metrics)
-    atomic_write_text(run_dir / SPLIT_FILE, json.dumps(split, indent=2) + "\n")
+    atomic_write_text(run_dir / SPLIT_FILE, json.dumps(split.summary, indent=2) + "\n")
 
     history = pd.read_csv(run_dir / HISTORY_FILE)
-    _plot(run_dir, config, history, trained, window_set, scaled, fit_idx)
+    _plot(run_dir, config, history, trained, window_set, scaled, split.fit)
     run_dir = publish(run_dir, config.out_dir)  # the complete run replaces the old one
     return TrainResult(run_dir=run_dir, metrics=metrics, history=history,
-                       n_labeled=len(labeled_idx), n_unlabeled=len(unlabeled_idx), split=split,
-                       features=tuple(window_set.features), augment_rotation=rotation,
+                       n_labeled=len(split.labeled), n_unlabeled=len(split.unlabeled),
+                       split=split.summary, features=tuple(window_set.features),
+                       augment_rotation=rotation,
                        stop_reason=stop_reason(history, cap=config.resolved_epochs,
                                                patience=config.resolved_patience))
 
