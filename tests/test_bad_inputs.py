@@ -326,21 +326,21 @@ def test_demo_checks_every_option_before_writing_anything(tmp_path, capsys, opti
 
 def test_a_tiny_labeled_fraction_warns_with_the_fraction_used(sample_windows):
     from exermote_sgan.data.windows_file import load_windows
-    from exermote_sgan.training.train_lib import LabeledFractionWarning, TrainConfig, _split
+    from exermote_sgan.training.train_lib import LabeledFractionWarning, TrainConfig, split_roles
 
     window_set = load_windows(sample_windows)
     config = TrainConfig(windows_path=sample_windows, test_subjects=(4,),
                          labeled_fraction=0.0001)
     with pytest.warns(LabeledFractionWarning) as caught:
-        _, _, _, labeled, _, _ = _split(window_set, config)
+        _, _, _, labeled, _, _ = split_roles(window_set, config)
     message = str(caught[0].message)
     assert "--labeled-fraction 0.0001 labels" in message and f"({len(labeled)} of" in message
     assert "whole exercise sets" in message
     # a fraction that whole sets can meet closely says nothing
     with warnings.catch_warnings():
         warnings.simplefilter("error", LabeledFractionWarning)
-        _split(window_set, TrainConfig(windows_path=sample_windows, test_subjects=(4,),
-                                       labeled_fraction=1.0))
+        split_roles(window_set, TrainConfig(windows_path=sample_windows, test_subjects=(4,),
+                                            labeled_fraction=1.0))
     assert np.all(np.isin(labeled, np.arange(len(window_set))))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.recordings.cleaning import (apply_squat_rule, check_sampling_rate, clean_recording,
-                                         fill_short_gaps, map_labels)
+from exermote_sgan.recordings.cleaning import (apply_squat_rule, check_sampling_rate,
+                                               clean_recording, fill_short_gaps, map_labels)
 from exermote_sgan.recordings.readers import Recording, read_exermote_csv
 from exermote_sgan.errors import ExermoteInputError
 

@@ -85,7 +85,7 @@ class FakeTrainer:
         pool = np.flatnonzero(~test)
         # the training library's own draw of the labeled windows (the model does not enter
         # it), as the reference forest makes it too
-        _, _, _, labeled, unlabeled, _ = train_lib._split(ws, config)
+        _, _, _, labeled, unlabeled, _ = train_lib.split_roles(ws, config)
         labeled = np.sort(labeled)
         scaler = MinMaxScaler().fit(ws.windows[pool])
         means = scaler.transform(ws.windows).mean(axis=1)

@@ -19,7 +19,7 @@ from exermote_sgan.training import train_lib
 from exermote_sgan.experiments.compare import compare, read_results, run_name
 from exermote_sgan.training.config import TrainConfig
 from exermote_sgan.experiments.forest import (FOREST_FILE, FOREST_TREES, statistic_names,
-                                           train_forest, window_statistics)
+                                              train_forest, window_statistics)
 from test_compare import FakeTrainer, _window_set
 
 
@@ -58,7 +58,7 @@ def test_the_forest_uses_the_networks_labeled_windows_and_their_metrics(windows_
                          out_dir=tmp_path / "forest")
     metrics = train_forest(config)
     split = json.loads((tmp_path / "forest" / "split.json").read_text())
-    expected = train_lib._split(load_windows(windows_path), config)
+    expected = train_lib.split_roles(load_windows(windows_path), config)
     assert split["labeled_sha256"] == train_lib.labeled_selection_hash(expected[3])
     assert split["n_labeled"] == len(expected[3]) and split["test_subjects"] == [3]
     saved = json.loads((tmp_path / "forest" / "metrics.json").read_text())

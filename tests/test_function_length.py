@@ -2,8 +2,7 @@
 
 Read from the source with :mod:`ast` (``def`` line, decorators included, to the body's last
 line).  A function may stay long with a comment ``# long: REASON`` on the line above its
-``def``; the ones below were long before the rule and are split where their files are worked
-on (issue 32): each says why it is still long.
+``def``; no other exception remains.
 """
 
 from __future__ import annotations
@@ -13,21 +12,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "exermote_sgan"
 LIMIT = 80
-STILL_LONG = {
-    "training/train_lib.py::_train": "the trainer's recipe; split into steps with the run "
-                                     "directory's move (issue 32), its file is edited now",
-    "cli/train.py::add_parser": "a flat list of argparse options, one per statement",
-    "cli/preprocess.py::add_parser": "a flat list of argparse options, one per statement",
-    "personalization/personalize.py::personalize": "19 options; split with personalisation's move to "
-                                            "its own room (issue 32)",
-    "personalization/user_run.py::adapt_run": "split with personalisation's move (issue 32)",
-    "data/splits.py::validation_split": "split with the data room's reader registry (issue 32)",
-    "data/splits.py::select_labeled": "split with the data room's reader registry (issue 32)",
-    "cli/demo.py::run": "the demo's seven steps in order, each a few lines; split with "
-                             "the commands' checks (issue 33)",
-    "recordings/pipeline.py::_preprocess": "split with the reader registry (issue 32); its file is "
-                                     "edited now",
-}
 
 
 def long_functions(root: Path = PACKAGE, limit: int = LIMIT) -> dict[str, int]:
@@ -48,7 +32,7 @@ def long_functions(root: Path = PACKAGE, limit: int = LIMIT) -> dict[str, int]:
 
 
 def test_no_function_is_over_80_lines_without_a_reason():
-    unexplained = {name: n for name, n in long_functions().items() if name not in STILL_LONG}
+    unexplained = long_functions()
     assert not unexplained, (f"functions over {LIMIT} lines: {unexplained}; split them into "
                              "steps a reader can follow, or write '# long: REASON' above")
 

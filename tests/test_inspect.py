@@ -19,7 +19,7 @@ from exermote_sgan.cli import main
 from exermote_sgan.recordings.inspection import guess_column_spec, guess_include, inspect_files
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
 from exermote_sgan.recordings.readers import (ColumnSpec, load_column_spec, read_recording_file,
-                                        write_column_spec)
+                                              write_column_spec)
 from exermote_sgan.recordings.synthetic import PUBLIC_ACTIVITIES, write_public_example
 from exermote_sgan.data.windows_file import load_windows
 from exermote_sgan.errors import ExermoteInputError

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from exermote_sgan.recordings.pipeline import PreprocessConfig, preprocess
-from exermote_sgan.training.train_lib import LabeledFractionWarning, TrainConfig, _split
+from exermote_sgan.training.train_lib import LabeledFractionWarning, TrainConfig, split_roles
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def _share(window_set, fraction, test_subject, *, seed=0):
                          labeled_fraction=fraction, seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LabeledFractionWarning)
-        fit, _, _, labeled, _, _ = _split(window_set, config)
+        fit, _, _, labeled, _, _ = split_roles(window_set, config)
     found = [str(w.message) for w in caught if issubclass(w.category, LabeledFractionWarning)]
     return len(labeled) / len(fit), (found[0] if found else None)
 

@@ -237,3 +237,28 @@ def test_the_cycle_check_finds_a_cycle(tmp_path):
     names = {"training.compare", "training.grid", "training.report"}
     assert list(_module_edges(source, ("training",), names)) == [
         ("training.compare", 2), ("training.grid", 3)]
+
+
+# -- private names stay in their room ----------------------------------------------------------
+def _private_imports_across_rooms():
+    """``path:line: name from module`` for every ``_private`` name one room imports from
+    another (within a room, modules share their private helpers)."""
+    found = []
+    for path, _name, unit, package in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level):
+                continue
+            base = list(package)[:len(package) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and target and target[0] != unit:
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: "
+                                 f"{alias.name} from {'.'.join(target)}")
+    return found
+
+
+def test_no_room_imports_another_rooms_private_names():
+    found = _private_imports_across_rooms()
+    assert not found, ("a room uses another room's private name (make it public there, with a "
+                       "docstring, or keep it in one room): " + "; ".join(found))

@@ -392,7 +392,7 @@ def test_benchmark_summary_reports_the_gap_closed_and_chooses_on_validation_fold
 def test_benchmark_measures_the_packages_default():
     """The benchmark's 'default' row is personalize's default method with its defaults."""
     from exermote_sgan.personalization.personalize import (DEFAULT_METHOD, METHODS,
-                                                    SELF_TRAINING_DEFAULTS)
+                                                           SELF_TRAINING_DEFAULTS)
 
     bench = _benchmark()
     name = bench.default_variant()

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exermote_sgan.recordings.readers import (ColumnSpec, Recording, find_csv_files, load_column_spec,
-                                        read_exermote_csv, read_generic_csv)
+from exermote_sgan.recordings.readers import (ColumnSpec, Recording, find_csv_files,
+                                              load_column_spec, read_exermote_csv,
+                                              read_generic_csv)
 from exermote_sgan.recordings.schema import (EXERMOTE_COLUMNS, EXERMOTE_FEATURE_COLUMNS,
-                                       EXERMOTE_FEATURES)
+                                             EXERMOTE_FEATURES)
 from exermote_sgan.errors import ExermoteInputError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -227,7 +227,7 @@ def test_an_end_index_past_its_rows_is_refused(sample, tmp_path, capsys):
 
 
 def _split(window_set, path, **options):
-    from exermote_sgan.training.train_lib import _split as split
+    from exermote_sgan.training.train_lib import split_roles as split
 
     return split(window_set, TrainConfig(windows_path=path, **options))
 

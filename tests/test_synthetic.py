@@ -13,7 +13,7 @@ from exermote_sgan.recordings.pipeline import preprocess
 from exermote_sgan.recordings.readers import read_exermote_csv
 from exermote_sgan.recordings.schema import EXERMOTE_COLUMNS
 from exermote_sgan.recordings.synthetic import (MANIFEST_NAME, read_manifest, synthesize_recording,
-                                          write_synthetic_recordings)
+                                                write_synthetic_recordings)
 from exermote_sgan.errors import ExermoteInputError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

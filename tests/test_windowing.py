@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exermote_sgan.recordings.windowing import (Segment, cut_windows, sliding_windows, window_count,
-                                          window_targets, write_segments)
+                                                window_targets, write_segments)
 from exermote_sgan.data.windows_file import load_windows, save_windows
 from exermote_sgan.errors import ExermoteInputError
 

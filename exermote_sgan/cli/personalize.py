@@ -1,7 +1,7 @@
 """``exermote-sgan personalize RUN_DIR RECORDING... --out NEW_RUN``: fit a run to a new user.
 
-A thin flag parser over :func:`exermote_sgan.personalization.personalize.personalize`: by default the
-run's classifier is fine-tuned on its labeled windows plus the user's own recordings, labelled
+A thin flag parser over :func:`exermote_sgan.personalization.personalize.personalize`: by default
+the run's classifier is fine-tuned on its labeled windows plus the user's own recordings, labelled
 by itself where it is confident (self-training; labels in the recordings are never read); the
 per-user scaler and the SGAN retrained with the user's windows are the other methods.
 """

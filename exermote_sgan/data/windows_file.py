@@ -590,7 +590,8 @@ def _strings(values) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values))
 
 
-def _check_exists(path: Path) -> None:
+def check_exists(path: Path) -> None:
+    """Refuse a windows file that does not exist, naming the command that makes one."""
     if not path.is_file():
         raise ExermoteInputError("windows file not found (create it with "
                                  "'exermote-sgan preprocess')", path=path)
@@ -601,7 +602,7 @@ def read_subjects(path) -> set[int]:
     import h5py
 
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     try:
         with h5py.File(path, "r") as f:
             if "subjects" not in f:
@@ -697,7 +698,7 @@ def load_windows(path) -> WindowSet:
     from ..errors import as_path
 
     path = as_path(path, option="path")
-    _check_exists(path)
+    check_exists(path)
     try:
         with h5py.File(path, "r") as f:
             version = int(f.attrs["format_version"]) if "format_version" in f.attrs else 1
@@ -768,7 +769,7 @@ def content_sha256(path) -> str:
     import h5py
 
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     digest = hashlib.sha256()
     try:
         with h5py.File(path, "r") as f:

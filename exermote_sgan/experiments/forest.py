@@ -91,7 +91,7 @@ def train_forest(config, *, n_jobs: int = 1) -> dict:
     from ..runs import METRICS_FILE
     from ..training.config import training_features
     from ..training.evaluation import metrics_from_predictions
-    from ..training.train_lib import SPLIT_FILE, _split, _split_summary
+    from ..training.train_lib import SPLIT_FILE, split_roles, split_summary
 
     if int(n_jobs) == 0:
         raise ExermoteInputError("must be a number of cores (or -1 for all), not 0",
@@ -103,10 +103,10 @@ def train_forest(config, *, n_jobs: int = 1) -> dict:
     window_set = load_windows(config.windows_path)
     window_set = window_set.select_features(training_features(config, window_set.features),
                                             path=config.windows_path)
-    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
-                                                                                config)
-    split = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                           unlabeled_idx, adapt_idx)
+    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = split_roles(
+        window_set, config)
+    split = split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                          unlabeled_idx, adapt_idx)
     rows = window_set.row_windows
     started = time.perf_counter()
     forest = RandomForestClassifier(FOREST_TREES, random_state=int(config.seed),

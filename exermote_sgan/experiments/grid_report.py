@@ -111,10 +111,10 @@ def format_subject_tables(results) -> str:
 def plot_subjects(results, path):
     """Macro F1 per held-out subject (mean ± sd over seeds), a bar per model, a panel per
     labeled fraction; the last group of bars is over all runs."""
-    from ..training.plots import _figure, _save
+    from ..training.plots import new_figure, save_png
 
     fractions = sorted(results["labeled_fraction"].astype(float).unique())
-    fig = _figure(figsize=(max(6.0, 3.2 * len(fractions) + 2), 4.5))
+    fig = new_figure(figsize=(max(6.0, 3.2 * len(fractions) + 2), 4.5))
     axes = np.atleast_1d(fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0])
     for axis, fraction in zip(axes, fractions):
         table = subject_table(results, fraction)
@@ -133,4 +133,4 @@ def plot_subjects(results, path):
     axes[0].set_ylabel("macro F1 on the held-out subject (mean ± sd over seeds)")
     axes[0].legend(loc="lower left")
     fig.set_layout_engine("tight")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -162,7 +162,7 @@ def fine_tune(classifier, *, labeled_source, labeled_index, labels, user_windows
     import pandas as pd
 
     from ..training import window_source
-    from ..training.train_lib import _WithExtraWindows
+    from ..training.train_lib import WithExtraWindows
 
     model = keras.models.clone_model(classifier)
     model.set_weights(classifier.get_weights())
@@ -171,7 +171,7 @@ def fine_tune(classifier, *, labeled_source, labeled_index, labels, user_windows
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     labeled_index = np.asarray(labeled_index, dtype=np.int64)
     kept = np.asarray(user_windows, dtype=np.float32)[pseudo.index]
-    source = _WithExtraWindows(labeled_source, kept)
+    source = WithExtraWindows(labeled_source, kept)
     # the user's windows, repeated (or thinned) to about user_share of the windows drawn
     wanted = max(1, int(round(user_share / (1 - user_share) * len(labeled_index))))
     picks = np.resize(np.arange(len(kept)), wanted) if wanted >= len(kept) else \

@@ -205,9 +205,9 @@ def _windows_attributes(path: Path):
     without its windows."""
     import h5py
 
-    from ..data.windows_file import _check_exists
+    from ..data.windows_file import check_exists
 
-    _check_exists(path)
+    check_exists(path)
     names = ("features", "timesteps", "stride", "label_offset", "sample_rate_hz", "classes")
     try:
         with h5py.File(path, "r") as f:
@@ -440,7 +440,8 @@ def _request(run_dir, recordings, *, out, method: str, settings: dict, windows, 
             "the run's windows file is missing; personalising needs the labeled windows the "
             "run trained on (pass windows=/--windows with its new place)", path=windows_path)
     if columns is not None and not isinstance(columns, ColumnSpec):
-        raise ExermoteInputError("must be a ColumnSpec (exermote_sgan.recordings.readers.ColumnSpec)",
+        raise ExermoteInputError("must be a ColumnSpec "
+                                 "(exermote_sgan.recordings.readers.ColumnSpec)",
                                  option="columns")
     _check_run_windows(run_dir, windows_path)
     attrs = _windows_attributes(windows_path)

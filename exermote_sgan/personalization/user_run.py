@@ -37,7 +37,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
     import pandas as pd
 
     from ..runs import load_run
-    from ..training.train_lib import _set_determinism
+    from ..training.train_lib import set_determinism
 
     run = load_run(run_dir)
     window_set, fit_idx, test_idx, labeled_idx, split = _run_windows(run_dir, config,
@@ -46,7 +46,7 @@ def adapt_run(run_dir, config, personal, *, out_dir: Path, final_dir: Path, meth
     details = {"n_labeled": int(len(labeled_idx))}
     if method == "scaler" or settings.get("adapt_scaler"):
         scaler = _user_scaler(run.preprocessing.scaler, window_set, fit_idx, personal)
-    _set_determinism(config.seed)
+    set_determinism(config.seed)
     classifier, histories = run.classifier, []
     if method == "self-training":
         classifier, histories, rounds, width = _self_train(
@@ -68,7 +68,7 @@ def _run_windows(run_dir, config, preprocessing):
     (same classes, same labeled windows' hash)."""
     from ..data.windows_file import load_windows
     from ..runs import SPLIT_FILE, read_json_object
-    from ..training.train_lib import TrainingDataWarning, _split, labeled_selection_hash
+    from ..training.train_lib import TrainingDataWarning, split_roles, labeled_selection_hash
 
     window_set = load_windows(config.windows_path).select_features(
         preprocessing.features, path=config.windows_path)
@@ -79,7 +79,7 @@ def _run_windows(run_dir, config, preprocessing):
             path=config.windows_path, option="windows")
     with warnings.catch_warnings():  # the run's training warned already
         warnings.simplefilter("ignore", TrainingDataWarning)
-        fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = _split(window_set, config)
+        fit_idx, _val, test_idx, labeled_idx, _unlabeled, _adapt = split_roles(window_set, config)
     split_path = Path(run_dir) / SPLIT_FILE
     split = read_json_object(split_path) if split_path.is_file() else {}
     if split.get("labeled_sha256") not in (None, labeled_selection_hash(labeled_idx)):

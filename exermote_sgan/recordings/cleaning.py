@@ -19,8 +19,8 @@ The steps, each configurable and each counted in a :class:`SessionReport`:
 5. **Resampling** (optional): the kept rows are interpolated onto an exact grid at the expected
    rate (:func:`scipy.interpolate.make_interp_spline`, linear); labels follow the nearest row.
 6. **Segments**: the remaining stretches are returned as windowing
-   :class:`~exermote_sgan.recordings.windowing.Segment` objects; stretches shorter than one window are
-   dropped and counted.
+   :class:`~exermote_sgan.recordings.windowing.Segment` objects; stretches shorter than one
+   window are dropped and counted.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """From raw recording files to a :class:`~exermote_sgan.data.windows_file.WindowSet`.
 
 :func:`preprocess` is the library behind ``exermote-sgan preprocess``: it finds the CSV files,
-reads each (Exermote or generic format), cleans it (:mod:`exermote_sgan.recordings.cleaning`), cuts
-windows per gap-free segment (:mod:`exermote_sgan.recordings.windowing`) and returns the windows with
-a :class:`PreprocessReport` saying what was read, dropped and produced.  Sessions are numbered
-in sorted file order.  It never imports TensorFlow.
+reads each (Exermote or generic format), cleans it (:mod:`exermote_sgan.recordings.cleaning`),
+cuts windows per gap-free segment (:mod:`exermote_sgan.recordings.windowing`) and returns the
+windows with a :class:`PreprocessReport` saying what was read, dropped and produced.  Sessions
+are numbered in sorted file order.  It never imports TensorFlow.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ _LOSS = re.compile(r"loss", re.IGNORECASE)
 _SCORE = re.compile(r"acc|f1", re.IGNORECASE)
 
 
-def _figure(**kwargs):
+def new_figure(**kwargs):
+    """A Matplotlib figure that needs no GUI backend (the plots of runs and comparisons)."""
     # A bare Figure draws with the Agg canvas and touches no pyplot state: no GUI backend is
     # needed, nothing leaks between calls, and a notebook's own backend stays as it is.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +32,8 @@ def _figure(**kwargs):
     return fig
 
 
-def _save(fig, path) -> Path:
+def save_png(fig, path) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically; returns the path."""
     path = Path(path)
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
@@ -61,7 +63,7 @@ def plot_history(histories: dict, path, *, monitor: str = "val_macro_f1") -> Pat
     as ``train`` selects it) is marked by a dotted vertical line in the run's colour and a star
     on its ``monitor`` curve.  The legends sit below the panels, where they cover no curve.
     """
-    return _save(history_figure(histories, monitor=monitor), path)
+    return save_png(history_figure(histories, monitor=monitor), path)
 
 
 def history_figure(histories: dict, *, monitor: str = "val_macro_f1"):
@@ -72,7 +74,7 @@ def history_figure(histories: dict, *, monitor: str = "val_macro_f1"):
 
     if not histories:
         raise ValueError("plot_history: no histories to plot")
-    fig = _figure(figsize=(12, 5))
+    fig = new_figure(figsize=(12, 5))
     ax_loss, ax_score = fig.subplots(1, 2)
     bases: list[str] = []
     for index, (model_name, frame) in enumerate(histories.items()):
@@ -125,8 +127,9 @@ def plot_generated_vs_real(real_by_class: dict, generated, features, path, *,
     first column names the features; the bottom row's time axis is in seconds when
     ``sample_rate_hz`` is given, else in time steps.
     """
-    return _save(generated_vs_real_figure(real_by_class, generated, features, per_row=per_row,
-                                          sample_rate_hz=sample_rate_hz), path)
+    figure = generated_vs_real_figure(real_by_class, generated, features, per_row=per_row,
+                                      sample_rate_hz=sample_rate_hz)
+    return save_png(figure, path)
 
 
 def generated_vs_real_figure(real_by_class: dict, generated, features, *, per_row: int = 4,
@@ -157,8 +160,8 @@ def generated_vs_real_figure(real_by_class: dict, generated, features, *, per_ro
         tick_labels = [str(step) for step in tick_steps]
         time_label = "time step"
     fontsize = max(4.0, min(7.0, 160.0 / max(len(features), 1)))
-    fig = _figure(figsize=(2.8 * per_row + 1.5, max(2.4, 0.17 * len(features) + 0.9)
-                           * len(rows)), layout="constrained")
+    fig = new_figure(figsize=(2.8 * per_row + 1.5, max(2.4, 0.17 * len(features) + 0.9)
+                              * len(rows)), layout="constrained")
     axes = fig.subplots(len(rows), per_row, squeeze=False)
     image = None
     for r, (name, windows) in enumerate(rows):
@@ -197,7 +200,7 @@ def plot_compare(results, path) -> Path:
         raise ValueError(f"plot_compare: results lack columns {', '.join(sorted(missing))}")
     if len(results) == 0:
         raise ValueError("plot_compare: no results to plot")
-    fig = _figure(figsize=(12, 4.5))
+    fig = new_figure(figsize=(12, 4.5))
     axes = fig.subplots(1, 2, sharex=True)
     for axis, metric, title in ((axes[0], "accuracy", "Accuracy"),
                                 (axes[1], "macro_f1", "Macro F1")):
@@ -217,4 +220,4 @@ def plot_compare(results, path) -> Path:
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
     fig.set_layout_engine("tight")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -83,7 +83,11 @@ def labeled_selection_hash(indices) -> str:
 
 
 # -- splitting ---------------------------------------------------------------------------------
-def _split(window_set, config: TrainConfig):
+def split_roles(window_set, config: TrainConfig):
+    """``(fit, validation, test, labeled, unlabeled, adaptation)`` window indices of a run.
+
+    The one split every model of a comparison shares (the networks, the forest and
+    personalisation call it), so that they see the same labeled windows and test people."""
     from ..data.splits import select_labeled, subject_split, validation_split
     from ..data.windows_file import check_subjects
 
@@ -208,7 +212,7 @@ def _extra_unlabeled(config: TrainConfig, window_set) -> np.ndarray:
     return np.asarray(windows, dtype=np.float32)
 
 
-class _WithExtraWindows:
+class WithExtraWindows:
     """The file's scaled windows followed by ``extra`` (already scaled) windows, gathered as
     :class:`~exermote_sgan.training.window_source.ScaledWindows` are: position
     ``len(scaled) + i`` is ``extra[i]``."""
@@ -243,8 +247,10 @@ def _subjects(window_set, index) -> list[int]:
     return sorted(int(s) for s in np.unique(window_set.subjects[index]))
 
 
-def _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                   unlabeled_idx, adapt_idx) -> dict:
+def split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                  unlabeled_idx, adapt_idx) -> dict:
+    """What ``split.json`` records of a split: subjects and class counts per role, the labeled
+    windows' hash and the windows file's content hash."""
     def counts(index):
         return window_set.subset(index).class_counts() if len(index) else \
             {c: 0 for c in window_set.classes}
@@ -489,7 +495,9 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
     return staging
 
 
-def _set_determinism(seed: int) -> None:
+def set_determinism(seed: int) -> None:
+    """Seed Python, NumPy, Keras and TensorFlow, and make TensorFlow's ops deterministic, so
+    that a run (or its resumption) is repeatable from its seed."""
     import keras
     import tensorflow as tf
 
@@ -581,7 +589,7 @@ def _train(config: TrainConfig, callbacks, strategy=None) -> TrainResult:
     input stream and callbacks, fit, then the run evaluated, written and published."""
     window_set, rotation = _training_windows(config)
     split = _split_windows(window_set, config)
-    _set_determinism(config.seed)
+    set_determinism(config.seed)
     scaler = _fit_scaler(config, window_set, split)
     trained = _build_model(config, window_set, scaler, split, strategy)
     run_dir = _prepare_run_dir(config)  # every check passed: now the staging folder changes
@@ -630,13 +638,13 @@ def _training_windows(config: TrainConfig):
 
 
 def _split_windows(window_set, config: TrainConfig) -> _Split:
-    """The windows split by role (see :func:`_split`) with the extra unlabeled windows and the
+    """The windows split by role (see :func:`split_roles`) with the extra unlabeled windows and the
     summary that ``split.json`` records."""
-    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = _split(window_set,
-                                                                                config)
+    fit_idx, val_idx, test_idx, labeled_idx, unlabeled_idx, adapt_idx = split_roles(
+        window_set, config)
     extra = _extra_unlabeled(config, window_set)
-    summary = _split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
-                             unlabeled_idx, adapt_idx)
+    summary = split_summary(window_set, config, fit_idx, val_idx, test_idx, labeled_idx,
+                            unlabeled_idx, adapt_idx)
     summary["unlabeled_windows"] = (None if config.unlabeled_windows is None
                                     else str(Path(config.unlabeled_windows).resolve()))
     summary["n_extra_unlabeled"] = int(len(extra))
@@ -727,7 +735,7 @@ def _training_stream(config: TrainConfig, scaled, scaler, split: _Split, labeled
                                               start_step=start_step)
     pool, source = np.concatenate([split.fit, split.adapt]), scaled
     if len(split.extra):  # the user's windows follow the file's, at positions len(scaled)...
-        source = _WithExtraWindows(scaled, scaler.transform(split.extra))
+        source = WithExtraWindows(scaled, scaler.transform(split.extra))
         pool = np.concatenate([pool, len(scaled) + np.arange(len(split.extra))])
     return window_source.sgan_dataset(source, *labeled, pool, batch_size=config.batch_size,
                                       seed=config.seed, augment=augment, start_step=start_step)
