@@ -97,6 +97,18 @@ def table(title, stats) -> str:
     return "\n".join(lines)
 
 
+def chosen_settings(profile) -> dict:
+    """What a learned profile chose, short: settings, the fewest repetitions of a set, the
+    inner gain of the edge rules, per exercise the period range, polarity, edge and gap
+    ratio."""
+    return {"prominence": profile.prominence, "context_s": profile.context_s,
+            "tolerance_s": profile.tolerance_s,
+            "min_set_repetitions": profile.min_set_repetitions,
+            "edge_gain": profile.edge_gain,
+            "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2), v.polarity,
+                            v.edge_ratio, v.gap_ratio] for k, v in profile.exercises.items()}}
+
+
 def spans(args) -> dict:
     """Leave one person out with the labelled set spans."""
     from exermote_sgan.inference.periods import count_periods, learn_profile
@@ -108,11 +120,7 @@ def spans(args) -> dict:
         test = [r for r in recordings if r.subject == person]
         scaler = fit_scaler(train)
         profile = learn_profile(scaled_sets(train, scaler), features=DEFAULT_FEATURES)
-        chosen[person] = {"prominence": profile.prominence, "context_s": profile.context_s,
-                          "tolerance_s": profile.tolerance_s,
-                          "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2),
-                                          v.polarity, v.edge_ratio]
-                                      for k, v in profile.exercises.items()}}
+        chosen[person] = chosen_settings(profile)
         for s in scaled_sets(test, scaler):
             n = len(count_periods(s.values, s.times, s.start, s.end, s.exercise, profile))
             rows.append({"exercise": s.exercise, "true_repetitions": s.repetitions,
@@ -130,6 +138,7 @@ def runs(args) -> dict:
     from exermote_sgan.inference.streaming import load_recognizer_parts
 
     by_seed = defaultdict(lambda: defaultdict(list))
+    chosen = {}
     for run_dir in args.run_dirs:
         prep, classifier = load_recognizer_parts(run_dir)
         facts = json.loads((Path(run_dir) / "preprocessing.json").read_text())
@@ -143,8 +152,10 @@ def runs(args) -> dict:
         seed = facts.get("seed")
         for method, part in report["counters"].items():
             by_seed[method][seed] += part["sets"]
-        print(f"{run_dir}: test {facts['test_subjects']}, seed {seed}", flush=True)
-    out = {}
+        chosen[str(run_dir)] = chosen_settings(profile)
+        print(f"{run_dir}: test {facts['test_subjects']}, seed {seed}, learned "
+              f"{chosen[str(run_dir)]}", flush=True)
+    out = {"chosen": chosen}
     for method, seeds in by_seed.items():
         per_seed = {seed: summary(rows) for seed, rows in seeds.items()}
         out[method] = {"per_seed": per_seed, "sets": dict(seeds)}
