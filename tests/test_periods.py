@@ -222,7 +222,7 @@ def test_the_fewest_repetitions_of_a_training_set_is_learned():
     assert profile.min_set_repetitions == 3
     path_free = profile.to_dict()
     assert PeriodProfile.from_dict(path_free) == profile
-    # a profile written before the set rule loads with the old behaviour: no set dropped
+    # a profile written before min_set_repetitions loads with the old behaviour: none dropped
     old = {k: v for k, v in path_free.items() if k not in ("min_set_repetitions", "edge_gain")}
     old["exercises"] = {k: {f: x for f, x in v.items() if f != "gap_ratio"}
                         for k, v in old["exercises"].items()}

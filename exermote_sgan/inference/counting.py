@@ -344,17 +344,17 @@ class PeriodCounter(RepetitionCounter):
     where each set is and its exercise; its own repetition count is not used.  The scaled
     feature rows passed with each prediction are buffered, and the repetitions of the open set
     are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
-    with ``profile``: the run's learned one; none: every set keeps the hysteresis count).  Online, every ``refresh_s`` the peaks so far
-    are found again and each new one emits a ``repetition`` (a peak counts once the movement
+    with ``profile``: the run's learned one; none: every set keeps the hysteresis count).
+    Online, every ``refresh_s`` the peaks so far are found again and each new one emits a ``repetition`` (a peak counts once the movement
     has turned, half a shortest period later, and a period has completed once the next peak
     is known, so online the count runs one behind); when the set closes the count is settled
     on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
     carries the settled count (never less than the repetitions already shown, so the event
     grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
     showing fewer than the profile's ``min_set_repetitions`` periods is dropped (its events
-    are held back until it shows that many, so nothing is retracted).  A set of an exercise the profile has no rhythm for, or
-    with no period under a profile that asks no minimum, keeps the classifier's (hysteresis)
-    count.
+    are held back until it shows that many, so nothing is retracted).  A set of an exercise
+    the profile has no rhythm for, or with no period under a profile that asks no minimum,
+    keeps the classifier's (hysteresis) count.
     """
 
     def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
