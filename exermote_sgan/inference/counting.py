@@ -345,9 +345,10 @@ class PeriodCounter(RepetitionCounter):
     feature rows passed with each prediction are buffered, and the repetitions of the open set
     are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
     with ``profile``: the run's learned one; none: every set keeps the hysteresis count).
-    Online, every ``refresh_s`` the peaks so far are found again and each new one emits a ``repetition`` (a peak counts once the movement
-    has turned, half a shortest period later, and a period has completed once the next peak
-    is known, so online the count runs one behind); when the set closes the count is settled
+    Online, every ``refresh_s`` the peaks so far are found again and each new one emits a
+    ``repetition`` (a peak counts once the movement has turned, half a shortest period later,
+    and a period has completed once the next peak is known, so online the count runs one
+    behind); when the set closes the count is settled
     on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
     carries the settled count (never less than the repetitions already shown, so the event
     grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
