@@ -7,8 +7,11 @@ Usage::
     python benchmarks/rep_counting.py profile --out FILE [--raw DIR]
 
 For each held-out person, everything the period counter learns (period ranges, axes, polarity,
-prominence, context, tolerance: :func:`exermote_sgan.inference.periods.learn_profile`) is
-learned on the other three people's labelled sets only, and scored on the held-out person's:
+prominence, context, tolerance, edge and gap ratios with their inner leave-one-person-out
+decision, the fewest repetitions of a set:
+:func:`exermote_sgan.inference.periods.learn_profile`) is learned on the other three people's
+labelled sets only, and scored on the held-out person's; what each fold learned is printed and
+written under ``chosen`` in ``--json``:
 
 - ``spans`` counts each labelled set of the held-out person within its labelled span (the
   ground-truth set spans), which isolates the counter from the classifier.  The rows are
