@@ -7,8 +7,11 @@ Usage::
     python benchmarks/rep_counting.py profile --out FILE [--raw DIR]
 
 For each held-out person, everything the period counter learns (period ranges, axes, polarity,
-prominence, context, tolerance: :func:`exermote_sgan.inference.periods.learn_profile`) is
-learned on the other three people's labelled sets only, and scored on the held-out person's:
+prominence, context, tolerance, edge and gap ratios with their inner leave-one-person-out
+decision, the fewest repetitions of a set:
+:func:`exermote_sgan.inference.periods.learn_profile`) is learned on the other three people's
+labelled sets only, and scored on the held-out person's; what each fold learned is printed and
+written under ``chosen`` in ``--json``:
 
 - ``spans`` counts each labelled set of the held-out person within its labelled span (the
   ground-truth set spans), which isolates the counter from the classifier.  The rows are
@@ -97,6 +100,18 @@ def table(title, stats) -> str:
     return "\n".join(lines)
 
 
+def chosen_settings(profile) -> dict:
+    """What a learned profile chose, short: settings, the fewest repetitions of a set, the
+    inner gain of the edge rules, per exercise the period range, polarity, edge and gap
+    ratio."""
+    return {"prominence": profile.prominence, "context_s": profile.context_s,
+            "tolerance_s": profile.tolerance_s,
+            "min_set_repetitions": profile.min_set_repetitions,
+            "edge_gain": profile.edge_gain,
+            "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2), v.polarity,
+                            v.edge_ratio, v.gap_ratio] for k, v in profile.exercises.items()}}
+
+
 def spans(args) -> dict:
     """Leave one person out with the labelled set spans."""
     from exermote_sgan.inference.periods import count_periods, learn_profile
@@ -108,11 +123,7 @@ def spans(args) -> dict:
         test = [r for r in recordings if r.subject == person]
         scaler = fit_scaler(train)
         profile = learn_profile(scaled_sets(train, scaler), features=DEFAULT_FEATURES)
-        chosen[person] = {"prominence": profile.prominence, "context_s": profile.context_s,
-                          "tolerance_s": profile.tolerance_s,
-                          "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2),
-                                          v.polarity, v.edge_ratio]
-                                      for k, v in profile.exercises.items()}}
+        chosen[person] = chosen_settings(profile)
         for s in scaled_sets(test, scaler):
             n = len(count_periods(s.values, s.times, s.start, s.end, s.exercise, profile))
             rows.append({"exercise": s.exercise, "true_repetitions": s.repetitions,
@@ -130,6 +141,7 @@ def runs(args) -> dict:
     from exermote_sgan.inference.streaming import load_recognizer_parts
 
     by_seed = defaultdict(lambda: defaultdict(list))
+    chosen = {}
     for run_dir in args.run_dirs:
         prep, classifier = load_recognizer_parts(run_dir)
         facts = json.loads((Path(run_dir) / "preprocessing.json").read_text())
@@ -143,8 +155,10 @@ def runs(args) -> dict:
         seed = facts.get("seed")
         for method, part in report["counters"].items():
             by_seed[method][seed] += part["sets"]
-        print(f"{run_dir}: test {facts['test_subjects']}, seed {seed}", flush=True)
-    out = {}
+        chosen[str(run_dir)] = chosen_settings(profile)
+        print(f"{run_dir}: test {facts['test_subjects']}, seed {seed}, learned "
+              f"{chosen[str(run_dir)]}", flush=True)
+    out = {"chosen": chosen}
     for method, seeds in by_seed.items():
         per_seed = {seed: summary(rows) for seed, rows in seeds.items()}
         out[method] = {"per_seed": per_seed, "sets": dict(seeds)}

@@ -4,6 +4,7 @@ online events, the learned profile, and a real recording with the true sets as t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,72 @@ def test_small_movements_a_found_set_runs_on_into_are_left_out_by_the_edge_ratio
     assert len(count_periods(rows, times, start, end, "Squat", plain)) == 6
     found = count_periods(rows, times, start, end, "Squat", trimming)
     np.testing.assert_allclose(found, peaks, atol=0.25)
+
+
+
+def test_the_fewest_repetitions_of_a_training_set_is_learned():
+    sets = [labelled(squat_set(n), subject, seed=n) for subject, n in enumerate([4, 3, 5, 6])]
+    profile = learn_profile(sets)
+    assert profile.min_set_repetitions == 3
+    path_free = profile.to_dict()
+    assert PeriodProfile.from_dict(path_free) == profile
+    # a profile written before min_set_repetitions loads with the old behaviour: none dropped
+    old = {k: v for k, v in path_free.items() if k not in ("min_set_repetitions", "edge_gain")}
+    old["exercises"] = {k: {f: x for f, x in v.items() if f != "gap_ratio"}
+                        for k, v in old["exercises"].items()}
+    loaded = PeriodProfile.from_dict(old)
+    assert (loaded.min_set_repetitions, loaded.edge_gain) == (0, None)
+    assert loaded.rhythm("Squat").gap_ratio == 0.0
+
+
+def test_a_found_set_with_fewer_periods_than_any_training_set_is_no_set():
+    plan = squat_set(2) + squat_set(5, lead_s=20.0)  # two movements, then a set of five
+    times, rows, scores, _ = made_set(plan)
+    assert [s.repetitions for s in count(times, rows, scores)[1]] == [2, 5]
+    strict = replace(PROFILE, min_set_repetitions=3)
+    events, sets = count(times, rows, scores, profile=strict)
+    assert [s.repetitions for s in sets] == [5]
+    # the dropped set's events were held back, never shown: the grammar holds for the one set
+    assert [e.kind for e in events] == ["exercise_started"] + ["repetition"] * 5 + [
+        "exercise_ended", "set_finished"]
+    # online as in batch: fed one prediction at a time, the same events
+    counter = PeriodCounter(CLASSES, profile=strict)
+    online = [e for t, s, x in zip(times, scores, rows) for e in counter.update(t, s, x)]
+    assert online + counter.finish() == events
+
+
+def test_the_edge_ratio_is_kept_only_where_inner_leave_one_person_out_gains():
+    def stepping_away(subject, n, rep_s, *, bump):
+        plan = squat_set(n, rep_s=rep_s)
+        times, rows, _, peaks = made_set(plan, seed=subject)
+        if bump:  # a fifth-size movement 4 s after the last repetition, as in stepping away
+            at = int(round((peaks[-1] + 4.0) * RATE))
+            rows[at:at + 30] += 0.2 * np.outer(
+                (1 - np.cos(2 * np.pi * (np.arange(30) + 0.5) / 30)) / 2, AXIS)
+        s = labelled(plan, subject, seed=subject)
+        return replace(s, values=rows)
+
+    people = [(1, 5, 3.0), (2, 6, 2.6), (3, 4, 3.4), (4, 5, 2.8)]
+    with_bumps = learn_profile([stepping_away(*p, bump=True) for p in people])
+    assert with_bumps.edge_gain > 0 and with_bumps.rhythm("Squat").edge_ratio > 0
+    without = learn_profile([stepping_away(*p, bump=False) for p in people])
+    assert without.edge_gain <= 0 and without.rhythm("Squat").edge_ratio == 0.0
+
+
+def test_a_movement_a_pause_after_the_set_is_no_repetition_by_the_gap_ratio():
+    plan = squat_set(5)
+    times, rows, _, peaks = made_set(plan)
+    after = int(round((peaks[-1] + 6.0) * RATE))  # a full-size movement 6 s (2 periods) later
+    rows[after:after + 30] += np.outer((1 - np.cos(2 * np.pi * (np.arange(30) + 0.5) / 30))
+                                       / 2, AXIS)
+    start, end = peaks[0] - 1.5, peaks[-1] + 9.0  # the found span runs on past it
+    assert len(count_periods(rows, times, start, end, "Squat", PROFILE)) == 6
+    chained = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.0, 1.5)})
+    found = count_periods(rows, times, start, end, "Squat", chained)
+    np.testing.assert_allclose(found, peaks, atol=0.25)
+    # a small movement between two repetitions is left out by the edge ratio too
+    inside = int(round((peaks[2] + 1.6) * RATE))
+    rows[inside:inside + 6] += 0.15 * np.outer(np.hanning(6), AXIS)
+    edged = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.5, 1.5)})
+    np.testing.assert_allclose(count_periods(rows, times, start, end, "Squat", edged), peaks,
+                               atol=0.25)

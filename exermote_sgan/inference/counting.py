@@ -340,15 +340,18 @@ class PeriodCounter(RepetitionCounter):
     where each set is and its exercise; its own repetition count is not used.  The scaled
     feature rows passed with each prediction are buffered, and the repetitions of the open set
     are the peaks of its movement (:func:`~exermote_sgan.inference.periods.count_periods`
-    with ``profile``: the run's learned one; none: every set keeps the hysteresis count).  Online, every ``refresh_s`` the peaks so far
-    are found again and each new one emits a ``repetition`` (a peak counts once the movement
-    has turned, half a shortest period later, and a period has completed once the next peak
-    is known, so online the count runs one behind); when the set closes the count is settled
+    with ``profile``: the run's learned one; none: every set keeps the hysteresis count).
+    Online, every ``refresh_s`` the peaks so far are found again and each new one emits a
+    ``repetition`` (a peak counts once the movement has turned, half a shortest period later,
+    and a period has completed once the next peak is known, so online the count runs one
+    behind); when the set closes the count is settled
     on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
     carries the settled count (never less than the repetitions already shown, so the event
     grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
-    whose signal shows no period, or of an exercise the profile has no rhythm for, keeps the
-    classifier's (hysteresis) count.
+    showing fewer than the profile's ``min_set_repetitions`` periods is dropped (its events
+    are held back until it shows that many, so nothing is retracted).  A set of an exercise
+    the profile has no rhythm for, or with no period under a profile that asks no minimum,
+    keeps the classifier's (hysteresis) count.
     """
 
     def __init__(self, classes, *, sample_rate_hz: float = 10.0, break_class: str = "Break",
@@ -370,6 +373,9 @@ class PeriodCounter(RepetitionCounter):
         self.profile = profile
         self._columns = _profile_columns(profile, features)
         self.refresh_steps = max(1, int(round(refresh_s * self.sample_rate_hz)))
+        # a set showing fewer than the learned min_set_repetitions periods is no set (its
+        # events are held back until it shows that many)
+        self.min_set_repetitions = max(1, profile.min_set_repetitions)
         self._sets = HysteresisCounter(classes, sample_rate_hz=sample_rate_hz,
                                        break_class=break_class, **set_options)
         self._times: list[float] = []
@@ -432,13 +438,17 @@ class PeriodCounter(RepetitionCounter):
 
     def _settle(self, finished: Event) -> list[Event]:
         peaks = self._peaks(finished.start, finished.end, finished.exercise)
-        total = len(peaks) if len(peaks) else int(finished.repetitions)
+        total = len(peaks)
+        if not (total or self.profile.min_set_repetitions
+                and finished.exercise in self.profile.exercises):
+            total = int(finished.repetitions)  # no period learned or none asked: as it is
         shown = self._open.exercise if self._open is not None else finished.exercise
         events = self._emit(shown, peaks, total, finished.time)
         current = self._open
-        if current.repetitions > total:
-            self.overshoots += 1  # shown online already: the events stand, and so does the count
-        current.start, current.end = finished.start, finished.end
+        if current is not None:  # None: no period at all, so no set
+            if current.repetitions > total:
+                self.overshoots += 1  # shown online already: the events and the count stand
+            current.start, current.end = finished.start, finished.end
         self._set_start = self._exercise = None
         return events + self._close_set(finished.time, exercise=finished.exercise)
 

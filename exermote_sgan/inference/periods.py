@@ -19,10 +19,19 @@ repetitions (a repetition = a ``firstHalf`` run, see
   whether a repetition shows as a peak or a trough along it;
 - the prominence, the context around a set the filter sees, and the tolerance by which a peak
   may lie outside the set's span, chosen on a small grid by exact counts on those people;
-- per exercise, the edge ratio: first or last peaks less prominent than this share of the
-  set's median peak are left out (the smaller movements before or after a set that a found
-  set's span takes in), chosen by exact counts on the labelled spans and on spans running
-  ``SPAN_OVERRUN_S`` past the last repetition.
+- per exercise, the edge ratio: peaks less prominent than this share of the set's median
+  peak are left out (the smaller movements before, after or between the repetitions that a
+  found set's span takes in), chosen by exact counts on the labelled spans and on spans
+  running ``SPAN_OVERRUN_S`` past the last repetition; whether the edge and gap ratios are
+  used at all is decided by inner leave-one-person-out on the training people
+  (:func:`_edge_gain`: ratios chosen on all but one, scored on that one; kept only if they
+  gain there);
+- per exercise, the gap ratio: only the longest run of peaks whose gaps are at most this
+  many times the set's median gap counts (a movement after the set, a pause longer than a
+  repetition away, is no repetition of it), chosen with the edge ratio;
+- ``min_set_repetitions``, the fewest periods a found set must show to be a set at all: the
+  fewest repetitions of a labelled set (a flicker of the classifier in a set break shows
+  fewer).
 
 A :class:`PeriodProfile` is stored as JSON (:meth:`PeriodProfile.save`) in the run directory
 (``rep_periods.json``), learned by :func:`~exermote_sgan.inference.rep_learning.learn_run_profile`
@@ -48,7 +57,8 @@ PERIOD_SLACK = 0.2
 """The learned period range is widened by this fraction on both sides."""
 
 GRID = {"prominence": (0.1, 0.15, 0.2, 0.3), "context_s": (1.0, 3.0),
-        "tolerance_s": (0.0, 0.5, 1.0), "edge_ratio": (0.0, 0.3, 0.5, 0.7)}
+        "tolerance_s": (0.0, 0.5, 1.0), "edge_ratio": (0.0, 0.3, 0.5, 0.7),
+        "gap_ratio": (0.0, 1.5, 2.0)}
 """The settings :func:`learn_profile` chooses from (exact counts on the training people)."""
 
 
@@ -60,7 +70,8 @@ class ExerciseRhythm:
     period_max_s: float
     axis: tuple[float, ...] | None = None
     polarity: int = 1  # +1: a repetition is a peak along the axis, -1: a trough
-    edge_ratio: float = 0.0  # see _trim_edges
+    edge_ratio: float = 0.0  # see _trim
+    gap_ratio: float = 0.0  # see _trim; 0: every gap
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,9 @@ class PeriodProfile:
     tolerance_s: float = 0.0
     min_distance: float = 0.6
     trained_on: tuple[int, ...] = ()
+    min_set_repetitions: int = 0  # 0: no set is dropped (a set without periods keeps the
+    # classifier's count); n >= 1: a found set with fewer periods is no set
+    edge_gain: float | None = None  # inner leave-one-person-out gain of the edge ratios
 
     def rhythm(self, exercise: str) -> ExerciseRhythm:
         if exercise not in self.exercises:
@@ -93,22 +107,30 @@ class PeriodProfile:
             exercises = {str(k): ExerciseRhythm(
                 float(v["period_min_s"]), float(v["period_max_s"]),
                 None if v.get("axis") is None else tuple(float(a) for a in v["axis"]),
-                int(v.get("polarity", 1)), float(v.get("edge_ratio", 0.0)))
+                int(v.get("polarity", 1)), float(v.get("edge_ratio", 0.0)),
+                float(v.get("gap_ratio", 0.0)))
                 for k, v in dict(data["exercises"]).items()}
             features = data.get("features")
+            gain = data.get("edge_gain")
             profile = cls(exercises, None if features is None else tuple(features),
                           float(data.get("prominence", 0.15)),
                           float(data.get("context_s", 3.0)),
                           float(data.get("tolerance_s", 0.0)),
                           float(data.get("min_distance", 0.6)),
-                          tuple(int(s) for s in data.get("trained_on", ())))
+                          tuple(int(s) for s in data.get("trained_on", ())),
+                          int(data.get("min_set_repetitions", 0)),
+                          None if gain is None else float(gain))
         except (KeyError, TypeError, ValueError) as error:
             raise ExermoteInputError(f"is not a period profile ({error}); write one with "
                                      f"PeriodProfile.save", path=path) from None
+        if profile.min_set_repetitions < 0:
+            raise ExermoteInputError("needs min_set_repetitions >= 0", path=path)
         for name, r in profile.exercises.items():
-            if not (0 < r.period_min_s < r.period_max_s < np.inf) or r.polarity not in (1, -1):
+            if not (0 < r.period_min_s < r.period_max_s < np.inf) or r.polarity not in (1, -1) \
+                    or not (0 <= r.gap_ratio < np.inf):
                 raise ExermoteInputError(f"exercise {name!r} needs 0 < period_min_s < "
-                                         f"period_max_s and polarity +-1", path=path)
+                                         f"period_max_s, polarity +-1 and a finite gap_ratio "
+                                         f">= 0", path=path)
         return profile
 
     def save(self, path) -> Path:
@@ -196,22 +218,23 @@ def count_periods(values, times, start: float, end: float, exercise: str,
     keep = (at >= start - profile.tolerance_s) & (at <= end + profile.tolerance_s)
     if until is not None:
         keep &= at <= until - 0.5 * rhythm.period_min_s
-    return _trim_edges(at[keep], found["prominences"][keep], rhythm.edge_ratio)
+    return _trim(at[keep], found["prominences"][keep], rhythm.edge_ratio, rhythm.gap_ratio)
 
 
-def _trim_edges(at: np.ndarray, prominence: np.ndarray, ratio: float) -> np.ndarray:
-    """The peaks without first or last ones whose prominence is below ``ratio`` x the median
-    of the others: the smaller movements before or after a set that its span takes in."""
-    lo, hi = 0, len(at)
-    while ratio > 0 and hi - lo > 1:
-        typical = np.median(prominence[lo:hi])
-        if prominence[lo] < ratio * typical:
-            lo += 1
-        elif prominence[hi - 1] < ratio * typical:
-            hi -= 1
-        else:
-            break
-    return at[lo:hi]
+def _trim(at: np.ndarray, prominence: np.ndarray, ratio: float, gap_ratio: float) -> np.ndarray:
+    """The peaks that are repetitions of the set: without those whose prominence is below
+    ``ratio`` x the median (the smaller movements before, after or between the repetitions
+    that a found set's span takes in), then, with ``gap_ratio``, only the longest run of peaks
+    whose gaps are at most ``gap_ratio`` x their median gap (a movement after the set, a pause
+    away from its last repetition, is not one of them; the earliest run on a tie)."""
+    if ratio > 0 and len(at):
+        at = at[prominence >= ratio * np.median(prominence)]
+    if gap_ratio <= 0 or len(at) < 3:
+        return at
+    gaps = np.diff(at)
+    cuts = np.flatnonzero(gaps > gap_ratio * np.median(gaps)) + 1
+    runs = np.split(np.arange(len(at)), cuts)
+    return at[max(runs, key=len)]
 
 
 @dataclass(frozen=True)
@@ -266,7 +289,9 @@ def _exact(sets, profile, rate_hz, overrun: float = 0.0) -> float:
 def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfile:
     """A :class:`PeriodProfile` learned from labelled sets (:class:`LabelledSet`) of the
     training people: period ranges and axes, then polarity per exercise and the settings in
-    :data:`GRID`, each chosen by the share of those sets counted exactly."""
+    :data:`GRID`, each chosen by the share of those sets counted exactly; the edge and gap
+    ratios where inner leave-one-person-out says they help; ``min_set_repetitions``, the
+    fewest repetitions of one of those sets."""
     sets = list(sets)
     if not sets:
         raise ExermoteInputError("no labelled sets to learn repetition periods from")
@@ -276,25 +301,71 @@ def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfil
         rhythms = _rhythms(sets, rate_hz, context)
         for prominence, tolerance in itertools.product(GRID["prominence"],
                                                        GRID["tolerance_s"]):
-            profile = PeriodProfile(dict(rhythms), None if features is None
-                                    else tuple(features), prominence, context, tolerance,
-                                    trained_on=subjects)
-            for exercise in rhythms:  # polarity per exercise, on its own sets
-                mine = [s for s in sets if s.exercise == exercise]
-                options = [replace(profile, exercises={**profile.exercises, exercise: replace(
-                    profile.exercises[exercise], polarity=p)}) for p in (1, -1)]
-                profile = max(options, key=lambda p: _exact(mine, p, rate_hz))
+            profile = _with_polarities(sets, PeriodProfile(
+                dict(rhythms), None if features is None else tuple(features), prominence,
+                context, tolerance, trained_on=subjects), rate_hz)
             score = _exact(sets, profile, rate_hz)
             if score > best_score:
                 best, best_score = profile, score
-    # a found set may run on past its last repetition: drop the small edge peaks it takes in
-    for exercise in best.exercises:
+    gain = _edge_gain(sets, best, rate_hz)
+    if gain is not None and gain > 0:
+        best = _edge_ratios(sets, best, rate_hz)
+    return replace(best, edge_gain=gain,
+                   min_set_repetitions=int(max(1, min(s.repetitions for s in sets))))
+
+
+def _with_polarities(sets, profile: PeriodProfile, rate_hz: float) -> PeriodProfile:
+    """``profile`` with each exercise's polarity chosen on that exercise's ``sets``."""
+    for exercise in profile.exercises:
         mine = [s for s in sets if s.exercise == exercise]
-        options = [replace(best, exercises={**best.exercises, exercise: replace(
-            best.exercises[exercise], edge_ratio=r)}) for r in GRID["edge_ratio"]]
-        best = max(options, key=lambda p: (_exact(mine, p, rate_hz) + _exact(
+        options = [replace(profile, exercises={**profile.exercises, exercise: replace(
+            profile.exercises[exercise], polarity=p)}) for p in (1, -1)]
+        profile = max(options, key=lambda p: _exact(mine, p, rate_hz))
+    return profile
+
+
+def _edge_ratios(sets, profile: PeriodProfile, rate_hz: float) -> PeriodProfile:
+    """``profile`` with each exercise's edge and gap ratios (:data:`GRID`) chosen by exact counts on
+    that exercise's ``sets``, on their labelled spans and on spans running
+    :data:`SPAN_OVERRUN_S` past the last repetition (as a found set's may)."""
+    for exercise in profile.exercises:
+        mine = [s for s in sets if s.exercise == exercise]
+        options = [replace(profile, exercises={**profile.exercises, exercise: replace(
+            profile.exercises[exercise], edge_ratio=r, gap_ratio=g)})
+            for r, g in itertools.product(GRID["edge_ratio"], GRID["gap_ratio"])]
+        profile = max(options, key=lambda p: (_exact(mine, p, rate_hz) + _exact(
             mine, p, rate_hz, SPAN_OVERRUN_S)) / 2)
-    return best
+    return profile
+
+
+def _edge_gain(sets, profile: PeriodProfile, rate_hz: float) -> float | None:
+    """Inner leave-one-person-out over the training people: for each, the period ranges,
+    axes and edge ratios are learned on the others (the rest of ``profile`` kept) and its sets
+    are counted on their labelled and overrun spans with and without those ratios; the share
+    counted exactly with them minus without (pooled over the people).  None: one person only,
+    nothing to hold out."""
+    people = sorted({int(s.subject) for s in sets})
+    if len(people) < 2:
+        return None
+    hits, counted = np.zeros(2), 0
+    for person in people:
+        rest = [s for s in sets if s.subject != person]
+        known = {s.exercise for s in rest}
+        held = [s for s in sets if s.subject == person and s.exercise in known]
+        try:
+            rhythms = _rhythms(rest, rate_hz, profile.context_s)
+        except ExermoteInputError:
+            continue  # too few repetitions of an exercise without this person
+        if not held:
+            continue
+        plain = replace(profile, exercises={k: replace(
+            r, polarity=profile.exercises[k].polarity) for k, r in rhythms.items()})
+        edged = _edge_ratios(rest, plain, rate_hz)
+        for k, p in enumerate((plain, edged)):
+            hits[k] += len(held) * (_exact(held, p, rate_hz)
+                                    + _exact(held, p, rate_hz, SPAN_OVERRUN_S))
+        counted += 2 * len(held)
+    return float((hits[1] - hits[0]) / counted) if counted else None
 
 
 def labelled_sets(recordings, *, scale=None, offset=None) -> list[LabelledSet]:
