@@ -164,7 +164,7 @@ def test_a_broken_profile_file_is_one_error(tmp_path):
         PeriodProfile.load(path)
 
 
-def test_a_run_learns_its_profile_from_its_training_people_only(tmp_path):
+def test_a_run_learns_its_profile_from_its_training_people_only(tmp_path, capsys):
     import json
 
     from exermote_sgan.cli import main
@@ -187,6 +187,10 @@ def test_a_run_learns_its_profile_from_its_training_people_only(tmp_path):
     assert run_profile(run_dir) is None  # nothing written
     assert main(["learn-reps", str(run_dir), *map(str, sample[:3])]) == 0
     profile = run_profile(run_dir)
+    out = capsys.readouterr().out  # what was learned, as the profile holds it
+    assert f"at least {profile.min_set_repetitions} repetitions" in out
+    burpee = profile.exercises["Burpee"]
+    assert (f"edge ratio {burpee.edge_ratio:.2f}, gap ratio {burpee.gap_ratio:.2f}" in out)
     assert profile.trained_on == (1, 2, 3) and profile.features == tuple(first.features)
     assert set(profile.exercises) == {"Burpee", "Situp", "Squat"}
     assert learn_run_profile(run_dir, sample[:3]) == profile  # deterministic

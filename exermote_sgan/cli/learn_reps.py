@@ -33,7 +33,12 @@ def run(args) -> int:
     profile = learn_run_profile(args.run_dir, paths)
     for name, rhythm in profile.exercises.items():
         print(f"{name}: periods {rhythm.period_min_s:.1f}-{rhythm.period_max_s:.1f} s, "
-              f"repetitions as {'peaks' if rhythm.polarity > 0 else 'troughs'}")
+              f"repetitions as {'peaks' if rhythm.polarity > 0 else 'troughs'}, "
+              f"edge ratio {rhythm.edge_ratio:.2f}, gap ratio {rhythm.gap_ratio:.2f}")
+    gain = ("not measured" if profile.edge_gain is None else
+            f"{profile.edge_gain:+.2f} exact share on the training people")
+    print(f"a found set needs at least {profile.min_set_repetitions} repetitions; "
+          f"edge and gap ratios: {gain} (inner leave-one-person-out)")
     print(f"learned on subjects {list(profile.trained_on)}; wrote "
           f"{args.run_dir}/{PERIOD_PROFILE_FILE}")
     return 0
