@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exermote_sgan.training.plots import (generated_vs_real_figure, history_figure, plot_compare,
+from exermote_sgan.experiments.grid_report import plot_compare
+from exermote_sgan.training.plots import (generated_vs_real_figure, history_figure,
                                           plot_generated_vs_real, plot_history)
 
 

@@ -15,7 +15,7 @@ held-out subjects.  The comparison writes
     signed-rank test; for a leave-each-subject-out grid also the per-subject table
     (:mod:`~exermote_sgan.experiments.grid_report`);
 ``compare.png``
-    both figures against the labeled fraction (:func:`~exermote_sgan.training.plots.
+    both figures against the labeled fraction (:func:`~exermote_sgan.experiments.grid_report.
     plot_compare`); ``subjects.png`` per held-out subject for a leave-each-subject-out grid;
 ``runs/<model>-f<fraction>-s<seed>/``
     each trained run (``runs/test<N>/<model>-f<fraction>-s<seed>/`` when each subject is
@@ -446,7 +446,7 @@ def _difference_lines(results, better: str, worse: str, difference, folds: int) 
 def write_report(results, out_dir) -> dict[str, Path]:
     """Write ``results.csv``, ``summary.md`` and ``compare.png`` of ``results`` to ``out_dir``,
     and ``subjects.png`` when more than one fold was held out."""
-    from ..training.plots import plot_compare
+    from .grid_report import plot_compare
 
     out_dir = ensure_writable_dir(out_dir)
     written = {"results": _write_results(out_dir, results),

@@ -1,4 +1,4 @@
-"""The results of a leave-each-subject-out grid: a table per held-out subject, and its plot.
+"""The results of a comparison: a table per held-out subject, and their plots.
 
 For each labeled fraction :func:`subject_table` gives one row per held-out subject: each
 model's macro F1 as mean ± standard deviation over seeds, the SGAN-minus-baseline difference
@@ -6,10 +6,13 @@ of every seed (in points, paired: same held-out subject, seed and labeled window
 and how many the SGAN won, and a last row over all runs.  :func:`format_subject_tables` writes
 it in the layout of the README's leave-one-person-out table, followed by SciPy's Wilcoxon
 signed-rank test over all pairs and each model's accuracy.  :func:`plot_subjects` draws the
-per-subject means with their spread.
+per-subject means with their spread, :func:`plot_compare` each model's scores against the
+labeled fraction.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -132,5 +135,43 @@ def plot_subjects(results, path):
         axis.grid(True, axis="y", alpha=0.3)
     axes[0].set_ylabel("macro F1 on the held-out subject (mean ± sd over seeds)")
     axes[0].legend(loc="lower left")
+    fig.set_layout_engine("tight")
+    return save_png(fig, path)
+
+
+def plot_compare(results, path) -> Path:
+    """Accuracy and macro F1 (mean ± std over seeds) against labeled fraction, a line per model.
+
+    ``results`` is a table with columns ``model``, ``labeled_fraction``, ``accuracy`` and
+    ``macro_f1`` (one row per model, fraction and seed), as :func:`~exermote_sgan.experiments.
+    compare.compare` returns it.
+    """
+    from ..training.plots import new_figure, save_png
+
+    needed = {"model", "labeled_fraction", "accuracy", "macro_f1"}
+    missing = needed - set(results.columns)
+    if missing:
+        raise ValueError(f"plot_compare: results lack columns {', '.join(sorted(missing))}")
+    if len(results) == 0:
+        raise ValueError("plot_compare: no results to plot")
+    fig = new_figure(figsize=(12, 4.5))
+    axes = fig.subplots(1, 2, sharex=True)
+    for axis, metric, title in ((axes[0], "accuracy", "Accuracy"),
+                                (axes[1], "macro_f1", "Macro F1")):
+        for model_name, group in results.groupby("model", sort=True):
+            stats = group.groupby("labeled_fraction")[metric].agg(["mean", "std", "count"])
+            stats = stats.sort_index()
+            std = stats["std"].fillna(0.0).to_numpy()
+            axis.errorbar(stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(), yerr=std,
+                          marker="o", capsize=4, label=str(model_name))
+        axis.set_xscale("log")
+        fractions = np.unique(results["labeled_fraction"].to_numpy(dtype=float))
+        axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
+        axis.minorticks_off()
+        axis.set_xlabel("labeled fraction of the training data")
+        axis.set_ylabel(metric)
+        axis.set_title(f"{title} on held-out subjects (mean ± std over seeds)")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
     fig.set_layout_engine("tight")
     return save_png(fig, path)

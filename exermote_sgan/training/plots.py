@@ -186,38 +186,3 @@ def generated_vs_real_figure(real_by_class: dict, generated, features, *, per_ro
                  f"({len(features)} features x {timesteps} time steps)")
     return fig
 
-
-def plot_compare(results, path) -> Path:
-    """Accuracy and macro F1 (mean ± std over seeds) against labeled fraction, a line per model.
-
-    ``results`` is a table with columns ``model``, ``labeled_fraction``, ``accuracy`` and
-    ``macro_f1`` (one row per model, fraction and seed), as :func:`~exermote_sgan.training.
-    compare.compare` returns it.
-    """
-    needed = {"model", "labeled_fraction", "accuracy", "macro_f1"}
-    missing = needed - set(results.columns)
-    if missing:
-        raise ValueError(f"plot_compare: results lack columns {', '.join(sorted(missing))}")
-    if len(results) == 0:
-        raise ValueError("plot_compare: no results to plot")
-    fig = new_figure(figsize=(12, 4.5))
-    axes = fig.subplots(1, 2, sharex=True)
-    for axis, metric, title in ((axes[0], "accuracy", "Accuracy"),
-                                (axes[1], "macro_f1", "Macro F1")):
-        for model_name, group in results.groupby("model", sort=True):
-            stats = group.groupby("labeled_fraction")[metric].agg(["mean", "std", "count"])
-            stats = stats.sort_index()
-            std = stats["std"].fillna(0.0).to_numpy()
-            axis.errorbar(stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(), yerr=std,
-                          marker="o", capsize=4, label=str(model_name))
-        axis.set_xscale("log")
-        fractions = np.unique(results["labeled_fraction"].to_numpy(dtype=float))
-        axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
-        axis.minorticks_off()
-        axis.set_xlabel("labeled fraction of the training data")
-        axis.set_ylabel(metric)
-        axis.set_title(f"{title} on held-out subjects (mean ± std over seeds)")
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
-    fig.set_layout_engine("tight")
-    return save_png(fig, path)
