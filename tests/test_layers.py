@@ -262,3 +262,14 @@ def test_no_room_imports_another_rooms_private_names():
     found = _private_imports_across_rooms()
     assert not found, ("a room uses another room's private name (make it public there, with a "
                        "docstring, or keep it in one room): " + "; ".join(found))
+
+
+def test_no_room_holds_more_than_a_fifth_of_the_package():
+    # a room that grows past a fifth of the code has become a catch-all (issue 32): split it
+    lines: dict[str, int] = {}
+    for path, _name, unit, _package in _modules():
+        lines[unit] = lines.get(unit, 0) + len(path.read_text(encoding="utf-8").splitlines())
+    rooms = {unit: n for unit, n in lines.items() if (PACKAGE / unit).is_dir()}
+    total = sum(lines.values())
+    too_big = {unit: f"{n / total:.0%}" for unit, n in rooms.items() if n > 0.2 * total}
+    assert len(rooms) >= 8 and not too_big, f"rooms over 20% of the package's lines: {too_big}"
