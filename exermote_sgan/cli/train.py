@@ -71,9 +71,8 @@ def add_network_arguments(parser) -> None:
                          help=f"dropout rate before the heads (default: {d['dropout']})")
 
 
-# long: a flat list of argparse options, one per statement, in the order --help shows them
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    d = DEFAULTS
+    """The ``train`` subcommand: the run's options, the network's, then the tuning options."""
     parser = subparsers.add_parser(
         "train", help="train a supervised baseline or a semi-supervised GAN",
         description="Train a supervised baseline or a semi-supervised GAN (SGAN) on a windows "
@@ -82,6 +81,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "macro-F1) and stops training early. Writes RUN_DIR/classifier.keras, "
                     "preprocessing.json, metrics.json (with test subjects), history.csv, "
                     "split.json, plots/, tensorboard/ and checkpoints/.")
+    _add_run_arguments(parser)
+    add_network_arguments(parser)
+    tuning = parser.add_argument_group("tuning (the defaults are the recommended settings)")
+    _add_optimiser_tuning(tuning)
+    _add_sgan_tuning(tuning)
+    _add_data_tuning(tuning)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_run_arguments(parser) -> None:
+    """What to train, on which windows, where to, and for how long: the options most runs set."""
+    d = DEFAULTS
     parser.add_argument("windows", metavar="WINDOWS.h5",
                         help="windows file written by 'exermote-sgan preprocess'")
     parser.add_argument("--model", choices=MODELS, default=d["model"],
@@ -124,8 +136,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "(same settings required; --epochs and --patience may change)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
 
-    add_network_arguments(parser)
-    tuning = parser.add_argument_group("tuning (the defaults are the recommended settings)")
+
+def _add_optimiser_tuning(tuning) -> None:
+    """Model selection, the training budget, input scaling and the optimisers."""
+    d = DEFAULTS
     tuning.add_argument("--validation-fraction", type=float, default=d["validation_fraction"],
                         metavar="F", help="share of the training subjects' windows held out "
                                           "(as whole sessions) for model selection (default: "
@@ -152,6 +166,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                            f"{d['g_learning_rate']})")
     tuning.add_argument("--beta-1", type=float, default=d["beta_1"],
                         help=f"SGAN Adam beta_1 (default: {d['beta_1']})")
+
+
+def _add_sgan_tuning(tuning) -> None:
+    """The SGAN's objective and generator."""
+    d = DEFAULTS
     tuning.add_argument("--generator-loss", choices=GENERATOR_LOSSES,
                         default=d["generator_loss"],
                         help="feature_matching (Salimans et al. 2016), adversarial (fool the "
@@ -192,6 +211,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         metavar="N", help="train the SGAN's discriminator as a supervised "
                                           "classifier for N epochs before the adversarial "
                                           f"training (default: {d['warm_start_epochs']})")
+
+
+def _add_data_tuning(tuning) -> None:
+    """Augmentation, extra unlabeled windows, weight averaging and where training runs."""
+    d = DEFAULTS
     tuning.add_argument("--augment-scale", type=float, default=d["augment_scale"], metavar="S",
                         help="multiply each training window's raw values by a random factor "
                              f"in [1-S, 1+S] (default: {d['augment_scale']}, off)")
@@ -227,8 +251,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "the global batch, split over the replicas, which train the model "
                              "one process trains (docs/cluster.md) (default: "
                              f"{d['distribute']})")
-    parser.set_defaults(run=run)
-    return parser
 
 
 def config_from_args(args):
