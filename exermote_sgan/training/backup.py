@@ -23,6 +23,7 @@ can kill the process while a generation is half written.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -174,6 +175,30 @@ class HistoryFile(keras.callbacks.Callback):
             self.path.unlink()
 
 
+#: room a weights file needs beyond its expected size (HDF5 metadata, the state file)
+SPACE_MARGIN_BYTES = 256 * 1024
+
+
+def require_space(directory, model, *, previous=None) -> None:
+    """Raise ``OSError(ENOSPC)`` before a weights file is written that cannot fit.
+
+    HDF5 does not always survive a disk that fills *during* a write (h5py crashed the process
+    in its clean-up on a full tmpfs), so a full disk is detected before Keras starts writing,
+    and the caller's disk-full handling turns it into the one-line error.  The expected size
+    is the previous file of the same kind, or four bytes per weight and optimizer variable.
+    """
+    need = 4 * sum(int(np.prod(w.shape)) for w in model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "variables", None) is not None:
+        need += 4 * sum(int(np.prod(v.shape)) for v in optimizer.variables)
+    if previous is not None and Path(previous).is_file():
+        need = max(need, Path(previous).stat().st_size)
+    free = shutil.disk_usage(directory).free
+    if free < need + SPACE_MARGIN_BYTES:
+        raise OSError(errno.ENOSPC, f"{free} bytes free, a weights file needs about "
+                                    f"{need + SPACE_MARGIN_BYTES}", str(directory))
+
+
 class BestWeights(keras.callbacks.Callback):
     """The weights of the epoch with the best ``monitor`` so far, replaced atomically.
 
@@ -193,6 +218,8 @@ class BestWeights(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         if self.best is None or float(value) > self.best:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            require_space(self.path.parent, self.model, previous=self.path)
             with atomic_output(self.path) as tmp:
                 keras_tmp = tmp.with_name(tmp.name + ".weights.h5")  # Keras wants the suffix
                 try:
@@ -275,6 +302,9 @@ class TrainingBackup(keras.callbacks.Callback):
                                                                False)),
                  "parts": {name: part.state() for name, part in self.parts.items()},
                  **self.extra}
+        newest = _generations(self.directory)[:1]
+        require_space(self.directory, self.model,
+                      previous=newest[0][1] / WEIGHTS_FILE if newest else None)
         with atomic_output(final, directory=True) as tmp:
             weights = tmp / WEIGHTS_FILE
             self.model.save_weights(str(weights))
