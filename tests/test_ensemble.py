@@ -27,8 +27,10 @@ def _train(windows, out, *extra):
 def members(watch_windows, tmp_path_factory):
     """Two runs that differ in seed, scaler (min-max against quantiles) and trunk."""
     root = tmp_path_factory.mktemp("members")
-    return (_train(watch_windows, root / "a", "--seed", "0", "--trunk", "pool"),
-            _train(watch_windows, root / "b", "--seed", "1", "--scaler-quantile", "0.05"))
+    return (_train(watch_windows, root / "a", "--seed", "0", "--trunk", "pool",
+                   "--scaler-quantile", "0"),
+            _train(watch_windows, root / "b", "--seed", "1", "--trunk", "lstm",
+                   "--scaler-quantile", "0.05"))
 
 
 @pytest.fixture(scope="module")
