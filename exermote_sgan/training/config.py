@@ -19,13 +19,6 @@ from . import datasets
 
 MODELS = ("baseline", "sgan")
 LABELED_UNITS = ("sets", "windows")
-#: what model selection holds out of the training subjects: whole sessions of known people,
-#: whole people (subject_validation_split), or "auto": people when the training subjects are
-#: at least SUBJECT_VALIDATION_MIN, sessions otherwise
-VALIDATION_UNITS = ("auto", "sessions", "subjects")
-#: fewer training subjects than this validate on sessions under "auto": with Exermote's three
-#: training people one held out would cost a third of the labels
-SUBJECT_VALIDATION_MIN = 5
 #: the SGAN generator's objective: Salimans et al.'s feature matching, the original's
 #: "fool the valid head", or both
 GENERATOR_LOSSES = ("feature_matching", "adversarial", "both")
@@ -83,7 +76,6 @@ class TrainConfig:
     verbose: int = 1
     # -- validation, model selection ---------------------------------------------------------
     validation_fraction: float = 0.15
-    validation_unit: str = "auto"
     patience: int | None = None
     steps_per_epoch: int | None = None
     # -- input scaling: the training rows' q and 1-q quantiles map onto [0, 1], so that a few
@@ -173,9 +165,6 @@ class TrainConfig:
             bad("labeled_fraction", f"must be in (0, 1], got {self.labeled_fraction}")
         if not 0.0 <= float(self.scaler_quantile) < 0.5:
             bad("scaler_quantile", f"must be in [0, 0.5), e.g. 0.01, got {self.scaler_quantile}")
-        if self.validation_unit not in VALIDATION_UNITS:
-            bad("validation_unit", f"must be one of {', '.join(VALIDATION_UNITS)}, "
-                                   f"got {self.validation_unit!r}")
         if not 0.0 < float(self.validation_fraction) < 1.0:
             bad("validation_fraction", f"must be in (0, 1), got {self.validation_fraction}")
         if int(self.adapt_sessions) < 0:
@@ -276,7 +265,7 @@ _REAL = ("labeled_fraction", "validation_fraction", "scaler_quantile", "dropout"
          "learning_rate", "d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
          "unsupervised_weight", "entropy_weight", "prior_weight", "augment_scale",
          "augment_rotation", "ema_decay")
-_CHOICE = ("model", "labeled_unit", "validation_unit", "trunk", "generator_loss", "fake_logit",
+_CHOICE = ("model", "labeled_unit", "trunk", "generator_loss", "fake_logit",
            "generator_architecture", "distribute")
 
 
