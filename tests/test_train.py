@@ -280,7 +280,7 @@ def test_too_short_windows_for_the_networks(tmp_path):
                    end_index=np.tile(np.arange(4, 4 + n // 6), 6), classes=("Break", "Move"),
                    features=("a", "b"), timesteps=5, session_names=tuple("abcdef"))
     path = save_windows(tmp_path / "short.h5", ws)
-    with pytest.raises(ExermoteInputError, match="at least 7 timesteps"):
+    with pytest.raises(ExermoteInputError, match="width 7; they need at least 19 timesteps"):
         train(TrainConfig(windows_path=path, out_dir=tmp_path / "run", labeled_unit="windows",
                           **FAST))
     # and features without a 3-axis vector cannot be rotated
@@ -296,7 +296,7 @@ def test_network_sizes_reach_the_saved_classifier(windows_path, tmp_path, model)
 
     config = TrainConfig(windows_path=windows_path, model=model, out_dir=tmp_path / model,
                          test_subjects=(3,), labeled_fraction=0.5, conv_filters=5,
-                         kernel_size=4, lstm_units=7, dropout=0.3, **FAST)
+                         kernel_size=4, trunk="lstm", lstm_units=7, dropout=0.3, **FAST)
     train(config)
     classifier = load_run(config.out_dir).classifier
     conv1, conv2 = classifier.get_layer("conv1"), classifier.get_layer("conv2")
@@ -390,8 +390,7 @@ def test_warm_start_copies_a_trained_supervised_classifier_into_the_discriminato
                + 0.05 * rng.standard_normal((96, 8, 2))).astype(np.float32)
     keras.utils.set_random_seed(0)
     config = TrainConfig(windows_path="unused.h5", batch_size=32, warm_start_epochs=20,
-                         learning_rate=1e-2,
-                         verbose=0)
+                         learning_rate=1e-2, kernel_size=3, verbose=0)
     sgan = build_models(config, timesteps=8, features=2, num_classes=3)
 
     def accuracy():
