@@ -286,3 +286,22 @@ def test_a_movement_a_pause_after_the_set_is_no_repetition_by_the_gap_ratio():
     edged = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.5, 1.5)})
     np.testing.assert_allclose(count_periods(rows, times, start, end, "Squat", edged), peaks,
                                atol=0.25)
+
+
+def test_movements_in_the_break_that_closes_a_set_are_never_shown_online():
+    """The classifier calls the break Break, so the settled span ends with the last
+    repetition; online, the counter looked up to the present and showed the movements of
+    that break (three full-size bumps within the 5 s before the set closes) as repetitions
+    the settled count then left out."""
+    times, rows, scores, peaks = made_set(squat_set(5))
+    bump = (1 - np.cos(2 * np.pi * (np.arange(10) + 0.5) / 10)) / 2
+    for delay in (2.0, 3.4, 4.8):  # seconds after the last repetition's peak
+        at = int(round((peaks[-1] + delay) * RATE))
+        rows[at:at + 10] += np.outer(bump, AXIS)
+    batch = count(times, rows, scores)[1]
+    assert [s.repetitions for s in batch] == [5]
+    counter = PeriodCounter(CLASSES, profile=PROFILE)
+    events = [e for t, s, x in zip(times, scores, rows) for e in counter.update(t, s, x)]
+    events += counter.finish()
+    assert [e.repetitions for e in events if e.kind == "repetition"] == [1, 2, 3, 4, 5]
+    assert counter.overshoots == 0
