@@ -305,3 +305,20 @@ def test_movements_in_the_break_that_closes_a_set_are_never_shown_online():
     events += counter.finish()
     assert [e.repetitions for e in events if e.kind == "repetition"] == [1, 2, 3, 4, 5]
     assert counter.overshoots == 0
+
+
+def test_a_set_ending_with_the_stream_keeps_its_last_repetition():
+    """The last label_offset rows (here 20) are described by no prediction; a set ending half a
+    second before the stream ends has its last peak among the described rows, but without the
+    rows after it the movement never turns there: the recognisers pass them (extend)."""
+    times, rows, scores, peaks = made_set(squat_set(5)[:-1] + [("pause", 0.5)])
+    counts = []
+    for tail in (False, True):
+        counter = PeriodCounter(CLASSES, profile=PROFILE)
+        for t, s, x in zip(times[:-20], scores[:-20], rows[:-20]):
+            counter.update(t, s, x)
+        if tail:
+            counter.extend(times[-20:], rows[-20:])
+        counter.finish()
+        counts.append([s.repetitions for s in counter.sets])
+    assert counts == [[4], [5]]

@@ -135,6 +135,10 @@ class RepetitionCounter(ABC):
     def finish(self) -> list[Event]:
         """End of the stream: flush pending decisions and close the open set."""
 
+    def extend(self, times, signals) -> None:
+        """Before :meth:`finish`: the scaled rows after the last one a prediction described
+        (the stream's last ``label_offset`` rows), which only the ``period`` counter reads."""
+
     # -- the set grammar shared by all counters ---------------------------------------------
     def _repetition(self, exercise: str, time: float, start: float, end: float) -> list[Event]:
         events = []
@@ -410,6 +414,14 @@ class PeriodCounter(RepetitionCounter):
 
     def finish(self) -> list[Event]:
         return self._follow(self._sets.finish())
+
+    def extend(self, times, signals) -> None:
+        """The rows after the last described one: at the end of a stream, the last peak of a
+        set that ends there needs the movement after it to be a peak."""
+        for time, row in zip(times, signals):
+            row = np.asarray(row, dtype=np.float64).reshape(-1)
+            self._times.append(float(time))
+            self._rows.append(row if self._columns is None else row[self._columns])
 
     def _follow(self, inner: list[Event]) -> list[Event]:
         events = []
