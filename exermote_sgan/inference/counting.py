@@ -72,7 +72,8 @@ ONLINE_LAG = 2
 many: with less of the set known its principal axis, scale and median prominence still move,
 and a repetition once shown cannot be taken back.  With 1 (a period completes when the next
 begins) the shown count exceeded the settled one in sets of the training people's recordings
-(leave-one-person-out runs, seed 0: 2 more of 237 sets exact with 2; 3 gained nothing more)."""
+(two leave-one-person-out runs of seed 0: 2 more of 237 sets exact with 2; 3 gained nothing
+more)."""
 
 APP_CONSECUTIVE_STEPS = {"Break": 2, "Burpee": 15, "Situp": 10, "Squat": 5}
 """Further identical predictions the app requires after a change of class (Constants.swift)."""
