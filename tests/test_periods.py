@@ -286,3 +286,39 @@ def test_a_movement_a_pause_after_the_set_is_no_repetition_by_the_gap_ratio():
     edged = PeriodProfile({"Squat": ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1, 0.5, 1.5)})
     np.testing.assert_allclose(count_periods(rows, times, start, end, "Squat", edged), peaks,
                                atol=0.25)
+
+
+def test_movements_in_the_break_that_closes_a_set_are_never_shown_online():
+    """The classifier calls the break Break, so the settled span ends with the last
+    repetition; online, the counter looked up to the present and showed the movements of
+    that break (three full-size bumps within the 5 s before the set closes) as repetitions
+    the settled count then left out."""
+    times, rows, scores, peaks = made_set(squat_set(5))
+    bump = (1 - np.cos(2 * np.pi * (np.arange(10) + 0.5) / 10)) / 2
+    for delay in (2.0, 3.4, 4.8):  # seconds after the last repetition's peak
+        at = int(round((peaks[-1] + delay) * RATE))
+        rows[at:at + 10] += np.outer(bump, AXIS)
+    batch = count(times, rows, scores)[1]
+    assert [s.repetitions for s in batch] == [5]
+    counter = PeriodCounter(CLASSES, profile=PROFILE)
+    events = [e for t, s, x in zip(times, scores, rows) for e in counter.update(t, s, x)]
+    events += counter.finish()
+    assert [e.repetitions for e in events if e.kind == "repetition"] == [1, 2, 3, 4, 5]
+    assert counter.overshoots == 0
+
+
+def test_a_set_ending_with_the_stream_keeps_its_last_repetition():
+    """The last label_offset rows (here 20) are described by no prediction; a set ending half a
+    second before the stream ends has its last peak among the described rows, but without the
+    rows after it the movement never turns there: the recognisers pass them (extend)."""
+    times, rows, scores, peaks = made_set(squat_set(5)[:-1] + [("pause", 0.5)])
+    counts = []
+    for tail in (False, True):
+        counter = PeriodCounter(CLASSES, profile=PROFILE)
+        for t, s, x in zip(times[:-20], scores[:-20], rows[:-20]):
+            counter.update(t, s, x)
+        if tail:
+            counter.extend(times[-20:], rows[-20:])
+        counter.finish()
+        counts.append([s.repetitions for s in counter.sets])
+    assert counts == [[4], [5]]

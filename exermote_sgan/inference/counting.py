@@ -67,6 +67,14 @@ import numpy as np
 
 EVENT_KINDS = ("exercise_started", "repetition", "exercise_ended", "set_finished")
 
+ONLINE_LAG = 2
+"""Online, the ``period`` counter shows a repetition per peak found so far but the last this
+many: with less of the set known its principal axis, scale and median prominence still move,
+and a repetition once shown cannot be taken back.  With 1 (a period completes when the next
+begins) the shown count exceeded the settled one in sets of the training people's recordings
+(two leave-one-person-out runs of seed 0: 2 more of 237 sets exact with 2; 3 gained nothing
+more)."""
+
 APP_CONSECUTIVE_STEPS = {"Break": 2, "Burpee": 15, "Situp": 10, "Squat": 5}
 """Further identical predictions the app requires after a change of class (Constants.swift)."""
 APP_STEPS_UNTIL_SET_BREAK = 10000 * 10
@@ -127,6 +135,10 @@ class RepetitionCounter(ABC):
     @abstractmethod
     def finish(self) -> list[Event]:
         """End of the stream: flush pending decisions and close the open set."""
+
+    def extend(self, times, signals) -> None:
+        """Before :meth:`finish`: the scaled rows after the last one a prediction described
+        (the stream's last ``label_offset`` rows), which only the ``period`` counter reads."""
 
     # -- the set grammar shared by all counters ---------------------------------------------
     def _repetition(self, exercise: str, time: float, start: float, end: float) -> list[Event]:
@@ -343,8 +355,9 @@ class PeriodCounter(RepetitionCounter):
     with ``profile``: the run's learned one; none: every set keeps the hysteresis count).
     Online, every ``refresh_s`` the peaks so far are found again and each new one emits a
     ``repetition`` (a peak counts once the movement has turned, half a shortest period later,
-    and a period has completed once the next peak is known, so online the count runs one
-    behind); when the set closes the count is settled
+    and a period has completed once the next peak is known, so online the count runs
+    behind, by :data:`ONLINE_LAG`; the online search ends where the set's last exercise segment
+    ended, as the settled one does); when the set closes the count is settled
     on the whole span: the repetitions not yet shown are emitted then, and ``set_finished``
     carries the settled count (never less than the repetitions already shown, so the event
     grammar holds; ``overshoots`` counts the sets where the whole span found fewer).  A set
@@ -403,6 +416,14 @@ class PeriodCounter(RepetitionCounter):
     def finish(self) -> list[Event]:
         return self._follow(self._sets.finish())
 
+    def extend(self, times, signals) -> None:
+        """The rows after the last described one: at the end of a stream, the last peak of a
+        set that ends there needs the movement after it to be a peak."""
+        for time, row in zip(times, signals):
+            row = np.asarray(row, dtype=np.float64).reshape(-1)
+            self._times.append(float(time))
+            self._rows.append(row if self._columns is None else row[self._columns])
+
     def _follow(self, inner: list[Event]) -> list[Event]:
         events = []
         for event in inner:
@@ -431,10 +452,17 @@ class PeriodCounter(RepetitionCounter):
         return events
 
     def _online(self, now: float) -> list[Event]:
-        # a period has completed when the next one has begun: a repetition per peak but the
-        # last, so that the count settled on the whole set rarely falls below what was shown
-        peaks = self._peaks(self._set_start, now, self._exercise, until=now)
-        return self._emit(self._exercise, peaks, len(peaks) - 1, now)
+        # a period has completed when the next one has begun, and a peak is settled only
+        # once the set's movement is known around it: a repetition per peak but the last
+        # ONLINE_LAG, so that the count settled on the whole set rarely falls below what was
+        # shown; and only within the set as the classifier has it so far: during the break
+        # that may close it, up to its last exercise segment's end (the span it settles on),
+        # so that a movement in that break is never shown as a repetition the settled count
+        # leaves out
+        inner = self._sets
+        end = now if inner._segment is not None or inner._open is None else inner._open.end
+        peaks = self._peaks(self._set_start, end, self._exercise, until=now)
+        return self._emit(self._exercise, peaks, len(peaks) - ONLINE_LAG, now)
 
     def _settle(self, finished: Event) -> list[Event]:
         peaks = self._peaks(finished.start, finished.end, finished.exercise)

@@ -121,6 +121,7 @@ class StreamingRecognizer:
         self._last_time: float | None = None
         self.source = source
         self._buffer: deque = deque(maxlen=self.timesteps)
+        self._buffer_times: deque = deque(maxlen=self.timesteps)  # the buffered rows' times
         self._recent_times: deque = deque(maxlen=self.label_offset + 1)
         self._row = -1
         self._seen_valid = False
@@ -168,6 +169,7 @@ class StreamingRecognizer:
             return events
         self._seen_valid = True
         self._buffer.append(row * self._scale + self._offset)
+        self._buffer_times.append(time)
         if len(self._buffer) < self.timesteps:
             return events
         scores = np.asarray(self._classifier(np.asarray(self._buffer)), dtype=np.float32)
@@ -193,10 +195,11 @@ class StreamingRecognizer:
         last, self._last_time = self._last_time, time
         if last is None or time - last <= self.gap_s:
             return []
-        events = self._counter.finish()
+        events = self._finish_counter()
         self._done_sets += self._counter.sets
         self._counter = self._make_counter()
         self._buffer.clear()
+        self._buffer_times.clear()
         self._recent_times.clear()
         return events
 
@@ -213,6 +216,16 @@ class StreamingRecognizer:
         if self._finished:
             return []
         self._finished = True
+        return self._finish_counter()
+
+    def _finish_counter(self) -> list[Event]:
+        """The counter's ``finish``, after giving it the rows no prediction describes (the
+        last ``label_offset`` of the piece, once it has had a prediction), as batch mode
+        does."""
+        if len(self._buffer) == self.timesteps and self.label_offset:
+            rows = list(self._buffer)[-self.label_offset:]
+            times = list(self._buffer_times)[-self.label_offset:]
+            self._counter.extend(times, rows)
         return self._counter.finish()
 
     def result(self, events=()) -> RecognitionResult:
@@ -311,5 +324,7 @@ def _recognize_piece(preprocessing, classifier, values, times, lo: int, hi: int,
     events = []
     for t, s, x in zip(described_times, scores, signals):
         events += counter.update(t, s, x)
+    if offset:  # the rows after the last described one, which the counter may still use
+        counter.extend(times[valid_rows[len(valid_rows) - offset:]], scaled[len(scaled) - offset:])
     events += counter.finish()
     return rows, described_rows, described_times, scores, events, list(counter.sets)
