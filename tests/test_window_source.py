@@ -8,6 +8,7 @@ import json
 import types
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from exermote_sgan.data.scaler import MinMaxScaler
@@ -185,5 +186,8 @@ def test_training_on_gathered_windows_gives_the_metrics_of_the_array_path(
     differing = sorted(k for k in set(gathered) | set(array) if gathered.get(k) != array.get(k))
     assert differing == [] and gathered["n_windows"] > 4000, \
         {k: (gathered.get(k), array.get(k)) for k in differing}
-    history = [(tmp_path / run / "history.csv").read_text() for run in ("gathered", "array")]
-    assert history[0] == history[1] and history[0].count("\n") == 3
+    # the losses may differ in float32's last bit (the two paths sum a batch in another
+    # order; seen once in the SGAN's generator loss, 4.4984269 against 4.4984274)
+    history = [pd.read_csv(tmp_path / run / "history.csv") for run in ("gathered", "array")]
+    pd.testing.assert_frame_equal(history[0], history[1], rtol=1e-6, atol=0)
+    assert len(history[0]) == 2
