@@ -218,9 +218,8 @@ class BestWeights(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         if self.best is None or float(value) > self.best:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            require_space(self.path.parent, self.model, previous=self.path)
             with atomic_output(self.path) as tmp:
+                require_space(tmp.parent, self.model, previous=self.path)
                 keras_tmp = tmp.with_name(tmp.name + ".weights.h5")  # Keras wants the suffix
                 try:
                     self.model.save_weights(str(keras_tmp))
@@ -303,9 +302,9 @@ class TrainingBackup(keras.callbacks.Callback):
                  "parts": {name: part.state() for name, part in self.parts.items()},
                  **self.extra}
         newest = _generations(self.directory)[:1]
-        require_space(self.directory, self.model,
-                      previous=newest[0][1] / WEIGHTS_FILE if newest else None)
         with atomic_output(final, directory=True) as tmp:
+            require_space(tmp, self.model,
+                          previous=newest[0][1] / WEIGHTS_FILE if newest else None)
             weights = tmp / WEIGHTS_FILE
             self.model.save_weights(str(weights))
             _fsync(weights)
