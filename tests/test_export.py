@@ -551,6 +551,24 @@ def test_corrupt_model_and_other_architecture_exit_2(tmp_path, baseline_run, cap
     assert not list(tmp_path.glob("m.*"))
 
 
+def test_a_multiscale_run_is_refused_in_one_line_and_nothing_is_written(tmp_path, baseline_run,
+                                                                        capsys):
+    from exermote_sgan.errors import ExermoteInputError
+    from exermote_sgan.export.weights import extract_weights
+    from exermote_sgan.models.networks import build_baseline
+    from exermote_sgan.runs import Preprocessing as P
+
+    prep = json.loads((Path(baseline_run) / "preprocessing.json").read_text())
+    multiscale = build_baseline(T, F, K, trunk="multiscale", conv_filters=4, kernel_size=7)
+    save_run(tmp_path / "multiscale", multiscale, P.from_dict(prep))
+    assert _cli(tmp_path / "multiscale", "--out", tmp_path / "m") == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "'multiscale' trunk" in errors[0] and "--trunk pool" in errors[0]
+    assert not list(tmp_path.glob("m.*")) and not list(tmp_path.glob(".m.*"))
+    with pytest.raises(ExermoteInputError, match="'multiscale' trunk"):
+        extract_weights(multiscale)  # what prediction and streaming read, too
+
+
 def test_unwritable_output_and_unfit_app_model_exit_2(tmp_path, baseline_run, real_windows,
                                                       capsys):
     from exermote_sgan.models.networks import build_baseline

@@ -55,8 +55,48 @@ def test_pool_trunk_takes_the_mean_and_maximum_of_conv2_over_the_window():
     np.testing.assert_allclose(np.asarray(classifier(x)),
                                scores[:, :7] / scores[:, :7].sum(1, keepdims=True),
                                rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="trunk must be one of lstm, pool, got 'gru'"):
+    with pytest.raises(ValueError, match="trunk must be one of lstm, pool, multiscale, got "
+                                         "'gru'"):
         build_baseline(40, 6, 7, trunk="gru")
+
+
+def test_multiscale_trunk_pools_a_long_and_a_short_branch_and_moves_both_by_name():
+    disc = build_discriminator(40, 6, 5, trunk="multiscale", conv_filters=8, kernel_size=7)
+    assert trunk_of(disc) == "multiscale"
+    assert trunk_layers(disc) == ("conv1", "conv2", "conv1_short", "conv2_short", "dropout")
+    widths = {name: disc.get_layer(name).kernel_size[0]
+              for name in ("conv1", "conv2", "conv1_short", "conv2_short")}
+    assert widths == {"conv1": 7, "conv2": 7, "conv1_short": 3, "conv2_short": 3}
+    assert disc.get_layer("conv1_short").strides == (2,)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(3, 40, 6)).astype(np.float32)
+    long_ = np.asarray(keras_submodel(disc, "conv2")(x))  # (3, 11, 8)
+    short = np.asarray(keras_submodel(disc, "conv2_short")(x))  # (3, 17, 8)
+    assert long_.shape == (3, 11, 8) and short.shape == (3, 17, 8)
+    expected = np.concatenate([long_.mean(1), long_.max(1), short.mean(1), short.max(1)], 1)
+    np.testing.assert_allclose(np.asarray(disc(x)["features"]), expected, rtol=1e-5, atol=1e-6)
+    # every trunk layer, the short branch's too, reaches the inference classifier by name
+    for name in trunk_layers(disc)[:-1]:
+        kernel, bias = disc.get_layer(name).get_weights()
+        disc.get_layer(name).set_weights([rng.normal(size=kernel.shape) * 0.3,
+                                          rng.normal(size=bias.shape) * 0.1])
+    kernel, bias = disc.get_layer("scores_logits").get_weights()
+    disc.get_layer("scores_logits").set_weights([rng.normal(size=kernel.shape) * 3, bias + 1])
+    scores = np.asarray(disc(x)["scores"])
+    classifier = classifier_from_discriminator(disc)
+    assert trunk_of(classifier) == "multiscale"
+    assert classifier.get_layer("conv1").kernel_size == (7,)
+    np.testing.assert_allclose(np.asarray(classifier(x)),
+                               scores[:, :5] / scores[:, :5].sum(1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_multiscale_trunk_needs_windows_long_enough_for_its_short_branch_too():
+    build_baseline(7, 2, 3, trunk="multiscale", kernel_size=2, conv_filters=2)  # 3*3-2 steps
+    with pytest.raises(ValueError, match="6 timesteps are too short for convolutions of "
+                                         "width 3; they need at least 7"):
+        build_baseline(6, 2, 3, trunk="multiscale", kernel_size=2, conv_filters=2)
+    build_baseline(6, 2, 3, trunk="pool", kernel_size=2, conv_filters=2)  # 3*2-2 steps
 
 
 def keras_submodel(model, layer_name):

@@ -42,7 +42,7 @@ def test_sizes_live_on_the_model_and_metrics_are_mean_trackers():
     assert isinstance(sgan.seed_generator, keras.random.SeedGenerator)
 
 
-@pytest.mark.parametrize("trunk", ["lstm", "pool"])
+@pytest.mark.parametrize("trunk", ["lstm", "pool", "multiscale"])
 def test_train_step_reduces_supervised_loss(trunk):
     import tensorflow as tf
 

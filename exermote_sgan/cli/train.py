@@ -56,8 +56,9 @@ def add_network_arguments(parser) -> None:
                          help="after the two convolutions: lstm = two LSTMs, as the original "
                               "(needed by the Exermote app's .mlmodel); pool = the mean and "
                               "the maximum over the window, which carried over to new people "
-                              "better on the smartwatch example (default: "
-                              f"{d['trunk']})")
+                              "better on the smartwatch example; multiscale = that pooling "
+                              "of two convolution branches, widths --kernel-size and 3, side "
+                              f"by side (not exportable yet) (default: {d['trunk']})")
     network.add_argument("--conv-filters", type=int, default=d["conv_filters"], metavar="N",
                          help=f"filters of each of the two convolutions (default: "
                               f"{d['conv_filters']}; the original Exermote model had 32)")

@@ -125,6 +125,12 @@ def extract_weights(classifier, *, path=None) -> ClassifierWeights | EnsembleWei
     members = ensemble_members(classifier)
     if members is not None:
         return EnsembleWeights(tuple(extract_weights(m, path=path) for m in members))
+    from ..models.spec import MULTISCALE_TRUNK_LAYERS
+
+    if set(MULTISCALE_TRUNK_LAYERS) <= {layer.name for layer in classifier.layers}:
+        raise ExermoteInputError("the classifier has the 'multiscale' trunk, which export and "
+                                 "prediction do not support yet; train with --trunk pool (or "
+                                 "lstm) to export it", path=path)
     kinds = tuple(type(layer).__name__ for layer in classifier.layers)
     if kinds not in _EXPECTED_LAYERS.values():
         raise _architecture_error(path, f"layers are {', '.join(kinds)}")

@@ -9,6 +9,12 @@ baseline and the inference classifier by name, and the exporter finds them by na
 the window (``mean_pool``, ``max_pool``, concatenated as ``pooled``): statistics of the window's
 local shapes wherever they occur, which carried over to new people better than the LSTMs on the
 smartwatch recordings (see docs/training.md).  The original's recurrent trunk stays the default.
+
+``trunk="multiscale"`` runs two such pooled branches side by side on the same window: ``conv1``
+and ``conv2`` of width ``kernel_size`` (pooled as ``pooled``) and ``conv1_short`` and
+``conv2_short`` of width 3 (pooled as ``pooled_short``), each with ``conv_filters`` filters,
+concatenated as ``scales`` before ``dropout``: one network for motions whose local shapes are
+short on one dataset and long on another.
 """
 
 from __future__ import annotations
@@ -16,13 +22,17 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .spec import POOL_TRUNK_LAYERS, TRUNK_LAYERS, TRUNKS
+from .spec import (MULTISCALE_SHORT_KERNEL, MULTISCALE_TRUNK_LAYERS, POOL_TRUNK_LAYERS,
+                   TRUNK_LAYERS, TRUNKS)
 
 
 def trunk_of(model: keras.Model) -> str:
-    """``"lstm"`` or ``"pool"``: which trunk a classifier or discriminator was built with."""
+    """``"lstm"``, ``"pool"`` or ``"multiscale"``: which trunk a classifier or discriminator
+    was built with (read from its layer names)."""
     names = {layer.name for layer in model.layers}
-    return "lstm" if "lstm1" in names else "pool"
+    if "lstm1" in names:
+        return "lstm"
+    return "multiscale" if "conv1_short" in names else "pool"
 
 
 def joins_mean_then_max(concatenate) -> bool:
@@ -42,7 +52,8 @@ def joins_mean_then_max(concatenate) -> bool:
 
 def trunk_layers(model: keras.Model) -> tuple[str, ...]:
     """The names of ``model``'s trunk layers, the ones whose weights move between networks."""
-    return TRUNK_LAYERS if trunk_of(model) == "lstm" else POOL_TRUNK_LAYERS
+    return {"lstm": TRUNK_LAYERS, "pool": POOL_TRUNK_LAYERS,
+            "multiscale": MULTISCALE_TRUNK_LAYERS}[trunk_of(model)]
 
 
 def _check_window_shape(timesteps: int, features: int, *, who: str):
@@ -63,21 +74,37 @@ def _check_trunk(timesteps: int, features: int, *, conv_filters: int, kernel_siz
             raise ValueError(f"{who}: {name} must be at least 1, got {value}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"{who}: dropout must be in [0, 1), got {dropout}")
-    # conv1 (stride 2) must leave conv2 at least kernel_size steps
-    shortest = 3 * int(kernel_size) - 2
+    # conv1 (stride 2) must leave conv2 at least kernel_size steps (on each branch)
+    widest = max(int(kernel_size), MULTISCALE_SHORT_KERNEL if trunk == "multiscale" else 1)
+    shortest = 3 * widest - 2
     if int(timesteps) < shortest:
         raise ValueError(f"{who}: windows of {timesteps} timesteps are too short for "
-                         f"convolutions of width {kernel_size}; they need at least {shortest} "
+                         f"convolutions of width {widest}; they need at least {shortest} "
                          "timesteps")
+
+
+def _conv_pair(inputs, conv_filters: int, kernel_size: int, suffix: str = ""):
+    """``conv1{suffix}`` (stride 2) then ``conv2{suffix}``, valid-padded ReLU convolutions."""
+    x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu",
+                      name=f"conv1{suffix}")(inputs)
+    return layers.Conv1D(conv_filters, kernel_size, activation="relu", name=f"conv2{suffix}")(x)
+
+
+def _mean_max(x, suffix: str = ""):
+    """The mean, then the maximum, of ``x`` over time, concatenated as ``pooled{suffix}``."""
+    return layers.Concatenate(name=f"pooled{suffix}")(
+        [layers.GlobalAveragePooling1D(name=f"mean_pool{suffix}")(x),
+         layers.GlobalMaxPooling1D(name=f"max_pool{suffix}")(x)])
 
 
 def _trunk(inputs, *, conv_filters: int, kernel_size: int, lstm_units: int, dropout: float,
            trunk: str, dropout_layer=layers.Dropout):
-    x = layers.Conv1D(conv_filters, kernel_size, strides=2, activation="relu", name="conv1")(inputs)
-    x = layers.Conv1D(conv_filters, kernel_size, activation="relu", name="conv2")(x)
+    x = _conv_pair(inputs, conv_filters, kernel_size)
     if trunk == "pool":
-        x = layers.Concatenate(name="pooled")([layers.GlobalAveragePooling1D(name="mean_pool")(x),
-                                               layers.GlobalMaxPooling1D(name="max_pool")(x)])
+        x = _mean_max(x)
+    elif trunk == "multiscale":
+        short = _conv_pair(inputs, conv_filters, MULTISCALE_SHORT_KERNEL, "_short")
+        x = layers.Concatenate(name="scales")([_mean_max(x), _mean_max(short, "_short")])
     else:
         x = layers.LSTM(lstm_units, return_sequences=True, name="lstm1")(x)
         x = layers.LSTM(lstm_units, name="lstm2")(x)
