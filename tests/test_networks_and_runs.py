@@ -99,6 +99,22 @@ def test_multiscale_trunk_needs_windows_long_enough_for_its_short_branch_too():
     build_baseline(6, 2, 3, trunk="pool", kernel_size=2, conv_filters=2)  # 3*2-2 steps
 
 
+@pytest.mark.parametrize("trunk", ["pool", "multiscale"])
+def test_folding_an_input_scaling_keeps_the_function_of_raw_windows(trunk):
+    from exermote_sgan.models.ensemble import fold_input_scaling
+
+    member = build_baseline(40, 4, 3, trunk=trunk, conv_filters=6, kernel_size=7)
+    rng = np.random.default_rng(3)
+    member.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32)
+                        for w in member.get_weights()])
+    ratio, shift = rng.uniform(0.5, 2.0, 4), rng.normal(0, 0.5, 4)
+    x = rng.uniform(size=(5, 40, 4)).astype(np.float32)
+    folded = fold_input_scaling(member, ratio, shift)
+    np.testing.assert_allclose(np.asarray(folded(x)),
+                               np.asarray(member((x * ratio + shift).astype(np.float32))),
+                               rtol=1e-4, atol=1e-5)
+
+
 def keras_submodel(model, layer_name):
     import keras
 

@@ -53,9 +53,10 @@ def ensemble_members(model) -> list | None:
 def fold_input_scaling(member, ratio, shift):
     """A copy of ``member`` that reads ``x`` where it used to read ``ratio * x + shift``.
 
-    ``ratio`` and ``shift`` are per feature.  Only the first convolution changes: its kernel
-    is multiplied by ``ratio`` and its bias absorbs the convolution of ``shift``; the result
-    is the same function of the raw values as before.
+    ``ratio`` and ``shift`` are per feature.  Only the convolutions that read the windows
+    change (``conv1``, and ``conv1_short`` of the ``multiscale`` trunk): each kernel is
+    multiplied by ``ratio`` and each bias absorbs the convolution of ``shift``; the result is
+    the same function of the raw values as before.
     """
     import keras
 
@@ -63,9 +64,11 @@ def fold_input_scaling(member, ratio, shift):
     shift = np.asarray(shift, dtype=np.float64)
     copy = keras.models.clone_model(member)
     copy.set_weights(member.get_weights())
-    conv1 = copy.get_layer("conv1")
-    kernel, bias = (np.asarray(w, dtype=np.float64) for w in conv1.get_weights())
-    folded_bias = bias + np.einsum("wfo,f->o", kernel, shift)
-    conv1.set_weights([(kernel * ratio[None, :, None]).astype(np.float32),
-                       folded_bias.astype(np.float32)])
+    names = {layer.name for layer in copy.layers}
+    for name in [n for n in ("conv1", "conv1_short") if n in names]:
+        conv = copy.get_layer(name)
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in conv.get_weights())
+        folded_bias = bias + np.einsum("wfo,f->o", kernel, shift)
+        conv.set_weights([(kernel * ratio[None, :, None]).astype(np.float32),
+                          folded_bias.astype(np.float32)])
     return copy
