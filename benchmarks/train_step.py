@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/train_step.py [--batch-size 100] [--timesteps 40] [--features 12]
         [--classes 4] [--steps 30] [--warmup 5] [--jit] [--generated-batch-size N]
-        [--generator-architecture conv|lstm] [--trunk lstm|pool]
+        [--generator-architecture conv|lstm] [--trunk lstm|pool|multiscale]
 
 Both models train on random windows with the networks and options ``exermote-sgan train``
 uses by default (no XLA: it was measured slower on CPU); the figure to watch is the ratio
@@ -87,7 +87,9 @@ def main(argv=None) -> int:
                         help="windows generated per SGAN step (default: the batch size)")
     parser.add_argument("--generator-architecture", choices=("conv", "lstm"), default="conv",
                         help="generator of the SGAN (default: conv, train's default)")
-    parser.add_argument("--trunk", choices=("lstm", "pool"), default="lstm",
+    from exermote_sgan.models.spec import TRUNKS
+
+    parser.add_argument("--trunk", choices=TRUNKS, default="lstm",
                         help="classifier trunk of both models (default: lstm, train's default)")
     args = parser.parse_args(argv)
     result = measure(batch_size=args.batch_size, timesteps=args.timesteps,

@@ -284,6 +284,109 @@ def test_only_the_mean_then_max_pooling_is_taken_for_the_pool_trunk(tmp_path):
         NumpyClassifier.from_keras(other)  # streaming refuses it by the export's own check
 
 
+@pytest.fixture(scope="module")
+def multiscale_run(real_windows, tmp_path_factory):
+    """An SGAN classifier with the multiscale trunk (widths 7 and 3), weights moved away."""
+    import keras
+
+    from exermote_sgan.models.networks import build_discriminator, classifier_from_discriminator
+
+    path, window_set = real_windows
+    keras.utils.set_random_seed(5)
+    disc = build_discriminator(T, F, K, trunk="multiscale", conv_filters=8, kernel_size=7)
+    rng = np.random.default_rng(3)
+    disc.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32)
+                      for w in disc.get_weights()])
+    run_dir = tmp_path_factory.mktemp("multiscale_run")
+    _make_run(run_dir, classifier_from_discriminator(disc), window_set, path, model="sgan",
+              test_subject=int(window_set.subjects.max()))
+    return run_dir
+
+
+def test_multiscale_trunk_exports_as_two_branches_of_mean_and_max(multiscale_run, real_windows,
+                                                                   tmp_path):
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.mil_evaluator import MILEvaluator, load_mil_program
+    from exermote_sgan.export.weights import extract_weights, reference_forward
+    from exermote_sgan.inference.forward import NumpyClassifier
+    from exermote_sgan.runs import load_run
+
+    report = export_run(multiscale_run, tmp_path / "multiscale", precision="fp32",
+                        flexible_batch=True, tflite=True)
+    assert report.passed and report.mlpackage_check.max_abs_diff <= 1e-4
+    assert report.tflite_check.passed and report.tflite_check.max_abs_diff <= 1e-4
+    assert report.app_model is None and report.app_model_skipped == [
+        "the trunk is 'multiscale', the app's model has two LSTMs (train with --trunk lstm)"]
+    _, program = load_mil_program(report.mlpackage)
+    ops = [op.op_type for op in program.functions["main"].operations]
+    assert ops.count("conv") == 4 and ops.count("reduce_mean") == 2
+    assert ops.count("reduce_max") == 2 and "lstm" not in ops
+
+    run = load_run(multiscale_run)
+    _, window_set = real_windows
+    raw = window_set.windows[:64]
+    scaled = run.preprocessing.scaler.transform(raw)
+    weights = extract_weights(run.classifier)
+    assert weights.trunk == "multiscale" and weights.conv1_short.kernel.shape == (3, F, 8)
+    assert weights.conv1.kernel.shape == (7, F, 8) and weights.dense_kernel.shape == (32, K)
+    expected = reference_forward(weights, scaled)
+    keras_probabilities = run.classifier.predict(scaled, verbose=0)
+    assert np.abs(expected - keras_probabilities).max() <= 1e-5
+    without_short = replace(weights, conv1_short=None, conv2_short=None,
+                            dense_kernel=weights.dense_kernel[:16])
+    assert np.abs(reference_forward(without_short, scaled) - expected).max() > 1e-3
+    scores = MILEvaluator(program).evaluate({"accelerations": raw})["scores"]
+    assert np.abs(scores - expected).max() <= 1e-4
+    streamed = NumpyClassifier.from_keras(run.classifier)
+    assert np.abs(streamed(scaled) - keras_probabilities).max() <= 1e-5
+
+
+def test_a_multiscale_export_that_swaps_its_branches_fails(multiscale_run, tmp_path,
+                                                           monkeypatch):
+    from exermote_sgan.export import weights as weights_module
+    from exermote_sgan.export.exporter import export_run
+    from exermote_sgan.export.verify import VerificationError
+
+    extract = weights_module.extract_weights
+
+    def swapped(*args, **kwargs):  # the head reads the short branch where it expects the long
+        weights = extract(*args, **kwargs)
+        half = weights.dense_kernel.shape[0] // 2
+        kernel = np.concatenate([weights.dense_kernel[half:], weights.dense_kernel[:half]])
+        return replace(weights, dense_kernel=kernel)
+
+    monkeypatch.setattr(weights_module, "extract_weights", swapped)
+    with pytest.raises(VerificationError, match="swapped.mlpackage FAILED, not written"):
+        export_run(multiscale_run, tmp_path / "swapped", precision="fp32", max_windows=40)
+    assert not list(tmp_path.iterdir())
+
+
+def test_only_the_multiscale_wiring_the_exporters_compute_is_taken(tmp_path):
+    import keras
+
+    from exermote_sgan.errors import ExermoteInputError
+    from exermote_sgan.export.weights import extract_weights
+    from exermote_sgan.inference.forward import NumpyClassifier
+
+    def branch(inputs, width, suffix):
+        x = keras.layers.Conv1D(4, width, strides=2, activation="relu", name=f"conv1{suffix}")(
+            inputs)
+        x = keras.layers.Conv1D(4, width, activation="relu", name=f"conv2{suffix}")(x)
+        return keras.layers.Concatenate(name=f"pooled{suffix}")(
+            [keras.layers.GlobalAveragePooling1D(name=f"mean_pool{suffix}")(x),
+             keras.layers.GlobalMaxPooling1D(name=f"max_pool{suffix}")(x)])
+
+    inputs = keras.Input((T, F))
+    long_, short = branch(inputs, 7, ""), branch(inputs, 3, "_short")
+    x = keras.layers.Concatenate(name="scales")([short, long_])  # short first: not the order
+    x = keras.layers.Dropout(0.2, name="dropout")(x)
+    other = keras.Model(inputs, keras.layers.Dense(K, activation="softmax", name="scores")(x))
+    with pytest.raises(ExermoteInputError, match="not wired as the multiscale trunk"):
+        extract_weights(other, path=tmp_path / "classifier.keras")
+    with pytest.raises(ExermoteInputError, match="not a baseline-architecture classifier"):
+        NumpyClassifier.from_keras(other)  # streaming refuses it by the export's own check
+
+
 def test_fp16_export_for_a_later_target_keeps_float32_input_and_output(sgan_run, tmp_path):
     import coremltools as ct
 
@@ -549,24 +652,6 @@ def test_corrupt_model_and_other_architecture_exit_2(tmp_path, baseline_run, cap
     err = capsys.readouterr().err
     assert "not a baseline-architecture classifier" in err and "GRU" in err
     assert not list(tmp_path.glob("m.*"))
-
-
-def test_a_multiscale_run_is_refused_in_one_line_and_nothing_is_written(tmp_path, baseline_run,
-                                                                        capsys):
-    from exermote_sgan.errors import ExermoteInputError
-    from exermote_sgan.export.weights import extract_weights
-    from exermote_sgan.models.networks import build_baseline
-    from exermote_sgan.runs import Preprocessing as P
-
-    prep = json.loads((Path(baseline_run) / "preprocessing.json").read_text())
-    multiscale = build_baseline(T, F, K, trunk="multiscale", conv_filters=4, kernel_size=7)
-    save_run(tmp_path / "multiscale", multiscale, P.from_dict(prep))
-    assert _cli(tmp_path / "multiscale", "--out", tmp_path / "m") == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "'multiscale' trunk" in errors[0] and "--trunk pool" in errors[0]
-    assert not list(tmp_path.glob("m.*")) and not list(tmp_path.glob(".m.*"))
-    with pytest.raises(ExermoteInputError, match="'multiscale' trunk"):
-        extract_weights(multiscale)  # what prediction and streaming read, too
 
 
 def test_unwritable_output_and_unfit_app_model_exit_2(tmp_path, baseline_run, real_windows,

@@ -58,7 +58,7 @@ def add_network_arguments(parser) -> None:
                               "the maximum over the window, which carried over to new people "
                               "better on the smartwatch example; multiscale = that pooling "
                               "of two convolution branches, widths --kernel-size and 3, side "
-                              f"by side (not exportable yet) (default: {d['trunk']})")
+                              f"by side (default: {d['trunk']})")
     network.add_argument("--conv-filters", type=int, default=d["conv_filters"], metavar="N",
                          help=f"filters of each of the two convolutions (default: "
                               f"{d['conv_filters']}; the original Exermote model had 32)")

@@ -20,7 +20,8 @@ def inference_function(weights: ClassifierWeights | EnsembleWeights,
                        lstm: str = "block", input_name: str = "accelerations"):
     """A concrete ``tf.function``: RAW windows ``(batch, T, F)`` -> ``{"scores": (batch, K)}``.
 
-    The ``pool`` trunk becomes a mean and a max reduction over time; ``lstm`` does not apply.
+    The ``pool`` trunk becomes a mean and a max reduction over time, the ``multiscale`` trunk
+    two such branches whose four reductions are concatenated; ``lstm`` does not apply.
     An ensemble's members are computed side by side (op names prefixed ``m0_``, ``m1_``...)
     and their probabilities averaged.
 
@@ -63,13 +64,17 @@ def _probabilities(x, w: ClassifierWeights, prefix: str, name: str, lstm_layer):
     import tensorflow as tf
 
     const = tf.constant
-    x = _conv(x, w.conv1, f"{prefix}conv1")
-    x = _conv(x, w.conv2, f"{prefix}conv2")
-    if w.trunk == "pool":
-        last = tf.concat([tf.reduce_mean(x, axis=1, name=f"{prefix}mean_pool"),
-                          tf.reduce_max(x, axis=1, name=f"{prefix}max_pool")], axis=1,
-                         name=f"{prefix}pooled")
+    if w.trunk != "lstm":  # pool or multiscale: each branch's mean and max over time
+        pooled = []
+        for (first, second), suffix in zip(w.branches, ("", "_short")):
+            y = _conv(_conv(x, first, f"{prefix}conv1{suffix}"), second,
+                      f"{prefix}conv2{suffix}")
+            pooled += [tf.reduce_mean(y, axis=1, name=f"{prefix}mean_pool{suffix}"),
+                       tf.reduce_max(y, axis=1, name=f"{prefix}max_pool{suffix}")]
+        last = tf.concat(pooled, axis=1, name=f"{prefix}pooled")
     else:
+        x = _conv(x, w.conv1, f"{prefix}conv1")
+        x = _conv(x, w.conv2, f"{prefix}conv2")
         x = tf.transpose(x, [1, 0, 2], name=f"{prefix}to_time_major")
         x = lstm_layer(x, w.lstm1, f"{prefix}lstm1")
         x = lstm_layer(x, w.lstm2, f"{prefix}lstm2")

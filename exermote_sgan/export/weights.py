@@ -3,7 +3,7 @@
 Every exporter (Core ML ML Program, the Exermote app's neural network, TFLite) rebuilds the
 network from these arrays instead of converting the Keras graph, so the one thing to check is
 that ``classifier.keras`` really is the baseline architecture (see
-:func:`exermote_sgan.models.networks.build_baseline`), with either of its trunks.
+:func:`exermote_sgan.models.networks.build_baseline`), with any of its three trunks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ _EXPECTED_LAYERS = {
     "lstm": ("InputLayer", "Conv1D", "Conv1D", "LSTM", "LSTM", "Dropout", "Dense"),
     "pool": ("InputLayer", "Conv1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
              "Concatenate", "Dropout", "Dense"),
+    # the two branches' layers in any order Keras lists them; their wiring is checked apart
+    "multiscale": ("InputLayer",) + ("Conv1D",) * 4
+                  + ("GlobalAveragePooling1D", "GlobalMaxPooling1D") * 2
+                  + ("Concatenate",) * 3 + ("Dropout", "Dense"),
 }
 
 
@@ -55,7 +59,9 @@ class LSTMWeights:
 class ClassifierWeights:
     """The baseline-architecture classifier: two Conv1D, then two LSTMs (the ``lstm`` trunk) or
     the mean and maximum over time, concatenated (the ``pool`` trunk: ``lstm1``/``lstm2`` are
-    None), then a softmax Dense."""
+    None), then a softmax Dense.  The ``multiscale`` trunk adds a second branch of two Conv1D
+    on the same input (``conv1_short``, ``conv2_short``), pooled the same way; the head reads
+    the first branch's mean and maximum, then the second's."""
 
     timesteps: int
     features: int
@@ -63,8 +69,10 @@ class ClassifierWeights:
     conv2: Conv1DWeights
     lstm1: LSTMWeights | None
     lstm2: LSTMWeights | None
-    dense_kernel: np.ndarray  # (u, K); u = 2 * conv2 filters for the pool trunk
+    dense_kernel: np.ndarray  # (u, K); u = 2 (pool) or 4 (multiscale) * conv2 filters
     dense_bias: np.ndarray  # (K,)
+    conv1_short: Conv1DWeights | None = None  # the multiscale trunk's second branch
+    conv2_short: Conv1DWeights | None = None
 
     @property
     def num_classes(self) -> int:
@@ -72,7 +80,17 @@ class ClassifierWeights:
 
     @property
     def trunk(self) -> str:
-        return "pool" if self.lstm1 is None else "lstm"
+        if self.lstm1 is not None:
+            return "lstm"
+        return "pool" if self.conv1_short is None else "multiscale"
+
+    @property
+    def branches(self) -> tuple[tuple[Conv1DWeights, Conv1DWeights], ...]:
+        """The pooled trunks' convolution pairs, in the order the head reads their pooling."""
+        pairs = ((self.conv1, self.conv2),)
+        if self.conv1_short is not None:
+            pairs += ((self.conv1_short, self.conv2_short),)
+        return pairs
 
     @property
     def lstm_units(self) -> tuple[int, int] | None:
@@ -110,7 +128,56 @@ def _architecture_error(path, detail: str) -> ExermoteInputError:
     return ExermoteInputError(
         f"not a baseline-architecture classifier ({detail}); export expects Input -> Conv1D "
         "conv1 -> Conv1D conv2 -> LSTM lstm1 -> LSTM lstm2 (or mean and max pooling, "
-        "concatenated) -> Dropout -> Dense scores (softmax)", path=path)
+        "concatenated, of that branch or of it and conv1_short -> conv2_short) -> Dropout -> "
+        "Dense scores (softmax)", path=path)
+
+
+def _conv_weights(layer, path) -> Conv1DWeights:
+    """A valid-padded ReLU Conv1D's weights, or the architecture error."""
+    cfg = layer.get_config()
+    if (cfg.get("padding") != "valid" or tuple(cfg.get("dilation_rate", (1,))) != (1,)
+            or cfg.get("activation") != "relu" or not cfg.get("use_bias", True)
+            or cfg.get("groups", 1) != 1):
+        raise _architecture_error(path, f"{layer.name} is not a valid-padded ReLU Conv1D "
+                                        "with bias")
+    kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+    return Conv1DWeights(kernel, bias, int(cfg["strides"][0]))
+
+
+def _lstm_weights(layer, path, *, sequences: bool) -> LSTMWeights:
+    """A plain tanh/sigmoid LSTM's weights, or the architecture error."""
+    cfg = layer.get_config()
+    if (cfg.get("activation") != "tanh" or cfg.get("recurrent_activation") != "sigmoid"
+            or not cfg.get("use_bias", True) or cfg.get("go_backwards")
+            or bool(cfg.get("return_sequences")) != sequences
+            or cfg.get("return_state")):
+        raise _architecture_error(path, f"{layer.name} is not a plain tanh/sigmoid LSTM")
+    kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+    return LSTMWeights(kernel, recurrent, bias)
+
+
+def _trunk_weights(classifier, kinds, path) -> dict:
+    """The convolutions (and LSTMs) of a classifier whose layer kinds are a known trunk's."""
+    from ..models.networks import joins_mean_then_max, wires_multiscale
+
+    if sorted(kinds) == sorted(_EXPECTED_LAYERS["multiscale"]):
+        if not wires_multiscale(classifier):
+            raise _architecture_error(path, "its layers are not wired as the multiscale trunk "
+                                            "(two branches, each pooled by mean then max)")
+        get = classifier.get_layer
+        return {name: _conv_weights(get(name), path)
+                for name in ("conv1", "conv2", "conv1_short", "conv2_short")}
+    if kinds not in (_EXPECTED_LAYERS["lstm"], _EXPECTED_LAYERS["pool"]):
+        raise _architecture_error(path, f"layers are {', '.join(kinds)}")
+    convs = {name: _conv_weights(layer, path)
+             for name, layer in zip(("conv1", "conv2"), classifier.layers[1:3])}
+    if kinds == _EXPECTED_LAYERS["pool"]:
+        if not joins_mean_then_max(classifier.layers[5]):
+            raise _architecture_error(path, f"{classifier.layers[5].name} does not join the "
+                                            "mean, then the maximum, of conv2 over time")
+        return convs
+    return {**convs, "lstm1": _lstm_weights(classifier.layers[3], path, sequences=True),
+            "lstm2": _lstm_weights(classifier.layers[4], path, sequences=False)}
 
 
 def extract_weights(classifier, *, path=None) -> ClassifierWeights | EnsembleWeights:
@@ -118,62 +185,25 @@ def extract_weights(classifier, *, path=None) -> ClassifierWeights | EnsembleWei
     classifiers) and return its weights.
 
     Raises :class:`ExermoteInputError` (naming ``path``) for any other architecture, including
-    convolutions with padding or dilation, LSTMs with other activations, or a non-softmax head.
+    convolutions with padding or dilation, LSTMs with other activations, a non-softmax head,
+    or the ``multiscale`` trunk's layers wired otherwise than :func:`build_baseline` does.
     """
     from ..models.ensemble import ensemble_members
 
     members = ensemble_members(classifier)
     if members is not None:
         return EnsembleWeights(tuple(extract_weights(m, path=path) for m in members))
-    from ..models.spec import MULTISCALE_TRUNK_LAYERS
-
-    if set(MULTISCALE_TRUNK_LAYERS) <= {layer.name for layer in classifier.layers}:
-        raise ExermoteInputError("the classifier has the 'multiscale' trunk, which export and "
-                                 "prediction do not support yet; train with --trunk pool (or "
-                                 "lstm) to export it", path=path)
     kinds = tuple(type(layer).__name__ for layer in classifier.layers)
-    if kinds not in _EXPECTED_LAYERS.values():
-        raise _architecture_error(path, f"layers are {', '.join(kinds)}")
-    conv1, conv2 = classifier.layers[1:3]
+    trunk = _trunk_weights(classifier, kinds, path)
     dense = classifier.layers[-1]
-
-    def conv(layer) -> Conv1DWeights:
-        cfg = layer.get_config()
-        if (cfg.get("padding") != "valid" or tuple(cfg.get("dilation_rate", (1,))) != (1,)
-                or cfg.get("activation") != "relu" or not cfg.get("use_bias", True)
-                or cfg.get("groups", 1) != 1):
-            raise _architecture_error(path, f"{layer.name} is not a valid-padded ReLU Conv1D "
-                                            "with bias")
-        kernel, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-        return Conv1DWeights(kernel, bias, int(cfg["strides"][0]))
-
-    def lstm(layer, *, sequences: bool) -> LSTMWeights:
-        cfg = layer.get_config()
-        if (cfg.get("activation") != "tanh" or cfg.get("recurrent_activation") != "sigmoid"
-                or not cfg.get("use_bias", True) or cfg.get("go_backwards")
-                or bool(cfg.get("return_sequences")) != sequences
-                or cfg.get("return_state")):
-            raise _architecture_error(path, f"{layer.name} is not a plain tanh/sigmoid LSTM")
-        kernel, recurrent, bias = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
-        return LSTMWeights(kernel, recurrent, bias)
-
-    if kinds == _EXPECTED_LAYERS["pool"]:
-        from ..models.networks import joins_mean_then_max
-
-        if not joins_mean_then_max(classifier.layers[5]):
-            raise _architecture_error(path, f"{classifier.layers[5].name} does not join the "
-                                            "mean, then the maximum, of conv2 over time")
-        recurrent = (None, None)
-    else:
-        recurrent = (lstm(classifier.layers[3], sequences=True),
-                     lstm(classifier.layers[4], sequences=False))
     dense_cfg = dense.get_config()
     if dense_cfg.get("activation") != "softmax" or not dense_cfg.get("use_bias", True):
         raise _architecture_error(path, f"{dense.name} is not a softmax Dense with bias")
     dense_kernel, dense_bias = (np.asarray(w, dtype=np.float32) for w in dense.get_weights())
     _, timesteps, features = classifier.input_shape
-    return ClassifierWeights(int(timesteps), int(features), conv(conv1), conv(conv2),
-                             *recurrent, dense_kernel, dense_bias)
+    return ClassifierWeights(int(timesteps), int(features), trunk["conv1"], trunk["conv2"],
+                             trunk.get("lstm1"), trunk.get("lstm2"), dense_kernel, dense_bias,
+                             trunk.get("conv1_short"), trunk.get("conv2_short"))
 
 
 def as_float64(weights: ClassifierWeights | EnsembleWeights):
@@ -190,6 +220,7 @@ def as_float64(weights: ClassifierWeights | EnsembleWeights):
 
     return replace(weights, conv1=cast(weights.conv1), conv2=cast(weights.conv2),
                    lstm1=cast(weights.lstm1), lstm2=cast(weights.lstm2),
+                   conv1_short=cast(weights.conv1_short), conv2_short=cast(weights.conv2_short),
                    dense_kernel=np.asarray(weights.dense_kernel, dtype=np.float64),
                    dense_bias=np.asarray(weights.dense_bias, dtype=np.float64))
 
@@ -206,12 +237,16 @@ def reference_forward(weights: ClassifierWeights | EnsembleWeights,
     if isinstance(weights, EnsembleWeights):
         return np.mean([reference_forward(w, scaled) for w in weights.members], axis=0)
     x = np.asarray(scaled, dtype=np.float64)
-    for conv in (weights.conv1, weights.conv2):
-        x = _conv1d_relu(x, conv)
-    if weights.trunk == "pool":
-        x = np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=1)
-    else:
+    if weights.trunk == "lstm":
+        for conv in (weights.conv1, weights.conv2):
+            x = _conv1d_relu(x, conv)
         x = _lstm(_lstm(x, weights.lstm1, sequences=True), weights.lstm2, sequences=False)
+    else:  # each branch's mean and maximum over time, side by side
+        pooled = []
+        for first, second in weights.branches:
+            y = _conv1d_relu(_conv1d_relu(x, first), second)
+            pooled += [y.mean(axis=1), y.max(axis=1)]
+        x = np.concatenate(pooled, axis=1)
     logits = x @ weights.dense_kernel + weights.dense_bias
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

@@ -50,6 +50,40 @@ def joins_mean_then_max(concatenate) -> bool:
                     for p in pools))
 
 
+def _producer(tensor):
+    """The layer whose output ``tensor`` is (None for a tensor no layer made)."""
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history else None
+
+
+def wires_multiscale(model: keras.Model) -> bool:
+    """Whether ``model`` is wired as the ``multiscale`` trunk the exporters and NumPy copies
+    compute: ``conv1`` -> ``conv2`` and ``conv1_short`` -> ``conv2_short`` both on the input,
+    each pooled (mean, then max) into ``pooled`` and ``pooled_short``, joined in that order as
+    ``scales``, then ``dropout``, then ``scores``."""
+    names = {layer.name for layer in model.layers}
+    if not {"conv1", "conv2", "conv1_short", "conv2_short", "pooled", "pooled_short", "scales",
+            "dropout", "scores"} <= names:
+        return False
+    get = model.get_layer
+    for suffix in ("", "_short"):
+        first, second = get(f"conv1{suffix}"), get(f"conv2{suffix}")
+        pooled = get(f"pooled{suffix}")
+        mean = _producer(pooled.input[0]) if isinstance(pooled.input, list) else None
+        if (type(_producer(first.input)).__name__ != "InputLayer"
+                or _producer(second.input) is not first
+                or type(pooled).__name__ != "Concatenate" or not joins_mean_then_max(pooled)
+                or _producer(mean.input) is not second):
+            return False
+    scales = get("scales")
+    return (type(scales).__name__ == "Concatenate"
+            and isinstance(scales.input, list)
+            and [_producer(t) for t in scales.input] == [get("pooled"), get("pooled_short")]
+            and scales.get_config().get("axis") in (-1, 1)
+            and _producer(get("dropout").input) is scales
+            and _producer(get("scores").input) is get("dropout"))
+
+
 def trunk_layers(model: keras.Model) -> tuple[str, ...]:
     """The names of ``model``'s trunk layers, the ones whose weights move between networks."""
     return {"lstm": TRUNK_LAYERS, "pool": POOL_TRUNK_LAYERS,
