@@ -238,7 +238,7 @@ def test_resume_continues_after_the_last_completed_epoch(windows_path, tmp_path)
     ({"lstm_units": 0}, "lstm_units.*at least 1"),
     ({"dropout": 1.0}, r"dropout.*\[0, 1\)"),
     ({"scaler_quantile": 0.5}, r"scaler_quantile.*\[0, 0.5\)"),
-    ({"trunk": "gru"}, "option 'trunk': must be one of lstm, pool, got 'gru'"),
+    ({"trunk": "gru"}, "option 'trunk': must be one of lstm, pool, multiscale, got 'gru'"),
     ({"kernel_size": 15}, "40 timesteps are too short for convolutions of width 15.*at least 43"),
     ({"augment_rotation": 181}, "augment_rotation.*0, 180"),
     ({"features": "vectors"}, "features.*auto or all or a list"),
