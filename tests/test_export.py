@@ -304,7 +304,7 @@ def multiscale_run(real_windows, tmp_path_factory):
 
 
 def test_multiscale_trunk_exports_as_two_branches_of_mean_and_max(multiscale_run, real_windows,
-                                                                   tmp_path):
+                                                                  tmp_path):
     from exermote_sgan.export.exporter import export_run
     from exermote_sgan.export.mil_evaluator import MILEvaluator, load_mil_program
     from exermote_sgan.export.weights import extract_weights, reference_forward

@@ -20,9 +20,9 @@ _EXPECTED_LAYERS = {
     "pool": ("InputLayer", "Conv1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
              "Concatenate", "Dropout", "Dense"),
     # the two branches' layers in any order Keras lists them; their wiring is checked apart
-    "multiscale": ("InputLayer",) + ("Conv1D",) * 4
-                  + ("GlobalAveragePooling1D", "GlobalMaxPooling1D") * 2
-                  + ("Concatenate",) * 3 + ("Dropout", "Dense"),
+    "multiscale": (("InputLayer",) + ("Conv1D",) * 4
+                   + ("GlobalAveragePooling1D", "GlobalMaxPooling1D") * 2
+                   + ("Concatenate",) * 3 + ("Dropout", "Dense")),
 }
 
 
