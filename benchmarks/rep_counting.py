@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/rep_counting.py spans [--raw DIR] [--json FILE]
-    python benchmarks/rep_counting.py runs RUN_DIR ... [--raw DIR] [--json FILE]
+    python benchmarks/rep_counting.py runs RUN_DIR ... [--inner-runs RUN_DIR ...] [--raw DIR]
+        [--json FILE]
     python benchmarks/rep_counting.py profile --out FILE [--raw DIR]
 
 For each held-out person, everything the period counter learns (period ranges, axes, polarity,
@@ -109,7 +110,8 @@ def chosen_settings(profile) -> dict:
             "min_set_repetitions": profile.min_set_repetitions,
             "edge_gain": profile.edge_gain,
             "periods": {k: [round(v.period_min_s, 2), round(v.period_max_s, 2), v.polarity,
-                            v.edge_ratio, v.gap_ratio] for k, v in profile.exercises.items()}}
+                            v.rule, v.edge_ratio, v.gap_ratio if v.rule == "trim" else v.reach_s]
+                        for k, v in profile.exercises.items()}}
 
 
 def spans(args) -> dict:
@@ -134,6 +136,22 @@ def spans(args) -> dict:
     return {"stats": stats, "chosen": chosen, "sets": rows}
 
 
+def inner_errors(inner_runs, prep, paths):
+    """The span errors of the inner runs that belong to the run ``prep`` describes (tested on
+    its training people, trained on none of its test people), None without any."""
+    from exermote_sgan.inference.rep_learning import inner_span_errors
+    from exermote_sgan.runs import load_run
+
+    training = set(prep.provenance.training_subjects)
+    tested = set(prep.provenance.test_subjects)
+    mine = []
+    for inner in inner_runs or ():
+        facts = load_run(inner, load_classifier=False).preprocessing.provenance
+        if set(facts.test_subjects) <= training and not set(facts.training_subjects) & tested:
+            mine.append(inner)
+    return inner_span_errors(mine, paths, run_prep=prep) if mine else None
+
+
 def runs(args) -> dict:
     """Leave one person out with trained runs: every counter on the classifier's sets."""
     from exermote_sgan.inference.periods import learn_profile
@@ -148,7 +166,9 @@ def runs(args) -> dict:
         recordings = read_people(args.raw, prep.features)
         train = [r for r in recordings if r.subject in facts["training_subjects"]]
         test = [r.path for r in recordings if r.subject in facts["test_subjects"]]
-        profile = learn_profile(scaled_sets(train, prep.scaler), features=prep.features)
+        errors = inner_errors(args.inner_runs, prep, [r.path for r in train])
+        profile = learn_profile(scaled_sets(train, prep.scaler), features=prep.features,
+                                span_errors=errors)
         report = evaluate_recordings(test, prep, classifier, counting="period",
                                      counting_options={"profile": profile},
                                      methods=("hysteresis", "period", "app", "app-20s"))
@@ -189,6 +209,11 @@ def main(argv=None) -> int:
     parser.add_argument("--raw", type=Path, default=RAW)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--inner-runs", nargs="+", type=Path, default=(), metavar="RUN_DIR",
+                        help="runs: inner leave-one-person-out runs (trained without a run's "
+                             "test person, tested on one of its training people); each run "
+                             "chooses its counting rules for the spans the inner runs that "
+                             "belong to it find (learn-reps --inner-runs)")
     args = parser.parse_args(argv)
     if args.mode == "profile":
         from exermote_sgan.inference.periods import learn_profile

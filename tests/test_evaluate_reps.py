@@ -163,3 +163,56 @@ def test_missing_run_directory_is_a_one_line_error(tmp_path, capsys):
     path = sorted(SAMPLE.glob("*.csv"))[0]
     assert main(["predict", str(tmp_path / "missing"), str(path)]) == 2
     assert "run directory not found" in capsys.readouterr().err
+
+
+def _as_run(run_dir, out: Path, *, test, training) -> Path:
+    """A copy of ``run_dir`` whose provenance says it was tested on ``test`` after training on
+    ``training``."""
+    import shutil
+
+    from exermote_sgan.runs import PREPROCESSING_FILE
+
+    shutil.copytree(run_dir, out)
+    state = json.loads((out / PREPROCESSING_FILE).read_text())
+    state.update(test_subjects=list(test), training_subjects=list(training))
+    (out / PREPROCESSING_FILE).write_text(json.dumps(state))
+    return out
+
+
+def test_learn_reps_chooses_its_rules_for_the_spans_inner_runs_find(run_dir, tmp_path, capsys):
+    from exermote_sgan.inference.periods import learn_profile, labelled_sets, run_profile
+    from exermote_sgan.inference.rep_learning import inner_span_errors
+    from exermote_sgan.runs import load_run
+
+    sample = sorted(SAMPLE.glob("*.csv"))  # subjects 1-4, one recording each
+    outer = _as_run(run_dir, tmp_path / "outer", test=(4,), training=(1, 2, 3))
+    inner = [_as_run(run_dir, tmp_path / f"inner{k}", test=(k,),
+                     training=tuple(sorted({1, 2, 3} - {k}))) for k in (1, 2, 3)]
+    wrong = _as_run(run_dir, tmp_path / "wrong", test=(3,), training=(1, 4))
+    assert main(["learn-reps", str(outer), *map(str, sample[:3]), "--inner-runs",
+                 str(wrong)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "wrong" in err and "is no inner run" in err and "\n" not in err
+    assert run_profile(outer) is None  # nothing written
+    assert main(["learn-reps", str(outer), *map(str, sample[:3]), "--inner-runs",
+                 *map(str, inner)]) == 0
+    assert "spans found by the inner runs' classifiers" in capsys.readouterr().out
+    prep = load_run(outer, load_classifier=False).preprocessing
+    errors = inner_span_errors(inner, sample[:3], run_prep=prep)
+    # each inner run's classifier on its test subject's recording: found minus labelled spans
+    matched = []
+    for k, run in zip((1, 2, 3), inner):
+        assert read_exermote_csv(sample[k - 1]).subject == k
+        assert main(["evaluate-reps", str(run), str(sample[k - 1]), "--counting",
+                     "hysteresis", "--json", str(tmp_path / f"found{k}.json")]) == 0
+        found = json.loads((tmp_path / f"found{k}.json").read_text())
+        matched += [r for r in found["sets"] if r["true_span"] and r["detected_span"]]
+    assert matched and sum(map(len, errors.values())) == len(matched)
+    for r in matched:
+        shift = (r["detected_span"][0] - r["true_span"][0],
+                 r["detected_span"][1] - r["true_span"][1])
+        assert any(np.allclose(shift, e) for e in errors[r["exercise"]])
+    sets = labelled_sets([read_exermote_csv(p) for p in sample[:3]],
+                         scale=prep.scaler.scale_, offset=prep.scaler.offset_)
+    assert run_profile(outer) == learn_profile(sets, features=prep.features,
+                                               span_errors=errors)

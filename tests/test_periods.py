@@ -219,7 +219,6 @@ def test_small_movements_a_found_set_runs_on_into_are_left_out_by_the_edge_ratio
     np.testing.assert_allclose(found, peaks, atol=0.25)
 
 
-
 def test_the_fewest_repetitions_of_a_training_set_is_learned():
     sets = [labelled(squat_set(n), subject, seed=n) for subject, n in enumerate([4, 3, 5, 6])]
     profile = learn_profile(sets)
@@ -322,3 +321,61 @@ def test_a_set_ending_with_the_stream_keeps_its_last_repetition():
         counter.finish()
         counts.append([s.repetitions for s in counter.sets])
     assert counts == [[4], [5]]
+
+
+def _first_from_rest(plan, *, seed=0, after_s=2.0):
+    """A made set whose first repetition, started from rest, moves a quarter as much as the
+    others, with a quarter-size movement ``after_s`` after the last repetition's peak (less
+    than a period: standing up)."""
+    times, rows, scores, peaks = made_set(plan, seed=seed)
+    first = slice(int(round((peaks[0] - 1.5) * RATE)), int(round((peaks[0] + 1.5) * RATE)))
+    rows[first] = 0.5 + 0.25 * (rows[first] - 0.5)
+    at = int(round((peaks[-1] + after_s) * RATE))
+    rows[at:at + 10] += 0.25 * np.outer((1 - np.cos(2 * np.pi * (np.arange(10) + 0.5) / 10))
+                                        / 2, AXIS)
+    return times, rows, scores, peaks
+
+
+def test_a_chain_of_periods_keeps_a_first_repetition_from_rest_and_not_a_late_movement():
+    times, rows, _, peaks = _first_from_rest(squat_set(6))
+    start, end = peaks[0] - 1.5, peaks[-1] + 4.0  # the found span takes in the late movement
+    rhythm = ExerciseRhythm(2.0, 6.0, tuple(AXIS), 1)
+    plain, trimmed = (PeriodProfile({"Squat": replace(rhythm, edge_ratio=r)}) for r in (0, 0.5))
+    assert len(count_periods(rows, times, start, end, "Squat", plain)) == 7  # one too many
+    edges = count_periods(rows, times, start, end, "Squat", trimmed)  # one too few
+    np.testing.assert_allclose(edges, peaks[1:], atol=0.25)
+    chained = PeriodProfile({"Squat": replace(rhythm, rule="chain", edge_ratio=0.0)})
+    np.testing.assert_allclose(count_periods(rows, times, start, end, "Squat", chained),
+                               peaks, atol=0.25)
+    # online as in batch: a peak joins once it is known, the late movement never
+    online = count_periods(rows, times, start, end, "Squat", chained, until=peaks[2] + 1.0)
+    np.testing.assert_allclose(online, peaks[:3], atol=0.25)
+
+
+def test_each_exercise_rule_is_chosen_on_spans_missed_as_a_classifier_misses_them():
+    """Found spans that run on past the set (the default): the chain, which keeps the small
+    first repetition and leaves out the late movement; spans that start a second late and end
+    with the set (span errors measured on unseen people): nothing to leave out, the plain
+    trim (the first option) counts them as well."""
+    from exermote_sgan.inference.periods import _edge_ratios
+
+    sets = []
+    for subject, n, rep_s in [(1, 5, 3.0), (2, 6, 2.6), (3, 4, 3.4), (4, 5, 2.8)]:
+        plan = squat_set(n, rep_s=rep_s)
+        rows = _first_from_rest(plan, seed=subject)[1]
+        sets.append(replace(labelled(plan, subject, seed=subject), values=rows))
+    overrun = _edge_ratios(sets, PROFILE, RATE).rhythm("Squat")
+    assert (overrun.rule, overrun.edge_ratio) == ("chain", 0.0)
+    assert [len(count_periods(s.values, s.times, s.start, s.end + 5.0, "Squat", replace(
+        PROFILE, exercises={"Squat": overrun}))) for s in sets] == [5, 6, 4, 5]
+    late = _edge_ratios(sets, PROFILE, RATE, {"Squat": [(1.0, 0.0)]}).rhythm("Squat")
+    assert (late.rule, late.edge_ratio, late.gap_ratio) == ("trim", 0.0, 0.0)
+
+
+def test_a_profile_with_an_unknown_rule_is_one_error(tmp_path):
+    data = PROFILE.to_dict()
+    data["exercises"]["Squat"]["rule"] = "median"
+    path = tmp_path / "rep_periods.json"
+    path.write_text(__import__("json").dumps(data))
+    with pytest.raises(ExermoteInputError, match="rule in trim, chain"):
+        PeriodProfile.load(path)

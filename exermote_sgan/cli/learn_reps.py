@@ -20,6 +20,12 @@ def add_parser(subparsers):
     parser.add_argument("recordings", metavar="RECORDING", nargs="+",
                         help="labelled recordings of the run's training people, or folders of "
                              "them")
+    parser.add_argument("--inner-runs", metavar="RUN_DIR", nargs="+", default=(),
+                        help="runs trained without the run's test people and tested on some "
+                             "of its training people (whose recordings are among RECORDING): "
+                             "each exercise's counting rule is then chosen for the set spans "
+                             "such a classifier finds on people it never saw (default: spans "
+                             "running 5 s past the set)")
     parser.set_defaults(run=run)
     return parser
 
@@ -30,15 +36,25 @@ def run(args) -> int:
     from ..runs import PERIOD_PROFILE_FILE
 
     paths = find_csv_files(args.recordings)
-    profile = learn_run_profile(args.run_dir, paths)
+    profile = learn_run_profile(args.run_dir, paths, inner_runs=args.inner_runs)
     for name, rhythm in profile.exercises.items():
         print(f"{name}: periods {rhythm.period_min_s:.1f}-{rhythm.period_max_s:.1f} s, "
               f"repetitions as {'peaks' if rhythm.polarity > 0 else 'troughs'}, "
-              f"edge ratio {rhythm.edge_ratio:.2f}, gap ratio {rhythm.gap_ratio:.2f}")
+              f"{_rule(rhythm)}")
+    spans = ("found by the inner runs' classifiers" if args.inner_runs
+             else "running 5 s past the set")
+    print(f"rules chosen on the labelled spans and on spans {spans}")
     gain = ("not measured" if profile.edge_gain is None else
             f"{profile.edge_gain:+.2f} exact share on the training people")
     print(f"a found set needs at least {profile.min_set_repetitions} repetitions; "
-          f"edge and gap ratios: {gain} (inner leave-one-person-out)")
+          f"rules: {gain} (inner leave-one-person-out)")
     print(f"learned on subjects {list(profile.trained_on)}; wrote "
           f"{args.run_dir}/{PERIOD_PROFILE_FILE}")
     return 0
+
+
+def _rule(rhythm) -> str:
+    if rhythm.rule == "chain":
+        return (f"a chain of periods (edge ratio {rhythm.edge_ratio:.2f}, reach "
+                f"{rhythm.reach_s:.1f} s)")
+    return f"edge ratio {rhythm.edge_ratio:.2f}, gap ratio {rhythm.gap_ratio:.2f}"

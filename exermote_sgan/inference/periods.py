@@ -29,6 +29,13 @@ repetitions (a repetition = a ``firstHalf`` run, see
 - per exercise, the gap ratio: only the longest run of peaks whose gaps are at most this
   many times the set's median gap counts (a movement after the set, a pause longer than a
   repetition away, is no repetition of it), chosen with the edge ratio;
+- per exercise, the rule (:data:`RULES`): ``trim`` (the edge and gap ratios above) or
+  ``chain``, a chain of periods (:func:`_chain`: a first repetition started from rest moves
+  less but comes a period before the second), chosen with the ratios on the labelled spans
+  and on spans missed as a classifier that never saw these people misses them
+  (``span_errors``, measured with inner leave-one-person-out runs:
+  :func:`~exermote_sgan.inference.rep_learning.inner_span_errors`; without them, spans
+  running ``SPAN_OVERRUN_S`` past the last repetition);
 - ``min_set_repetitions``, the fewest periods a found set must show to be a set at all: the
   fewest repetitions of a labelled set (a flicker of the classifier in a set break shows
   fewer).
@@ -58,8 +65,18 @@ PERIOD_SLACK = 0.2
 
 GRID = {"prominence": (0.1, 0.15, 0.2, 0.3), "context_s": (1.0, 3.0),
         "tolerance_s": (0.0, 0.5, 1.0), "edge_ratio": (0.0, 0.3, 0.5, 0.7),
-        "gap_ratio": (0.0, 1.5, 2.0)}
+        "gap_ratio": (0.0, 1.5, 2.0), "reach_s": (0.5, 1.0)}
 """The settings :func:`learn_profile` chooses from (exact counts on the training people)."""
+
+RULES = ("trim", "chain")
+"""How a set's repetitions are picked among its peaks, per exercise (:func:`_trim`,
+:func:`_chain`)."""
+
+CHAIN_CORE = 0.5
+"""A chain starts from peaks at least this share of the set's median prominence."""
+
+CHAIN_STEP = (0.75, 1.33)
+"""A peak joins a chain when it lies this many (median) periods from the chain's end."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,10 @@ class ExerciseRhythm:
     period_max_s: float
     axis: tuple[float, ...] | None = None
     polarity: int = 1  # +1: a repetition is a peak along the axis, -1: a trough
-    edge_ratio: float = 0.0  # see _trim
+    edge_ratio: float = 0.0  # see _trim and _chain
     gap_ratio: float = 0.0  # see _trim; 0: every gap
+    rule: str = "trim"  # one of RULES
+    reach_s: float = 0.5  # "chain": how far outside the set's span a chained peak may lie
 
 
 @dataclass(frozen=True)
@@ -108,7 +127,8 @@ class PeriodProfile:
                 float(v["period_min_s"]), float(v["period_max_s"]),
                 None if v.get("axis") is None else tuple(float(a) for a in v["axis"]),
                 int(v.get("polarity", 1)), float(v.get("edge_ratio", 0.0)),
-                float(v.get("gap_ratio", 0.0)))
+                float(v.get("gap_ratio", 0.0)), str(v.get("rule", "trim")),
+                float(v.get("reach_s", 0.5)))
                 for k, v in dict(data["exercises"]).items()}
             features = data.get("features")
             gain = data.get("edge_gain")
@@ -127,10 +147,12 @@ class PeriodProfile:
             raise ExermoteInputError("needs min_set_repetitions >= 0", path=path)
         for name, r in profile.exercises.items():
             if not (0 < r.period_min_s < r.period_max_s < np.inf) or r.polarity not in (1, -1) \
-                    or not (0 <= r.gap_ratio < np.inf):
+                    or not (0 <= r.gap_ratio < np.inf) or r.rule not in RULES \
+                    or not (0 <= r.reach_s < np.inf):
                 raise ExermoteInputError(f"exercise {name!r} needs 0 < period_min_s < "
-                                         f"period_max_s, polarity +-1 and a finite gap_ratio "
-                                         f">= 0", path=path)
+                                         f"period_max_s, polarity +-1, a finite gap_ratio and "
+                                         f"reach_s >= 0 and a rule in {', '.join(RULES)}",
+                                         path=path)
         return profile
 
     def save(self, path) -> Path:
@@ -215,9 +237,12 @@ def count_periods(values, times, start: float, end: float, exercise: str,
     pc = _projection(x, rate_hz, rhythm)
     peaks, found = find_peaks(pc, distance=shortest, prominence=profile.prominence)
     at = t[peaks]
-    keep = (at >= start - profile.tolerance_s) & (at <= end + profile.tolerance_s)
+    margin = rhythm.reach_s if rhythm.rule == "chain" else profile.tolerance_s
+    keep = (at >= start - margin) & (at <= end + margin)
     if until is not None:
         keep &= at <= until - 0.5 * rhythm.period_min_s
+    if rhythm.rule == "chain":
+        return _chain(at[keep], found["prominences"][keep], rhythm)
     return _trim(at[keep], found["prominences"][keep], rhythm.edge_ratio, rhythm.gap_ratio)
 
 
@@ -235,6 +260,40 @@ def _trim(at: np.ndarray, prominence: np.ndarray, ratio: float, gap_ratio: float
     cuts = np.flatnonzero(gaps > gap_ratio * np.median(gaps)) + 1
     runs = np.split(np.arange(len(at)), cuts)
     return at[max(runs, key=len)]
+
+
+def _chain(at: np.ndarray, prominence: np.ndarray, rhythm: ExerciseRhythm) -> np.ndarray:
+    """The peaks that are repetitions of the set, as one chain of periods: the longest run of
+    strong peaks (:data:`CHAIN_CORE`) a plausible period apart, extended on either side by
+    every further peak one period (their median gap x :data:`CHAIN_STEP`) from the chain's
+    end and at least ``edge_ratio`` x the run's median prominence.  The first repetition,
+    started from rest, moves less than the others but comes a period before the second;
+    a movement after the set (standing up) is rarely a period away from the last one."""
+    if len(at) == 0:
+        return at
+    core = np.flatnonzero(prominence >= CHAIN_CORE * np.median(prominence))
+    best = run = [int(core[0])]
+    for a, b in zip(core[:-1], core[1:]):
+        in_period = rhythm.period_min_s <= at[b] - at[a] <= rhythm.period_max_s
+        run = run + [int(b)] if in_period else [int(b)]
+        if len(run) > len(best):
+            best = run
+    if len(best) < 2:
+        return at[best]
+    period = float(np.median(np.diff(at[best])))
+    floor = rhythm.edge_ratio * float(np.median(prominence[best]))
+    low, high = CHAIN_STEP
+    chain = list(best)
+    for step in (-1, 1):
+        k = chain[0 if step < 0 else -1] + step
+        while 0 <= k < len(at):
+            gap = abs(at[k] - at[chain[0 if step < 0 else -1]])
+            if gap > high * period:
+                break
+            if gap >= low * period and prominence[k] >= floor:
+                chain.insert(0 if step < 0 else len(chain), k)
+            k += step
+    return at[chain]
 
 
 @dataclass(frozen=True)
@@ -280,18 +339,34 @@ SPAN_OVERRUN_S = 5.0
 ratio is chosen on the labelled spans and on these longer ones."""
 
 
-def _exact(sets, profile, rate_hz, overrun: float = 0.0) -> float:
-    hits = [len(count_periods(s.values, s.times, s.start, s.end + overrun, s.exercise, profile,
-                              rate_hz=rate_hz)) == s.repetitions for s in sets]
+def _exact(sets, profile, rate_hz, shifts=((0.0, 0.0),)) -> float:
+    """The share of ``sets`` counted exactly, the ``i``-th on its labelled span moved by
+    ``shifts[i % len(shifts)]`` (seconds added to its start and end)."""
+    hits = [len(count_periods(s.values, s.times, s.start + shifts[i % len(shifts)][0],
+                              s.end + shifts[i % len(shifts)][1], s.exercise, profile,
+                              rate_hz=rate_hz)) == s.repetitions for i, s in enumerate(sets)]
     return float(np.mean(hits))
 
 
-def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfile:
+def _shifts(span_errors, exercise: str) -> tuple:
+    """How a found set of ``exercise`` misses its labelled span: the ``span_errors`` measured
+    for it, else a span running :data:`SPAN_OVERRUN_S` past the last repetition."""
+    found = (span_errors or {}).get(exercise)
+    return tuple(found) if found else ((0.0, SPAN_OVERRUN_S),)
+
+
+def learn_profile(sets, *, rate_hz: float = 10.0, features=None,
+                  span_errors: dict | None = None) -> PeriodProfile:
     """A :class:`PeriodProfile` learned from labelled sets (:class:`LabelledSet`) of the
     training people: period ranges and axes, then polarity per exercise and the settings in
-    :data:`GRID`, each chosen by the share of those sets counted exactly; the edge and gap
-    ratios where inner leave-one-person-out says they help; ``min_set_repetitions``, the
-    fewest repetitions of one of those sets."""
+    :data:`GRID`, each chosen by the share of those sets counted exactly; each exercise's
+    rule (:data:`RULES`) with its edge and gap ratios where inner leave-one-person-out says
+    they help; ``min_set_repetitions``, the fewest repetitions of one of those sets.
+
+    ``span_errors`` (exercise -> ``(start, end)`` seconds, found minus labelled; see
+    :func:`span_errors`): how a classifier that never saw these people misses their sets'
+    spans; the rules are chosen on spans missed that way as well as on the labelled ones.
+    None: a span running :data:`SPAN_OVERRUN_S` past the last repetition."""
     sets = list(sets)
     if not sets:
         raise ExermoteInputError("no labelled sets to learn repetition periods from")
@@ -307,9 +382,9 @@ def learn_profile(sets, *, rate_hz: float = 10.0, features=None) -> PeriodProfil
             score = _exact(sets, profile, rate_hz)
             if score > best_score:
                 best, best_score = profile, score
-    gain = _edge_gain(sets, best, rate_hz)
+    gain = _edge_gain(sets, best, rate_hz, span_errors)
     if gain is not None and gain > 0:
-        best = _edge_ratios(sets, best, rate_hz)
+        best = _edge_ratios(sets, best, rate_hz, span_errors)
     return replace(best, edge_gain=gain,
                    min_set_repetitions=int(max(1, min(s.repetitions for s in sets))))
 
@@ -324,26 +399,35 @@ def _with_polarities(sets, profile: PeriodProfile, rate_hz: float) -> PeriodProf
     return profile
 
 
-def _edge_ratios(sets, profile: PeriodProfile, rate_hz: float) -> PeriodProfile:
-    """``profile`` with each exercise's edge and gap ratios (:data:`GRID`) chosen by exact counts on
-    that exercise's ``sets``, on their labelled spans and on spans running
-    :data:`SPAN_OVERRUN_S` past the last repetition (as a found set's may)."""
+def _edge_ratios(sets, profile: PeriodProfile, rate_hz: float,
+                 span_errors=None) -> PeriodProfile:
+    """``profile`` with each exercise's rule (:data:`RULES`), with its edge and gap ratios or
+    its reach (:data:`GRID`), chosen by exact counts on that exercise's ``sets``, on their
+    labelled spans and on spans missed as a found set's are (:func:`_shifts`)."""
     for exercise in profile.exercises:
         mine = [s for s in sets if s.exercise == exercise]
-        options = [replace(profile, exercises={**profile.exercises, exercise: replace(
-            profile.exercises[exercise], edge_ratio=r, gap_ratio=g)})
-            for r, g in itertools.product(GRID["edge_ratio"], GRID["gap_ratio"])]
+        if not mine:
+            continue
+        shifts = _shifts(span_errors, exercise)
+        rhythm = profile.exercises[exercise]
+        choices = [replace(rhythm, rule="trim", edge_ratio=r, gap_ratio=g)
+                   for r, g in itertools.product(GRID["edge_ratio"], GRID["gap_ratio"])]
+        choices += [replace(rhythm, rule="chain", edge_ratio=r, gap_ratio=0.0, reach_s=reach)
+                    for r, reach in itertools.product(GRID["edge_ratio"], GRID["reach_s"])]
+        options = [replace(profile, exercises={**profile.exercises, exercise: c})
+                   for c in choices]
         profile = max(options, key=lambda p: (_exact(mine, p, rate_hz) + _exact(
-            mine, p, rate_hz, SPAN_OVERRUN_S)) / 2)
+            mine, p, rate_hz, shifts)) / 2)
     return profile
 
 
-def _edge_gain(sets, profile: PeriodProfile, rate_hz: float) -> float | None:
+def _edge_gain(sets, profile: PeriodProfile, rate_hz: float,
+               span_errors=None) -> float | None:
     """Inner leave-one-person-out over the training people: for each, the period ranges,
-    axes and edge ratios are learned on the others (the rest of ``profile`` kept) and its sets
-    are counted on their labelled and overrun spans with and without those ratios; the share
-    counted exactly with them minus without (pooled over the people).  None: one person only,
-    nothing to hold out."""
+    axes and rules are learned on the others (the rest of ``profile`` kept) and its sets are
+    counted on their labelled and missed spans (:func:`_shifts`) with and without those
+    rules; the share counted exactly with them minus without (pooled over the people).
+    None: one person only, nothing to hold out."""
     people = sorted({int(s.subject) for s in sets})
     if len(people) < 2:
         return None
@@ -360,10 +444,12 @@ def _edge_gain(sets, profile: PeriodProfile, rate_hz: float) -> float | None:
             continue
         plain = replace(profile, exercises={k: replace(
             r, polarity=profile.exercises[k].polarity) for k, r in rhythms.items()})
-        edged = _edge_ratios(rest, plain, rate_hz)
+        edged = _edge_ratios(rest, plain, rate_hz, span_errors)
         for k, p in enumerate((plain, edged)):
-            hits[k] += len(held) * (_exact(held, p, rate_hz)
-                                    + _exact(held, p, rate_hz, SPAN_OVERRUN_S))
+            for exercise in sorted({s.exercise for s in held}):
+                mine = [s for s in held if s.exercise == exercise]
+                hits[k] += len(mine) * (_exact(mine, p, rate_hz) + _exact(
+                    mine, p, rate_hz, _shifts(span_errors, exercise)))
         counted += 2 * len(held)
     return float((hits[1] - hits[0]) / counted) if counted else None
 

@@ -14,11 +14,17 @@ from .periods import PeriodProfile, labelled_sets, learn_profile
 from .recordings import align_features, read_for_run
 
 
-def learn_run_profile(run_dir, paths) -> PeriodProfile:
+def learn_run_profile(run_dir, paths, *, inner_runs=()) -> PeriodProfile:
     """Learn the period profile of a run from labelled recordings (Exermote files with
     ``exerciseSubType``) of its training people, in the run's scaled feature space, and
     write it into the run directory.  Recordings of the run's test people are refused: they
-    would make the counts the run is evaluated on part of what it learned."""
+    would make the counts the run is evaluated on part of what it learned.
+
+    ``inner_runs``: runs trained on some of the run's training people and tested on others
+    of them (never on the run's test people): their classifiers find the sets of their test
+    people's recordings among ``paths`` as on people they never saw, and how those found
+    spans miss the labelled ones (:func:`span_errors`) is what each exercise's counting rule
+    is chosen for."""
     from ..runs import PERIOD_PROFILE_FILE, load_run
 
     prep = load_run(run_dir, load_classifier=False).preprocessing
@@ -32,7 +38,65 @@ def learn_run_profile(run_dir, paths) -> PeriodProfile:
                     f"from the training people's recordings only", path=path)
             recordings.append(replace(recording, values=align_features(recording, prep),
                                       features=tuple(prep.features)))
+    errors = inner_span_errors(inner_runs, paths, run_prep=prep) if inner_runs else None
     sets = labelled_sets(recordings, scale=prep.scaler.scale_, offset=prep.scaler.offset_)
-    profile = learn_profile(sets, rate_hz=prep.sample_rate_hz, features=prep.features)
+    profile = learn_profile(sets, rate_hz=prep.sample_rate_hz, features=prep.features,
+                            span_errors=errors)
     profile.save(Path(run_dir) / PERIOD_PROFILE_FILE)
     return profile
+
+
+def inner_span_errors(inner_runs, paths, *, run_prep) -> dict:
+    """:func:`span_errors` of the sets each inner run's classifier finds on the recordings
+    (among ``paths``) of its test people; each inner run is checked first: tested only on
+    training people of the run (``run_prep``), trained on none of its test people."""
+    import warnings
+
+    from ..runs import load_run
+    from .ground_truth import true_sets
+    from .rep_evaluation import match_sets
+    from .streaming import SkippedRowWarning, load_recognizer_parts, recognize_recording
+
+    training = set(run_prep.provenance.training_subjects or ())
+    tested = set(run_prep.provenance.test_subjects or ())
+    matches = []
+    for inner in inner_runs:
+        facts = load_run(inner, load_classifier=False).preprocessing.provenance
+        own_tests = set(facts.test_subjects or ())
+        if not own_tests or not own_tests <= training \
+                or set(facts.training_subjects or ()) & tested:
+            raise ExermoteInputError(
+                f"is no inner run of this run: it must be tested on some of the run's "
+                f"training people {sorted(training)} and trained on none of its test people "
+                f"{sorted(tested)} (train it with --test-subjects among the former on windows "
+                f"without the latter)", path=inner)
+    for inner in inner_runs:
+        prep, classifier = load_recognizer_parts(inner)
+        own_tests = set(prep.provenance.test_subjects)
+        for path in paths:
+            for recording in read_for_run(path, prep):
+                if int(recording.subject) not in own_tests:
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SkippedRowWarning)
+                    found = recognize_recording(prep, classifier,
+                                                align_features(recording, prep),
+                                                times=recording.timestamps,
+                                                counting="hysteresis", path=path).sets
+                matches += match_sets(true_sets(recording), found, recording=str(path))
+    return span_errors(matches)
+
+
+def span_errors(matches) -> dict:
+    """exercise -> ``[(start, end), ...]``: how far (seconds) each found set's start and end
+    lie from its labelled set's (found minus labelled), over the matched sets of ``matches``
+    (:func:`~exermote_sgan.inference.rep_evaluation.match_sets`).  Measured with a classifier
+    on people it never trained on, they are the span errors
+    :func:`~exermote_sgan.inference.periods.learn_profile` chooses each exercise's rule for."""
+    out: dict = {}
+    for m in matches:
+        if m.true_span is not None and m.detected_span is not None:
+            out.setdefault(m.exercise, []).append(
+                (float(m.detected_span[0] - m.true_span[0]),
+                 float(m.detected_span[1] - m.true_span[1])))
+    return out
