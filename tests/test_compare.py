@@ -305,7 +305,8 @@ def test_cli(windows_path, tmp_path, fake, capsys):
     assert status == 0
     assert [(c.model, c.seed, c.labeled_fraction, c.epochs, c.augment_rotation, c.lstm_units,
              c.conv_filters, c.kernel_size, c.trunk, c.scaler_quantile)
-            for c in fake.configs] == [("baseline", 4, 0.25, 1, 90.0, 16, 8, 7, "pool", 0.01)]
+            for c in fake.configs] == [("baseline", 4, 0.25, 1, 90.0, 16, 8, 7, "multiscale",
+                                        0.01)]
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 1
     stdout = capsys.readouterr().out

@@ -1,8 +1,9 @@
 """The inference classifier as a small NumPy function, so streaming costs no TensorFlow per sample.
 
-A run's ``classifier.keras`` is a baseline-architecture network (``conv1``, ``conv2``,
-``lstm1``, ``lstm2`` or the ``pool`` trunk's mean and maximum over time, ``dropout``,
-``scores``), or an ensemble of such networks.  Calling Keras once per 10 Hz sample costs
+A run's ``classifier.keras`` is a baseline-architecture network (``conv1``, ``conv2``, then
+``lstm1``, ``lstm2``, or the ``pool`` trunk's mean and maximum over time, or the
+``multiscale`` trunk's two pooled branches, ``conv1_short`` and ``conv2_short`` beside;
+``dropout``, ``scores``), or an ensemble of such networks.  Calling Keras once per 10 Hz sample costs
 milliseconds of graph dispatch for a few thousand multiply-adds; this module copies the
 weights out once (:func:`~exermote_sgan.export.weights.extract_weights`, the export's check of
 the architecture) and evaluates the network with the package's one NumPy forward pass
