@@ -195,17 +195,23 @@ def test_sgan_export_fp32_with_flexible_batch_matches_keras_to_1e4(sgan_run, rea
 @pytest.fixture(scope="module")
 def pool_run(real_windows, tmp_path_factory):
     """An SGAN classifier with the pool trunk, its weights well away from their initial ones."""
+    return _moved_sgan_run(real_windows, tmp_path_factory.mktemp("pool_run"), seeds=(4, 2),
+                           trunk="pool", conv_filters=16)
+
+
+def _moved_sgan_run(real_windows, run_dir, *, seeds, **network):
+    """A run of an SGAN discriminator's classifier built with ``network`` options, its weights
+    moved by noise away from their initial ones."""
     import keras
 
     from exermote_sgan.models.networks import build_discriminator, classifier_from_discriminator
 
     path, window_set = real_windows
-    keras.utils.set_random_seed(4)
-    disc = build_discriminator(T, F, K, trunk="pool", conv_filters=16)
-    rng = np.random.default_rng(2)
+    keras.utils.set_random_seed(seeds[0])
+    disc = build_discriminator(T, F, K, **network)
+    rng = np.random.default_rng(seeds[1])
     disc.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32)
                       for w in disc.get_weights()])
-    run_dir = tmp_path_factory.mktemp("pool_run")
     _make_run(run_dir, classifier_from_discriminator(disc), window_set, path, model="sgan",
               test_subject=int(window_set.subjects.max()))
     return run_dir
@@ -245,14 +251,18 @@ def test_pool_trunk_exports_as_mean_and_max_reductions(pool_run, real_windows, t
     assert np.array_equal(streamed(scaled[0]), streamed(scaled[:1])[0])  # one window or many
 
 
-def test_a_pool_export_that_swaps_mean_and_max_fails(pool_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("run_name", ["pool_run", "multiscale_run"])
+def test_an_export_whose_head_reads_its_pooled_halves_swapped_fails(
+        run_name, request, tmp_path, monkeypatch):
+    """pool: the head reads the max where it expects the mean; multiscale: the short branch
+    where it expects the long one.  Verification catches either."""
     import exermote_sgan.export.weights as weights_module
     from exermote_sgan.export.exporter import export_run
     from exermote_sgan.export.verify import VerificationError
 
     extract = weights_module.extract_weights
 
-    def swapped(*args, **kwargs):  # the head reads the max where it expects the mean
+    def swapped(*args, **kwargs):
         weights = extract(*args, **kwargs)
         half = weights.dense_kernel.shape[0] // 2
         kernel = np.concatenate([weights.dense_kernel[half:], weights.dense_kernel[:half]])
@@ -260,7 +270,8 @@ def test_a_pool_export_that_swaps_mean_and_max_fails(pool_run, tmp_path, monkeyp
 
     monkeypatch.setattr(weights_module, "extract_weights", swapped)
     with pytest.raises(VerificationError, match="swapped.mlpackage FAILED, not written"):
-        export_run(pool_run, tmp_path / "swapped", precision="fp32", max_windows=40)
+        export_run(request.getfixturevalue(run_name), tmp_path / "swapped", precision="fp32",
+                   max_windows=40)
     assert not list(tmp_path.iterdir())
 
 
@@ -287,20 +298,8 @@ def test_only_the_mean_then_max_pooling_is_taken_for_the_pool_trunk(tmp_path):
 @pytest.fixture(scope="module")
 def multiscale_run(real_windows, tmp_path_factory):
     """An SGAN classifier with the multiscale trunk (widths 7 and 3), weights moved away."""
-    import keras
-
-    from exermote_sgan.models.networks import build_discriminator, classifier_from_discriminator
-
-    path, window_set = real_windows
-    keras.utils.set_random_seed(5)
-    disc = build_discriminator(T, F, K, trunk="multiscale", conv_filters=8, kernel_size=7)
-    rng = np.random.default_rng(3)
-    disc.set_weights([w + rng.normal(0, 0.15, w.shape).astype(np.float32)
-                      for w in disc.get_weights()])
-    run_dir = tmp_path_factory.mktemp("multiscale_run")
-    _make_run(run_dir, classifier_from_discriminator(disc), window_set, path, model="sgan",
-              test_subject=int(window_set.subjects.max()))
-    return run_dir
+    return _moved_sgan_run(real_windows, tmp_path_factory.mktemp("multiscale_run"),
+                           seeds=(5, 3), trunk="multiscale", conv_filters=8, kernel_size=7)
 
 
 def test_multiscale_trunk_exports_as_two_branches_of_mean_and_max(multiscale_run, real_windows,
@@ -339,26 +338,6 @@ def test_multiscale_trunk_exports_as_two_branches_of_mean_and_max(multiscale_run
     assert np.abs(scores - expected).max() <= 1e-4
     streamed = NumpyClassifier.from_keras(run.classifier)
     assert np.abs(streamed(scaled) - keras_probabilities).max() <= 1e-5
-
-
-def test_a_multiscale_export_that_swaps_its_branches_fails(multiscale_run, tmp_path,
-                                                           monkeypatch):
-    from exermote_sgan.export import weights as weights_module
-    from exermote_sgan.export.exporter import export_run
-    from exermote_sgan.export.verify import VerificationError
-
-    extract = weights_module.extract_weights
-
-    def swapped(*args, **kwargs):  # the head reads the short branch where it expects the long
-        weights = extract(*args, **kwargs)
-        half = weights.dense_kernel.shape[0] // 2
-        kernel = np.concatenate([weights.dense_kernel[half:], weights.dense_kernel[:half]])
-        return replace(weights, dense_kernel=kernel)
-
-    monkeypatch.setattr(weights_module, "extract_weights", swapped)
-    with pytest.raises(VerificationError, match="swapped.mlpackage FAILED, not written"):
-        export_run(multiscale_run, tmp_path / "swapped", precision="fp32", max_windows=40)
-    assert not list(tmp_path.iterdir())
 
 
 def test_only_the_multiscale_wiring_the_exporters_compute_is_taken(tmp_path):
