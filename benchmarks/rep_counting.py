@@ -139,16 +139,11 @@ def spans(args) -> dict:
 def inner_errors(inner_runs, prep, paths):
     """The span errors of the inner runs that belong to the run ``prep`` describes (tested on
     its training people, trained on none of its test people), None without any."""
-    from exermote_sgan.inference.rep_learning import inner_span_errors
+    from exermote_sgan.inference.rep_learning import inner_span_errors, is_inner_run
     from exermote_sgan.runs import load_run
 
-    training = set(prep.provenance.training_subjects)
-    tested = set(prep.provenance.test_subjects)
-    mine = []
-    for inner in inner_runs or ():
-        facts = load_run(inner, load_classifier=False).preprocessing.provenance
-        if set(facts.test_subjects) <= training and not set(facts.training_subjects) & tested:
-            mine.append(inner)
+    mine = [inner for inner in inner_runs or ()
+            if is_inner_run(load_run(inner, load_classifier=False).preprocessing, prep)]
     return inner_span_errors(mine, paths, run_prep=prep) if mine else None
 
 

@@ -61,10 +61,7 @@ def inner_span_errors(inner_runs, paths, *, run_prep) -> dict:
     tested = set(run_prep.provenance.test_subjects or ())
     matches = []
     for inner in inner_runs:
-        facts = load_run(inner, load_classifier=False).preprocessing.provenance
-        own_tests = set(facts.test_subjects or ())
-        if not own_tests or not own_tests <= training \
-                or set(facts.training_subjects or ()) & tested:
+        if not is_inner_run(load_run(inner, load_classifier=False).preprocessing, run_prep):
             raise ExermoteInputError(
                 f"is no inner run of this run: it must be tested on some of the run's "
                 f"training people {sorted(training)} and trained on none of its test people "
@@ -85,6 +82,16 @@ def inner_span_errors(inner_runs, paths, *, run_prep) -> dict:
                                                 counting="hysteresis", path=path).sets
                 matches += match_sets(true_sets(recording), found, recording=str(path))
     return span_errors(matches)
+
+
+def is_inner_run(inner_prep, run_prep) -> bool:
+    """Whether the run ``inner_prep`` describes is an inner run of the one ``run_prep``
+    describes: tested on some of its training people, trained on none of its test people."""
+    own_tests = set(inner_prep.provenance.test_subjects or ())
+    return (bool(own_tests)
+            and own_tests <= set(run_prep.provenance.training_subjects or ())
+            and not set(inner_prep.provenance.training_subjects or ())
+            & set(run_prep.provenance.test_subjects or ()))
 
 
 def span_errors(matches) -> dict:

@@ -8,13 +8,13 @@ baseline and the inference classifier by name, and the exporter finds them by na
 ``trunk="pool"`` replaces the two LSTMs by the mean and the maximum of ``conv2``'s outputs over
 the window (``mean_pool``, ``max_pool``, concatenated as ``pooled``): statistics of the window's
 local shapes wherever they occur, which carried over to new people better than the LSTMs on the
-smartwatch recordings (see docs/training.md).  The original's recurrent trunk stays the default.
+smartwatch recordings (see docs/training.md).
 
 ``trunk="multiscale"`` runs two such pooled branches side by side on the same window: ``conv1``
 and ``conv2`` of width ``kernel_size`` (pooled as ``pooled``) and ``conv1_short`` and
 ``conv2_short`` of width 3 (pooled as ``pooled_short``), each with ``conv_filters`` filters,
 concatenated as ``scales`` before ``dropout``: one network for motions whose local shapes are
-short on one dataset and long on another.
+short on one dataset and long on another; ``train``'s default.
 """
 
 from __future__ import annotations
